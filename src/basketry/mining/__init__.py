@@ -1,0 +1,1 @@
+"""basketry.mining"""
