@@ -1,1 +1,80 @@
-"""basketry.model"""
+"""The model contract: the artifact format, loading with verification, and scoring a basket.
+
+This package is what the training side and the serving application share. It imports nothing
+else of basketry (an import-linter contract checks it), so either side can change freely as
+long as the artifact format holds.
+
+    from basketry.model import load_model
+    model = load_model("models/retail")
+    model.recommend(["85123A", "71053"], k=5)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from basketry.model.artifact import (
+    Artifact,
+    items_table,
+    read_artifact,
+    read_manifest,
+    verify_files,
+    write_model,
+)
+from basketry.model.errors import ModelError, ModelFormatError, ModelIntegrityError
+from basketry.model.format import FORMAT_VERSION, RULES_SCHEMA
+from basketry.model.scoring import (
+    DEFAULT_SCORING,
+    FiredRule,
+    Recommendation,
+    Recommendations,
+    RuleScorer,
+)
+
+
+class Model(RuleScorer):
+    """A verified model artifact, ready to score baskets."""
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+        self.manifest: dict[str, Any] = artifact.manifest
+        self.path: Path = artifact.path
+        super().__init__(
+            artifact.items,
+            artifact.rules,
+            n_baskets=int(self.manifest["counts"]["n_baskets"]),
+            model_version=artifact.version,
+            scoring=self.manifest.get("scoring", {}).get("method", DEFAULT_SCORING),
+        )
+
+    @property
+    def version(self) -> str:
+        return self.model_version
+
+
+def load_model(path: str | os.PathLike[str], *, verify: bool = True) -> Model:
+    """Load a model directory, verifying format version and checksums (``ModelError`` if not)."""
+    return Model(read_artifact(path, verify=verify))
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "RULES_SCHEMA",
+    "Artifact",
+    "FiredRule",
+    "Model",
+    "ModelError",
+    "ModelFormatError",
+    "ModelIntegrityError",
+    "Recommendation",
+    "Recommendations",
+    "RuleScorer",
+    "items_table",
+    "load_model",
+    "read_artifact",
+    "read_manifest",
+    "verify_files",
+    "write_model",
+]

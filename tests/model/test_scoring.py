@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from basketry.model import RuleScorer, items_table, load_model
+from tests.model.conftest import make_rules
+
+
+def test_recommend_explains_rule_and_label(tiny_model):
+    model = load_model(tiny_model)
+    rec = model.recommend(["a"], k=2)
+    assert [r.item for r in rec.items] == ["c", "b"]  # same confidence: higher lift first
+    first = rec.items[0]
+    assert first.label is None and not first.fallback
+    assert first.rule.antecedent == ("a",) and first.rule.consequent == "c"
+    assert first.score == first.rule.confidence == 0.6
+    assert rec.items[1].label == "Bread"
+    assert rec.model_version == model.version
+
+
+def test_larger_antecedent_and_best_rule_per_item(tiny_model):
+    model = load_model(tiny_model)
+    rec = model.recommend(["b", "a"], k=3)
+    assert [r.item for r in rec.items] == ["d", "c", "e"]
+    assert rec.items[0].rule.antecedent == ("a", "b")
+    # c is reached by a->c (0.6) and a b->c (0.667): the best rule explains it
+    assert rec.items[1].rule.antecedent == ("a", "b")
+    assert rec.items[2].fallback and rec.items[2].rule is None
+    assert rec.items[2].score == 0.6  # support of the most popular remaining item
+
+
+def test_unknown_items_are_ignored_and_reported(tiny_model):
+    model = load_model(tiny_model)
+    rec = model.recommend(["zzz", "a", "zzz", "yyy"], k=1)
+    assert rec.unknown == ["zzz", "yyy"]
+    assert rec.items[0].item == "c"
+
+
+def test_empty_basket_gets_popular_items(tiny_model):
+    rec = load_model(tiny_model).recommend([], k=3)
+    assert [r.item for r in rec.items] == ["e", "a", "b"]
+    assert all(r.fallback for r in rec.items)
+
+
+def test_exclude_and_k_bounds(tiny_model):
+    model = load_model(tiny_model)
+    rec = model.recommend(["a"], k=10, exclude=["c", "nope"])
+    items = [r.item for r in rec.items]
+    assert "c" not in items and "a" not in items
+    assert len(items) == 3  # only b, d, e remain
+    assert model.recommend(["a"], k=0).items == []
+
+
+def test_associations_is_single_item_basket(tiny_model):
+    model = load_model(tiny_model)
+    assert model.associations("b", k=2) == model.recommend(["b"], k=2)
+
+
+def test_model_without_rules_still_answers(tmp_path):
+    items = items_table(np.array(["x", "y"], dtype=object), np.array([1, 3]))
+    rules = make_rules([], n=4)
+    scorer = RuleScorer(items, rules, n_baskets=4)
+    assert [r.item for r in scorer.recommend(["x"], k=2).items] == ["y"]
+
+
+def naive_recommend(rows, counts, basket, k):
+    """Reference: scan every rule, keep the best by the documented order."""
+    best: dict[int, tuple] = {}
+    for row, (ante, cons, nxy, nx, ny) in enumerate(rows):
+        if len(cons) != 1 or not set(ante) <= basket or cons[0] in basket:
+            continue
+        conf, lift = nxy / nx, (nxy / nx) / (ny / 100)
+        key = (-conf, -lift, -nxy, len(ante), row)
+        if cons[0] not in best or key < best[cons[0]]:
+            best[cons[0]] = key
+    ranked = sorted(best, key=best.__getitem__)[:k]
+    popular = [i for i in np.argsort(-np.asarray(counts), kind="stable").tolist()
+               if i not in basket and i not in ranked]
+    return ranked + popular[: k - len(ranked)]
+
+
+rule_rows = st.lists(
+    st.tuples(
+        st.lists(st.integers(0, 7), min_size=1, max_size=3, unique=True),
+        st.integers(0, 7),
+        st.integers(1, 20),
+        st.integers(0, 30),
+        st.integers(0, 40),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=rule_rows, basket=st.sets(st.integers(0, 7), max_size=6), k=st.integers(1, 8))
+def test_indexed_scoring_equals_naive_scan(rows, basket, k):
+    counts = [10 + 3 * i % 7 for i in range(8)]
+    clean = [(ante, [c], nxy, nxy + nx, nxy + ny) for ante, c, nxy, nx, ny in rows if c not in ante]
+    items = items_table(np.array([f"i{i}" for i in range(8)], dtype=object), np.array(counts))
+    scorer = RuleScorer(items, make_rules(clean, n=100), n_baskets=100)
+    got = [scorer.item_ids[r.item] for r in scorer.recommend([f"i{i}" for i in basket], k).items]
+    assert got == naive_recommend(clean, counts, basket, k)
+
+
+def test_rules_table_from_multiple_chunks(tiny_model):
+    model = load_model(tiny_model)
+    rules = pa.concat_tables([model.artifact.rules.slice(0, 3), model.artifact.rules.slice(3)])
+    scorer = RuleScorer(model.artifact.items, rules, n_baskets=100)
+    assert scorer.recommend(["a", "b"], 3) .items == model.recommend(["a", "b"], 3).items
