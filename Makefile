@@ -1,0 +1,32 @@
+# basketry: the two commands of the quickstart are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint contracts pytest bench clean
+
+# One install stamp per set of extras; redone when pyproject.toml changes.
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[$*]"
+	touch $@
+
+## demo: set up, then train on the bundled sample, save the model and show rules and recommendations
+demo: $(VENV)/.installed-serve
+	$(BIN)/basketry demo
+
+## test: set up with test extras, then ruff, the import contracts and the whole pytest suite
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/mining.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache models

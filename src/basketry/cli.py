@@ -1,0 +1,300 @@
+"""The `basketry` command: the composition root that wires the data, mining, model and serving
+packages together (the only module allowed to import both sides)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    name="basketry",
+    help="Association rules from transaction histories, from raw sales to a served model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+#: Exit status for bad input (data, parameters, model files): nothing was written.
+EXIT_BAD_INPUT = 2
+
+
+def _input_errors() -> tuple[type[Exception], ...]:
+    from basketry.data import DataError
+    from basketry.mining import MiningError
+    from basketry.model import ModelError
+
+    return (DataError, MiningError, ModelError)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn the library's input errors into one clear line and exit status 2."""
+    try:
+        yield
+    except _input_errors() as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar fed by a fraction-done callback (silent when not on a terminal)."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=1.0)
+        yield lambda fraction: bar.update(task, completed=min(max(fraction, 0.0), 1.0))
+
+
+def _split(value: str | None) -> list[str] | None:
+    return None if not value else [v.strip() for v in value.split(",") if v.strip()]
+
+
+# Options shared by every command that reads transaction data
+Format = Annotated[str, typer.Option("--format", help="auto | basket | long-csv | long-parquet",
+                                     envvar="BASKETRY_FORMAT")]
+TransactionCol = Annotated[str | None, typer.Option(help="Transaction id column (long tables).")]
+ItemCol = Annotated[str | None, typer.Option(help="Item column (long tables).")]
+TimestampCol = Annotated[str | None, typer.Option(help="Timestamp column (optional).")]
+CustomerCol = Annotated[str | None, typer.Option(help="Customer column (optional).")]
+QuantityCol = Annotated[str | None, typer.Option(help="Quantity column; rows <= 0 are dropped.")]
+LabelCol = Annotated[str | None, typer.Option(help="Item description column (optional).")]
+Sep = Annotated[str | None, typer.Option(help="Item separator of basket-per-line files.")]
+Preset = Annotated[str | None, typer.Option(help="Column preset, e.g. online-retail.")]
+
+
+def _read(data: Path, **options: Any):  # -> Baskets
+    from basketry.data import read_baskets
+
+    with console.status(f"reading {data}"):
+        return read_baskets(data, **{k: v for k, v in options.items() if v is not None})
+
+
+@app.command()
+def mine(
+    data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
+                                      envvar="BASKETRY_MODEL_DIR")],
+    min_support: Annotated[float, typer.Option(
+        help="Fraction in (0, 1], or an absolute basket count >= 1.",
+        envvar="BASKETRY_MIN_SUPPORT")] = 0.01,
+    min_confidence: Annotated[float, typer.Option(help="In [0, 1].",
+                                                  envvar="BASKETRY_MIN_CONFIDENCE")] = 0.1,
+    min_lift: Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")] = None,
+    max_p_value: Annotated[float | None, typer.Option(
+        help="Keep rules whose one-sided Fisher p-value is <= this.")] = None,
+    max_len: Annotated[int | None, typer.Option(help="Longest itemset mined.")] = None,
+    algorithm: Annotated[str, typer.Option(help="fpgrowth | apriori")] = "fpgrowth",
+    consequents: Annotated[str | None, typer.Option(
+        help="Comma-separated items allowed as consequents.")] = None,
+    antecedents: Annotated[str | None, typer.Option(
+        help="Comma-separated items allowed in antecedents.")] = None,
+    exclude: Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")] = None,
+    multi_consequent: Annotated[bool, typer.Option(
+        help="Also rules with several items in the consequent.")] = False,
+    max_itemsets: Annotated[int | None, typer.Option(
+        help="Stop with advice past this many itemsets.")] = None,
+    max_rules: Annotated[int | None, typer.Option(
+        help="Stop with advice past this many rules.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model dir.")] = False,
+    fmt: Format = "auto",
+    transaction_col: TransactionCol = None,
+    item_col: ItemCol = None,
+    timestamp_col: TimestampCol = None,
+    customer_col: CustomerCol = None,
+    quantity_col: QuantityCol = None,
+    label_col: LabelCol = None,
+    sep: Sep = None,
+    preset: Preset = None,
+) -> None:
+    """Read, validate and mine DATA; save the rules as a model directory."""
+    from basketry.mining import AssociationMiner
+    from basketry.training import save_model
+
+    support: float | int = int(min_support) if min_support >= 1 else min_support
+    with _clear_errors():
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise _input_errors()[2](f"{out} already exists; pass --overwrite to replace it")
+        started = time.perf_counter()
+        baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
+                        timestamp_col=timestamp_col, customer_col=customer_col,
+                        quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+        _print_read_report(baskets)
+        miner = AssociationMiner(
+            min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+            max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
+            consequents=_split(consequents), antecedents=_split(antecedents),
+            exclude=_split(exclude), multi_consequent=multi_consequent,
+            max_itemsets=max_itemsets, max_rules=max_rules,
+        )
+        with _progress("mining") as progress:
+            miner.fit(baskets, progress=progress)
+        path = save_model(out, miner, baskets, overwrite=overwrite)
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"mined {len(miner.itemsets_):,} frequent itemsets and {len(miner.rules_):,} rules "
+        f"(min count {miner.min_count_:,} of {miner.n_baskets_:,} baskets) in {elapsed:.2f} s"
+    )
+    console.print(f"model saved to [bold]{path}[/]")
+
+
+def _print_read_report(baskets: Any) -> None:
+    report = baskets.report
+    dropped = {k: v for k, v in report.items() if k.startswith(("dropped", "duplicate", "empty"))
+               and v}
+    console.print(
+        f"read {baskets.n_baskets:,} baskets over {baskets.n_items:,} items from {baskets.source}"
+        + (f" (dropped: {', '.join(f'{k}={v:,}' for k, v in dropped.items())})" if dropped else "")
+    )
+
+
+def _rules_frame(model_dir: Path):  # -> pandas.DataFrame with item strings
+    import pandas as pd
+
+    from basketry.model import read_artifact
+
+    artifact = read_artifact(model_dir)
+    items = artifact.items.column("item").to_pylist()
+    frame = artifact.rules.to_pandas()
+    for side in ("antecedent", "consequent"):
+        frame[side] = [tuple(items[i] for i in ids) for ids in frame[side]]
+    return pd.DataFrame(frame), artifact
+
+
+@app.command()
+def rules(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory.")],
+    sort: Annotated[str, typer.Option(help="Measure to sort by (descending).")] = "lift",
+    top: Annotated[int, typer.Option(help="How many rules to show.")] = 20,
+    item: Annotated[str | None, typer.Option(help="Only rules that mention this item.")] = None,
+    output: Annotated[str, typer.Option("--output", help="table | csv | json")] = "table",
+) -> None:
+    """Show the rules of a model, strongest first."""
+    with _clear_errors():
+        frame, artifact = _rules_frame(model_dir)
+        if sort not in frame.columns or sort in ("antecedent", "consequent"):
+            measures = [c for c in frame.columns if c not in ("antecedent", "consequent")]
+            raise typer.BadParameter(f"cannot sort by {sort!r}; choose one of {measures}",
+                                     param_hint="--sort")
+        if item is not None:
+            mask = [item in a or item in c for a, c in zip(frame.antecedent, frame.consequent,
+                                                           strict=True)]
+            frame = frame[mask]
+        frame = frame.sort_values([sort, "count"], ascending=False, kind="stable").head(top)
+    if output == "csv":
+        frame.to_csv(sys.stdout, index=False)
+        return
+    if output == "json":
+        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
+        return
+    labels = dict(zip(artifact.items.column("item").to_pylist(),
+                      artifact.items.column("label").to_pylist(), strict=True))
+    table = Table(title=f"{len(frame)} rules of model {artifact.version} by {sort}")
+    for name in ("antecedent", "consequent", "support", "confidence", "lift", "p_value"):
+        table.add_column(name, justify="left" if name.endswith("ent") else "right")
+
+    def show(items: tuple[str, ...]) -> str:
+        return ", ".join(f"{i} ({labels[i]})" if labels.get(i) else i for i in items)
+
+    for row in frame.itertuples():
+        table.add_row(show(row.antecedent), show(row.consequent), f"{row.support:.4f}",
+                      f"{row.confidence:.3f}", f"{row.lift:.2f}", f"{row.p_value:.2g}")
+    console.print(table)
+
+
+@app.command()
+def recommend(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory.")],
+    items: Annotated[list[str], typer.Argument(help="Items in the basket.")],
+    k: Annotated[int, typer.Option("-k", help="How many recommendations.")] = 5,
+) -> None:
+    """Recommend items to add to a basket, with the rule behind each."""
+    from basketry.model import load_model
+
+    with _clear_errors():
+        model = load_model(model_dir)
+    _print_recommendations(model.recommend(items, k=k), items)
+
+
+def _print_recommendations(result: Any, basket: list[str]) -> None:
+    table = Table(title=f"basket {basket} -> top {len(result.items)}")
+    for name in ("item", "label", "score", "because"):
+        table.add_column(name)
+    for rec in result.items:
+        because = ("popular item (fallback)" if rec.rule is None else
+                   f"{{{', '.join(rec.rule.antecedent)}}} -> {rec.item}: "
+                   f"confidence {rec.rule.confidence:.2f}, lift {rec.rule.lift:.1f}")
+        table.add_row(rec.item, rec.label or "", f"{rec.score:.3f}", because)
+    console.print(table)
+    if result.unknown:
+        console.print(f"unknown items ignored: {', '.join(result.unknown)}")
+
+
+@app.command(name="profile")
+def profile_command(
+    data: Annotated[Path, typer.Argument(help="Transaction file.")],
+    fmt: Format = "auto",
+    transaction_col: TransactionCol = None,
+    item_col: ItemCol = None,
+    timestamp_col: TimestampCol = None,
+    customer_col: CustomerCol = None,
+    quantity_col: QuantityCol = None,
+    label_col: LabelCol = None,
+    sep: Sep = None,
+    preset: Preset = None,
+) -> None:
+    """Validate DATA and print its profile and fingerprint as JSON."""
+    from basketry.data import profile
+
+    with _clear_errors():
+        baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
+                        timestamp_col=timestamp_col, customer_col=customer_col,
+                        quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+        sys.stdout.write(json.dumps(profile(baskets), indent=2, default=str) + "\n")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the demo model.",
+                                      envvar="BASKETRY_DEMO_MODEL")] = Path("models/demo"),
+    min_support: Annotated[float, typer.Option(envvar="BASKETRY_MIN_SUPPORT")] = 0.01,
+    min_confidence: Annotated[float, typer.Option(envvar="BASKETRY_MIN_CONFIDENCE")] = 0.2,
+) -> None:
+    """The main job on the bundled sample: read, validate, mine, save, show rules and examples."""
+    from basketry.data import sample_path
+
+    data = sample_path()
+    console.rule("basketry demo: UCI Online Retail sample (CC BY 4.0)")
+    mine(data, out=out, min_support=min_support, min_confidence=min_confidence, min_lift=None,
+         max_p_value=None, max_len=None, algorithm="fpgrowth", consequents=None,
+         antecedents=None, exclude=None, multi_consequent=False, max_itemsets=None,
+         max_rules=None, overwrite=True, fmt="auto", transaction_col=None, item_col=None,
+         timestamp_col=None, customer_col=None, quantity_col=None, label_col=None, sep=None,
+         preset=None)
+    rules(out, sort="lift", top=10, item=None, output="table")
+    from basketry.model import load_model
+
+    model = load_model(out)
+    popular = [model.items[i] for i in model.popular[:3].tolist()]
+    for basket in ([popular[0]], popular[1:3], ["NO-SUCH-ITEM"]):
+        _print_recommendations(model.recommend(basket, k=5), basket)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
