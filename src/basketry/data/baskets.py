@@ -58,7 +58,8 @@ class Baskets:
         # gather positions of every selected basket's items without a Python loop
         offsets = np.repeat(starts - indptr[:-1], lengths)
         positions = np.arange(indptr[-1], dtype=np.int64) + offsets
-        take = (lambda a: None if a is None else a[sel])
+        def take(a):
+            return (None if a is None else a[sel])
         return Baskets(
             indptr=indptr,
             indices=self.indices[positions],

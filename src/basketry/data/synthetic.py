@@ -1,0 +1,133 @@
+"""Synthetic transaction histories for scale tests: Zipf item popularity, planted co-purchase
+patterns, and timestamps.
+
+Everything is drawn with numpy's PCG64 from one seed, so the same arguments give the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from basketry.data.baskets import Baskets
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    n_baskets: int = 1_000_000
+    n_items: int = 100_000
+    mean_basket_size: float = 8.0
+    zipf_exponent: float = 1.0
+    n_patterns: int = 500
+    pattern_size: tuple[int, int] = (2, 5)
+    pattern_rate: float = 0.3  # share of baskets that contain one planted pattern
+    days: int = 365
+    n_customers: int = 0  # 0: no customer column
+    seed: int = 0
+
+    def validate(self) -> None:
+        problems = []
+        if self.n_baskets < 1:
+            problems.append("n_baskets must be >= 1")
+        if self.n_items < 2:
+            problems.append("n_items must be >= 2")
+        if self.mean_basket_size < 1:
+            problems.append("mean_basket_size must be >= 1")
+        if not 0 <= self.pattern_rate <= 1:
+            problems.append("pattern_rate must be in [0, 1]")
+        lo, hi = self.pattern_size
+        if not 1 <= lo <= hi <= self.n_items:
+            problems.append("pattern_size must be 1 <= low <= high <= n_items")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@numba.njit(cache=True)
+def _sort_unique_segments(indptr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each CSR row and drop repeated values; returns the compacted (indptr, values)."""
+    n = indptr.shape[0] - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    out = np.empty(values.shape[0], dtype=np.int32)
+    pos = 0
+    for b in range(n):
+        row = np.sort(values[indptr[b] : indptr[b + 1]])
+        last = -1
+        for v in row:
+            if v != last:
+                out[pos] = v
+                pos += 1
+                last = v
+        out_ptr[b + 1] = pos
+    return out_ptr, out[:pos].copy()
+
+
+def generate(spec: SyntheticSpec) -> Baskets:
+    """Draw a synthetic history as ``Baskets`` (items named ``i<id>``, baskets in time order)."""
+    spec.validate()
+    rng = np.random.Generator(np.random.PCG64(spec.seed))
+    n, m = spec.n_baskets, spec.n_items
+
+    # item popularity: Zipf over a random permutation of the catalogue
+    weights = 1.0 / np.arange(1, m + 1, dtype=np.float64) ** spec.zipf_exponent
+    cdf = np.cumsum(weights[rng.permutation(m)])
+    cdf /= cdf[-1]
+
+    # planted patterns: random itemsets whose own popularity is Zipf too
+    lo, hi = spec.pattern_size
+    sizes = rng.integers(lo, hi + 1, size=spec.n_patterns)
+    pattern_ptr = np.zeros(spec.n_patterns + 1, dtype=np.int64)
+    np.cumsum(sizes, out=pattern_ptr[1:])
+    pattern_items = np.searchsorted(cdf, rng.random(int(pattern_ptr[-1]))).astype(np.int32)
+    pattern_cdf = np.cumsum(1.0 / np.arange(1, spec.n_patterns + 1) ** 1.0)
+    pattern_cdf /= pattern_cdf[-1]
+
+    # random items per basket (>= 1), plus the items of one planted pattern for some baskets
+    own = 1 + rng.poisson(spec.mean_basket_size - 1, size=n).astype(np.int64)
+    planted = np.full(n, -1, dtype=np.int64)
+    if spec.n_patterns:
+        chosen = rng.random(n) < spec.pattern_rate
+        planted[chosen] = np.searchsorted(pattern_cdf, rng.random(int(chosen.sum())))
+    extra = np.where(planted >= 0, sizes[np.maximum(planted, 0)], 0)
+    lengths = own + extra
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    values = np.empty(int(indptr[-1]), dtype=np.int32)
+    # positions of each basket's own draws and of its pattern items
+    own_pos = np.arange(int(own.sum())) + np.repeat(indptr[:-1] - np.concatenate(
+        ([0], np.cumsum(own)[:-1])), own)
+    values[own_pos] = np.searchsorted(cdf, rng.random(own_pos.shape[0]))
+    with_pattern = np.flatnonzero(planted >= 0)
+    if with_pattern.size:
+        p = planted[with_pattern]
+        counts = sizes[p]
+        starts = np.repeat(indptr[with_pattern] + own[with_pattern], counts)
+        within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        values[starts + within] = pattern_items[np.repeat(pattern_ptr[p], counts) + within]
+    indptr, indices = _sort_unique_segments(indptr, values)
+
+    start = np.datetime64("2024-01-01T00:00:00", "s")
+    offsets = np.sort(rng.integers(0, spec.days * 86_400, size=n))
+    timestamps = (start + offsets.astype("timedelta64[s]")).astype("datetime64[ns]")
+    customers = None
+    if spec.n_customers:
+        ids = rng.integers(0, spec.n_customers, size=n)
+        customers = np.array([f"c{x}" for x in ids], dtype=object)
+    items = np.array([f"i{i}" for i in range(m)], dtype=object)
+    return Baskets(
+        indptr=indptr,
+        indices=indices,
+        items=items,
+        timestamps=timestamps,
+        basket_ids=None,
+        customers=customers,
+        source=f"synthetic(seed={spec.seed}, baskets={n}, items={m})",
+        report={
+            "generated": n,
+            "patterns": [
+                [str(items[i]) for i in np.unique(pattern_items[a:b])]
+                for a, b in zip(pattern_ptr[:-1].tolist(), pattern_ptr[1:].tolist(), strict=True)
+            ],
+        },
+    )
