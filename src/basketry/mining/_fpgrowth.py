@@ -1,0 +1,350 @@
+"""FP-Growth on flat arrays (numba).
+
+The FP-tree is three parallel arrays (parent, item, count); a per-item header lists the nodes of
+each item. Items are recoded so that id 0 is the most frequent; a path from the root has strictly
+increasing ids. Mining is depth-first with an explicit stack of conditional trees that live in
+one growable arena: a conditional tree is pushed on top of the arena and released when its
+frame is popped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_HMULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def _slot(parent, item, mask):
+    key = (np.uint64(parent + 1) << np.uint64(32)) | np.uint64(item)
+    h = key * _HMULT
+    return (h ^ (h >> np.uint64(31))) & mask
+
+
+@njit(cache=True)
+def build_tree(indptr, indices, n_items):
+    """FP-tree of recoded baskets (ids ascending within each basket).
+
+    Returns parent, item, count, header start offsets (per item), header node ids, and per-item
+    work weights (sum of node depths)."""
+    nnz = indices.shape[0]
+    cap = 16
+    while cap < 2 * nnz + 16:
+        cap *= 2
+    mask = np.uint64(cap - 1)
+    hkey_parent = np.full(cap, -2, dtype=np.int32)
+    hkey_item = np.empty(cap, dtype=np.int32)
+    hval = np.empty(cap, dtype=np.int32)
+    parent = np.empty(nnz, dtype=np.int32)
+    item = np.empty(nnz, dtype=np.int32)
+    count = np.zeros(nnz, dtype=np.int64)
+    depth = np.empty(nnz, dtype=np.int32)
+    n = 0
+    for b in range(indptr.shape[0] - 1):
+        cur = -1
+        s = indptr[b]
+        for p in range(s, indptr[b + 1]):
+            d = p - s
+            it = indices[p]
+            h = _slot(cur, it, mask)
+            while True:
+                kp = hkey_parent[h]
+                if kp == -2:
+                    hkey_parent[h] = cur
+                    hkey_item[h] = it
+                    hval[h] = n
+                    parent[n] = cur
+                    item[n] = it
+                    depth[n] = d
+                    cur = n
+                    n += 1
+                    break
+                if kp == cur and hkey_item[h] == it:
+                    cur = hval[h]
+                    break
+                h = (h + np.uint64(1)) & mask
+            count[cur] += 1
+    hstart = np.zeros(n_items + 1, dtype=np.int64)
+    weight = np.zeros(n_items, dtype=np.float64)
+    for v in range(n):
+        hstart[item[v] + 1] += 1
+        weight[item[v]] += depth[v] + 1
+    for i in range(n_items):
+        hstart[i + 1] += hstart[i]
+    fill = hstart[:-1].copy()
+    hnodes = np.empty(n, dtype=np.int32)
+    for v in range(n):
+        it = item[v]
+        hnodes[fill[it]] = v
+        fill[it] += 1
+    return parent[:n].copy(), item[:n].copy(), count[:n].copy(), hstart, hnodes, weight
+
+
+@njit(cache=True)
+def _grow_i32(a, need):
+    if need <= a.shape[0]:
+        return a
+    cap = a.shape[0] * 2
+    while cap < need:
+        cap *= 2
+    b = np.empty(cap, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _grow_i64(a, need):
+    if need <= a.shape[0]:
+        return a
+    cap = a.shape[0] * 2
+    while cap < need:
+        cap *= 2
+    b = np.empty(cap, dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def mine(
+    g_parent,
+    g_item,
+    g_count,
+    g_hstart,
+    g_hnodes,
+    item_counts,
+    top_lo,
+    top_hi,
+    min_count,
+    max_len,
+    is_non_a,
+    limit_non_a,
+    max_out,
+):
+    """Mine all frequent itemsets whose largest (least frequent) item is in [top_lo, top_hi).
+
+    ``item_counts``: support of each recoded item. ``is_non_a``: per item, 1 if outside the
+    allowed antecedents; with ``limit_non_a`` itemsets hold at most one such item. ``max_out``:
+    stop (returning stopped=True) once more than this many itemsets were found (-1: no limit).
+    Returns (lengths int32, items int32 flat in mining order: decreasing ids, counts, stopped)."""
+    n_items = item_counts.shape[0]
+    n0 = g_parent.shape[0]
+    # arena of tree nodes: the global tree first
+    cap = max(16, 2 * n0)
+    a_parent = np.empty(cap, dtype=np.int32)
+    a_item = np.empty(cap, dtype=np.int32)
+    a_count = np.empty(cap, dtype=np.int64)
+    a_parent[:n0] = g_parent
+    a_item[:n0] = g_item
+    a_count[:n0] = g_count
+    # header-node arena (node ids per item, per frame)
+    h_nodes = np.empty(max(16, 2 * n0), dtype=np.int32)
+    h_nodes[:n0] = g_hnodes
+    # item arena: per frame, its frequent items (ascending), supports, header ranges
+    i_cap = max(16, 4 * n_items)
+    i_item = np.empty(i_cap, dtype=np.int32)
+    i_count = np.empty(i_cap, dtype=np.int64)
+    i_hs = np.empty(i_cap, dtype=np.int64)
+    i_he = np.empty(i_cap, dtype=np.int64)
+    for i in range(n_items):
+        i_item[i] = i
+        i_count[i] = item_counts[i]
+        i_hs[i] = g_hstart[i]
+        i_he[i] = g_hstart[i + 1]
+    # frames
+    f_cap = 64
+    f_ilo = np.empty(f_cap, dtype=np.int64)
+    f_pos = np.empty(f_cap, dtype=np.int64)
+    f_atop = np.empty(f_cap, dtype=np.int64)
+    f_htop = np.empty(f_cap, dtype=np.int64)
+    f_itop = np.empty(f_cap, dtype=np.int64)
+    f_nona = np.empty(f_cap, dtype=np.int64)
+    f_stop = np.empty(f_cap, dtype=np.int64)
+    # scratch
+    cnt = np.zeros(n_items, dtype=np.int64)
+    local = np.full(n_items, -1, dtype=np.int64)
+    touched = np.empty(n_items, dtype=np.int32)
+    prefix = np.empty(n_items + 1, dtype=np.int32)
+    hcap = 16
+    while hcap < 2 * n0 + 16:
+        hcap *= 2
+    hkey_parent = np.full(hcap, -2, dtype=np.int32)
+    hkey_item = np.empty(hcap, dtype=np.int32)
+    hval = np.empty(hcap, dtype=np.int32)
+    used_slots = np.empty(max(16, n0), dtype=np.int64)
+    path = np.empty(n_items + 1, dtype=np.int32)
+    lcount = np.zeros(n_items + 1, dtype=np.int64)
+    # output
+    o_len = np.empty(1024, dtype=np.int32)
+    o_cnt = np.empty(1024, dtype=np.int64)
+    o_items = np.empty(4096, dtype=np.int32)
+    n_out = 0
+    n_oitems = 0
+    stopped = False
+
+    sp = 0
+    f_ilo[0] = 0
+    f_pos[0] = top_hi - 1
+    f_stop[0] = top_lo
+    f_atop[0] = n0
+    f_htop[0] = n0
+    f_itop[0] = n_items
+    f_nona[0] = 0
+    while sp >= 0:
+        k = f_pos[sp]
+        if k < f_stop[sp]:
+            sp -= 1
+            continue
+        f_pos[sp] = k - 1
+        idx = f_ilo[sp] + k
+        j = i_item[idx]
+        depth = sp  # prefix[0:sp] are the items of the enclosing frames
+        prefix[depth] = j
+        # emit prefix[0..depth]
+        ln = depth + 1
+        if n_out >= o_len.shape[0]:
+            o_len = _grow_i32(o_len, n_out + 1)
+            o_cnt = _grow_i64(o_cnt, n_out + 1)
+        o_items = _grow_i32(o_items, n_oitems + ln)
+        o_len[n_out] = ln
+        o_cnt[n_out] = i_count[idx]
+        for q in range(ln):
+            o_items[n_oitems + q] = prefix[q]
+        n_out += 1
+        n_oitems += ln
+        if max_out >= 0 and n_out > max_out:
+            stopped = True
+            break
+        if max_len >= 0 and ln >= max_len:
+            continue
+        nona = f_nona[sp] + is_non_a[j]
+        restrict = limit_non_a and nona >= 1
+        # pass 1: conditional item supports
+        hs = i_hs[idx]
+        he = i_he[idx]
+        n_touched = 0
+        n_elems = 0
+        for q in range(hs, he):
+            v = h_nodes[q]
+            c = a_count[v]
+            p = a_parent[v]
+            while p != -1:
+                it = a_item[p]
+                if not (restrict and is_non_a[it]):
+                    if cnt[it] == 0:
+                        touched[n_touched] = it
+                        n_touched += 1
+                    cnt[it] += c
+                    n_elems += 1
+                p = a_parent[p]
+        n_freq = 0
+        for q in range(n_touched):
+            it = touched[q]
+            if cnt[it] >= min_count:
+                touched[n_freq] = it
+                n_freq += 1
+            else:
+                cnt[it] = 0
+        if n_freq == 0:
+            continue
+        freq = np.sort(touched[:n_freq])
+        # new frame's item arena
+        ilo = f_itop[sp]
+        if ilo + n_freq > i_item.shape[0]:
+            i_item = _grow_i32(i_item, ilo + n_freq)
+            i_count = _grow_i64(i_count, ilo + n_freq)
+            i_hs = _grow_i64(i_hs, ilo + n_freq)
+            i_he = _grow_i64(i_he, ilo + n_freq)
+        for q in range(n_freq):
+            it = freq[q]
+            i_item[ilo + q] = it
+            i_count[ilo + q] = cnt[it]
+            cnt[it] = 0
+            local[it] = q
+            lcount[q] = 0
+        # pass 2: insert the filtered prefix paths into a new tree on top of the arena
+        base = f_atop[sp]
+        if base + n_elems > a_parent.shape[0]:
+            a_parent = _grow_i32(a_parent, base + n_elems)
+            a_item = _grow_i32(a_item, base + n_elems)
+            a_count = _grow_i64(a_count, base + n_elems)
+        if n_elems > used_slots.shape[0]:
+            used_slots = _grow_i64(used_slots, n_elems)
+        m = 16
+        while m < 2 * n_elems + 16:
+            m *= 2
+        if m > hcap:
+            m = hcap
+        mask = np.uint64(m - 1)
+        top = base
+        for q in range(hs, he):
+            v = h_nodes[q]
+            c = a_count[v]
+            p = a_parent[v]
+            plen = 0
+            while p != -1:
+                it = a_item[p]
+                if local[it] >= 0:
+                    path[plen] = it
+                    plen += 1
+                p = a_parent[p]
+            cur = -1
+            for r in range(plen - 1, -1, -1):
+                it = path[r]
+                h = _slot(cur, it, mask)
+                while True:
+                    kp = hkey_parent[h]
+                    if kp == -2:
+                        hkey_parent[h] = cur
+                        hkey_item[h] = it
+                        hval[h] = top
+                        used_slots[top - base] = h
+                        a_parent[top] = cur
+                        a_item[top] = it
+                        a_count[top] = c
+                        lcount[local[it]] += 1
+                        cur = top
+                        top += 1
+                        break
+                    if kp == cur and hkey_item[h] == it:
+                        cur = hval[h]
+                        a_count[cur] += c
+                        break
+                    h = (h + np.uint64(1)) & mask
+        for q in range(top - base):
+            hkey_parent[used_slots[q]] = -2
+        # header of the new tree
+        hlo = f_htop[sp]
+        nn = top - base
+        if hlo + nn > h_nodes.shape[0]:
+            h_nodes = _grow_i32(h_nodes, hlo + nn)
+        acc = hlo
+        for q in range(n_freq):
+            i_hs[ilo + q] = acc
+            i_he[ilo + q] = acc
+            acc += lcount[q]
+        for v in range(base, top):
+            li = ilo + local[a_item[v]]
+            h_nodes[i_he[li]] = v
+            i_he[li] += 1
+        for q in range(n_freq):
+            local[freq[q]] = -1
+        # push the frame
+        sp += 1
+        if sp >= f_cap:
+            f_cap *= 2
+            f_ilo = _grow_i64(f_ilo, f_cap)
+            f_pos = _grow_i64(f_pos, f_cap)
+            f_atop = _grow_i64(f_atop, f_cap)
+            f_htop = _grow_i64(f_htop, f_cap)
+            f_itop = _grow_i64(f_itop, f_cap)
+            f_nona = _grow_i64(f_nona, f_cap)
+            f_stop = _grow_i64(f_stop, f_cap)
+        f_ilo[sp] = ilo
+        f_pos[sp] = n_freq - 1
+        f_stop[sp] = 0
+        f_atop[sp] = top
+        f_htop[sp] = hlo + nn
+        f_itop[sp] = ilo + n_freq
+        f_nona[sp] = nona
+    return o_len[:n_out].copy(), o_items[:n_oitems].copy(), o_cnt[:n_out].copy(), stopped

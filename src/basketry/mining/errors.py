@@ -1,0 +1,17 @@
+"""Errors raised by the mining package."""
+
+from __future__ import annotations
+
+
+class MiningError(ValueError):
+    """A mining parameter is invalid or mining cannot go on as asked."""
+
+
+class BudgetExceeded(MiningError):
+    """Mining stopped early because it found more itemsets or rules than its budget allows."""
+
+    def __init__(self, message: str, *, what: str, found: int, limit: int) -> None:
+        super().__init__(message)
+        self.what = what
+        self.found = found
+        self.limit = limit

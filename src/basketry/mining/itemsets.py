@@ -1,0 +1,371 @@
+"""Frequent itemset mining (FP-Growth or Apriori) on CSR baskets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from basketry.data.baskets import Baskets
+from basketry.mining import _apriori, _fpgrowth
+from basketry.mining._kernels import (
+    build_trie,
+    count_trie,
+    lexsort_rows,
+    lookup_rows,
+    map_sort_rows,
+    recode_baskets,
+    strip_rows,
+)
+from basketry.mining._params import (
+    as_item_set,
+    check_algorithm,
+    check_max,
+    min_count_from_support,
+)
+from basketry.mining.errors import BudgetExceeded, MiningError
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class FrequentItemsets:
+    """Frequent itemsets as CSR arrays over the original item ids.
+
+    Row ``r`` is the itemset ``indices[indptr[r]:indptr[r + 1]]`` (ids sorted ascending) with
+    support count ``counts[r]``. Rows are sorted by length, then lexicographically by ids.
+    ``antecedent_mask``/``consequent_mask`` (bool per item id, or None for all items) record the
+    rule constraints the itemsets were mined for, and ``multi_consequent`` whether the
+    itemsets serve rules with several consequent items.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    counts: np.ndarray
+    n_baskets: int
+    min_count: int
+    items: np.ndarray
+    item_counts: np.ndarray
+    antecedent_mask: np.ndarray | None = None
+    consequent_mask: np.ndarray | None = None
+    multi_consequent: bool = False
+    max_len: int | None = None
+
+    def __len__(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def itemset(self, r: int) -> tuple[int, ...]:
+        return tuple(int(x) for x in self.indices[self.indptr[r] : self.indptr[r + 1]])
+
+    def to_dict(self) -> dict[tuple[int, ...], int]:
+        """{itemset ids: count} (for tests and small results)."""
+        return {self.itemset(r): int(self.counts[r]) for r in range(len(self))}
+
+
+def as_baskets(data: Baskets | Iterable[Iterable[str]]) -> Baskets:
+    """``Baskets`` as given, or built from an iterable of iterables of item strings."""
+    if isinstance(data, Baskets):
+        return data
+    if isinstance(data, str | bytes) or not isinstance(data, Iterable):
+        raise MiningError(
+            "baskets must be a Baskets or an iterable of iterables of item strings, "
+            f"got {type(data).__name__}"
+        )
+    rows = []
+    for basket in data:
+        if isinstance(basket, str | bytes) or not isinstance(basket, Iterable):
+            raise MiningError(
+                "baskets must be an iterable of iterables of item strings; "
+                f"found a basket of type {type(basket).__name__}"
+            )
+        rows.append(list(basket))
+    return Baskets.from_lists(rows)
+
+
+def item_mask(name: str, value: Iterable | None, items: np.ndarray) -> np.ndarray | None:
+    """Boolean mask over the vocabulary for a user-given set of item strings (None: None)."""
+    wanted = as_item_set(name, value)
+    if wanted is None:
+        return None
+    index = {str(x): i for i, x in enumerate(items)}
+    mask = np.zeros(items.shape[0], dtype=bool)
+    unknown = []
+    for x in wanted:
+        i = index.get(str(x))
+        if i is None:
+            unknown.append(x)
+        else:
+            mask[i] = True
+    if unknown:
+        shown = ", ".join(repr(x) for x in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise MiningError(f"{name}: {len(unknown)} item(s) not in the baskets: {shown}{more}")
+    return mask
+
+
+def _budget_error(counts: np.ndarray, limit: int, n_baskets: int, max_len: int | None) -> None:
+    found = int(counts.shape[0])
+    srt = np.sort(counts)[::-1]
+    suggest_count = int(srt[min(limit, found - 1)]) + 1
+    suggest = suggest_count / n_baskets if n_baskets else 1.0
+    len_hint = "" if max_len is not None else ", or set max_len (e.g. max_len=3)"
+    raise BudgetExceeded(
+        f"mining stopped after finding {found:,} frequent itemsets, more than "
+        f"max_itemsets={limit:,}; raise min_support to about {suggest:.3g} "
+        f"(count {suggest_count:,}) or more{len_hint}, or raise max_itemsets",
+        what="itemsets",
+        found=found,
+        limit=limit,
+    )
+
+
+def frequent_itemsets(
+    baskets: Baskets | Iterable[Iterable[str]],
+    min_support: float | int,
+    *,
+    algorithm: str = "fpgrowth",
+    max_len: int | None = None,
+    exclude: Iterable[str] | None = None,
+    antecedents: Iterable[str] | None = None,
+    consequents: Iterable[str] | None = None,
+    multi_consequent: bool = False,
+    max_itemsets: int | None = None,
+    progress: Progress | None = None,
+) -> FrequentItemsets:
+    """Mine the frequent itemsets of ``baskets``, exactly.
+
+    ``min_support``: a fraction in (0, 1] (``ceil(Fraction(repr(s)) * n_baskets)`` baskets) or
+    an absolute count >= 1 (int). ``max_len``: longest itemset. ``exclude``: items never used.
+
+    ``antecedents``/``consequents`` (sets of items, None for all) are pushed into the mining:
+    only items in their union are used; with single-item consequents
+    (``multi_consequent=False``) an itemset holds at most one item outside ``antecedents``;
+    with ``consequents`` given, the result is the itemsets that contain a consequent item
+    plus the itemsets ``Z - consequents`` of those (the antecedent counts rules need).
+
+    Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found.
+    ``progress`` is called with the fraction of the work done.
+    """
+    b = as_baskets(baskets)
+    algorithm = check_algorithm(algorithm)
+    max_len = check_max("max_len", max_len)
+    max_itemsets = check_max("max_itemsets", max_itemsets)
+    n = b.n_baskets
+    min_count = min_count_from_support(min_support, n)
+    items = b.items
+    n_all = b.n_items
+    excl = item_mask("exclude", exclude, items)
+    a_mask = item_mask("antecedents", antecedents, items)
+    c_mask = item_mask("consequents", consequents, items)
+
+    item_counts = b.item_counts()
+    use = item_counts >= min_count
+    if excl is not None:
+        use &= ~excl
+    if a_mask is not None and c_mask is not None:
+        use &= a_mask | c_mask
+    # recode: descending count (ties by id); with consequents, the consequent items go last so
+    # that the itemsets containing one are exactly those whose largest recoded id is one of them
+    ids = np.flatnonzero(use)
+    is_c_old = np.zeros(n_all, dtype=bool) if c_mask is None else c_mask
+    order = np.lexsort((ids, -item_counts[ids], is_c_old[ids]))
+    old_of_new = ids[order].astype(np.int32)
+    m = old_of_new.shape[0]
+    new_of_old = np.full(n_all, -1, dtype=np.int32)
+    new_of_old[old_of_new] = np.arange(m, dtype=np.int32)
+    counts_new = item_counts[old_of_new]
+    is_c = is_c_old[old_of_new]
+    first_c = int(np.argmax(is_c)) if c_mask is not None and is_c.any() else m
+    if c_mask is None:
+        first_c = 0
+    is_non_a = (
+        np.zeros(m, dtype=np.uint8)
+        if a_mask is None
+        else (~a_mask[old_of_new]).astype(np.uint8)
+    )
+    limit_non_a = a_mask is not None and not multi_consequent
+
+    t_ptr, t_idx = recode_baskets(b.indptr, b.indices, new_of_old)
+    if progress is not None:
+        progress(0.0)
+
+    if m == 0 or first_c >= m:
+        r_len = np.zeros(0, dtype=np.int32)
+        r_items = np.zeros(0, dtype=np.int32)
+        r_cnt = np.zeros(0, dtype=np.int64)
+    elif algorithm == "fpgrowth":
+        r_len, r_items, r_cnt = _mine_fpgrowth(
+            t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
+            max_itemsets, progress, n,
+        )
+    else:
+        r_len, r_items, r_cnt = _mine_apriori(
+            t_ptr, t_idx, counts_new, min_count, max_len, is_non_a, limit_non_a, max_itemsets,
+            progress, n,
+        )
+    r_ptr = np.zeros(r_len.shape[0] + 1, dtype=np.int64)
+    np.cumsum(r_len, out=r_ptr[1:])
+    # rows in recoded ids sorted ascending within each row
+    r_items = map_sort_rows(r_ptr, r_items, np.arange(max(m, 1), dtype=np.int32))
+
+    if c_mask is not None and r_cnt.shape[0]:
+        drop = is_c.astype(np.bool_)
+        has_c = np.add.reduceat(drop[r_items].astype(np.int64), r_ptr[:-1]) > 0
+        has_c[r_len == 0] = False
+        x_ptr, x_idx = strip_rows(r_ptr, r_items, drop)
+        if algorithm == "fpgrowth":
+            x_cnt = np.zeros(x_ptr.shape[0] - 1, dtype=np.int64)
+            if x_cnt.shape[0]:
+                fc, ns, it, rw, md = build_trie(x_ptr, x_idx)
+                count_trie(t_ptr, t_idx, fc, ns, it, rw, md, x_cnt)
+            keep_ptr, keep_idx, keep_cnt = r_ptr, r_items, r_cnt
+        else:
+            # Apriori mined everything over the allowed items: keep what rules need
+            pos = lookup_rows(r_ptr, r_items, x_ptr, x_idx)
+            if (pos < 0).any():  # cannot happen: subsets of frequent itemsets are frequent
+                raise AssertionError("antecedent itemset missing from Apriori result")
+            x_cnt = r_cnt[pos]
+            sel = np.flatnonzero(has_c)
+            keep_ptr, keep_idx = _take_rows(r_ptr, r_items, sel)
+            keep_cnt = r_cnt[sel]
+        r_ptr = np.concatenate([keep_ptr, x_ptr[1:] + keep_ptr[-1]])
+        r_items = np.concatenate([keep_idx, x_idx])
+        r_cnt = np.concatenate([keep_cnt, x_cnt])
+        if max_itemsets is not None and r_cnt.shape[0] > max_itemsets:
+            _budget_error(r_cnt, max_itemsets, n, max_len)
+
+    # back to original ids, sorted by (length, ids)
+    orig = map_sort_rows(r_ptr, r_items, old_of_new if m else np.zeros(1, dtype=np.int32))
+    lex = lexsort_rows(r_ptr, orig)
+    lengths = np.diff(r_ptr)
+    final = lex[np.argsort(lengths[lex], kind="stable")]
+    f_ptr, f_idx = _take_rows(r_ptr, orig, final)
+    if progress is not None:
+        progress(1.0)
+    return FrequentItemsets(
+        indptr=f_ptr,
+        indices=f_idx,
+        counts=r_cnt[final].astype(np.int64),
+        n_baskets=n,
+        min_count=min_count,
+        items=items,
+        item_counts=item_counts,
+        antecedent_mask=a_mask,
+        consequent_mask=c_mask,
+        multi_consequent=bool(multi_consequent),
+        max_len=max_len,
+    )
+
+
+def _take_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    out_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    offsets = np.repeat(starts - out_ptr[:-1], lengths)
+    positions = np.arange(out_ptr[-1], dtype=np.int64) + offsets
+    return out_ptr, indices[positions]
+
+
+def _mine_fpgrowth(
+    t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
+    max_itemsets, progress, n_baskets,
+):
+    m = counts_new.shape[0]
+    parent, item, count, hstart, hnodes, weight = _fpgrowth.build_tree(t_ptr, t_idx, m)
+    # chunks of top-level items, processed from the least frequent; ~100 progress steps
+    tops = np.arange(m - 1, first_c - 1, -1)
+    w = weight[tops]
+    total = float(w.sum()) or 1.0
+    if progress is None:
+        bounds = [(first_c, m)]
+    else:
+        cum = np.cumsum(w) / total
+        step = np.minimum((cum * 100).astype(np.int64), 99)
+        bounds = []
+        hi = m
+        start = 0
+        for s in range(1, tops.shape[0] + 1):
+            if s == tops.shape[0] or step[s] != step[start]:
+                lo = int(tops[s - 1])
+                bounds.append((lo, hi))
+                hi = lo
+                start = s
+    lens, itms, cnts = [], [], []
+    found = 0
+    done = 0.0
+    ml = -1 if max_len is None else max_len
+    for lo, hi in bounds:
+        max_out = -1 if max_itemsets is None else max_itemsets - found
+        o_len, o_items, o_cnt, stopped = _fpgrowth.mine(
+            parent, item, count, hstart, hnodes, counts_new, lo, hi, min_count, ml,
+            is_non_a, limit_non_a, max_out,
+        )
+        lens.append(o_len)
+        itms.append(o_items)
+        cnts.append(o_cnt)
+        found += o_len.shape[0]
+        if stopped:
+            _budget_error(np.concatenate(cnts), max_itemsets, n_baskets, max_len)
+        if progress is not None:
+            done += float(weight[lo:hi].sum())
+            progress(min(done / total, 1.0) * 0.99)
+    return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
+
+
+def _mine_apriori(
+    t_ptr, t_idx, counts_new, min_count, max_len, is_non_a, limit_non_a, max_itemsets,
+    progress, n_baskets,
+):
+    m = counts_new.shape[0]
+    lens = [np.ones(m, dtype=np.int32)]
+    itms = [np.arange(m, dtype=np.int32)]
+    cnts = [counts_new.astype(np.int64)]
+    found = m
+
+    def check() -> None:
+        if max_itemsets is not None and found > max_itemsets:
+            _budget_error(np.concatenate(cnts), max_itemsets, n_baskets, max_len)
+
+    check()
+    if max_len is not None and max_len < 2:
+        return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
+    if m * (m - 1) // 2 <= 50_000_000:
+        pair_counts = _apriori.count_pairs(t_ptr, t_idx, m)
+        level, level_cnt = _apriori.frequent_pairs(
+            pair_counts, m, min_count, is_non_a, limit_non_a
+        )
+        del pair_counts
+    else:
+        a, bb = np.triu_indices(m, 1)
+        cands = np.stack([a, bb], axis=1).astype(np.int32)
+        if limit_non_a:
+            non_a = is_non_a.astype(bool)
+            cands = cands[~(non_a[cands[:, 0]] & non_a[cands[:, 1]])]
+        c = _apriori.count_candidates(t_ptr, t_idx, cands)
+        keep = c >= min_count
+        level, level_cnt = cands[keep], c[keep]
+    k = 2
+    while level.shape[0]:
+        lens.append(np.full(level.shape[0], k, dtype=np.int32))
+        itms.append(level.reshape(-1))
+        cnts.append(level_cnt)
+        found += level.shape[0]
+        check()
+        if progress is not None:
+            progress(0.99 * k / (k + 1))
+        if max_len is not None and k >= max_len:
+            break
+        cands = _apriori.generate_candidates(level)
+        if cands.shape[0] == 0:
+            break
+        c = _apriori.count_candidates(t_ptr, t_idx, cands)
+        keep = c >= min_count
+        level, level_cnt = cands[keep], c[keep]
+        k += 1
+    return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
