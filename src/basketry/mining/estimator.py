@@ -1,0 +1,205 @@
+"""A scikit-learn style estimator: baskets in, frequent itemsets and association rules out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from basketry.data.baskets import Baskets
+from basketry.mining._params import check_algorithm, check_max, check_range, min_count_from_support
+from basketry.mining.errors import MiningError
+from basketry.mining.itemsets import FrequentItemsets, as_baskets, frequent_itemsets
+from basketry.mining.rules import COUNTS, MEASURES, Rules, association_rules
+
+
+def _tuples(indptr: np.ndarray, indices: np.ndarray, names: np.ndarray) -> list[tuple[str, ...]]:
+    strs = names[indices].tolist() if indices.size else []
+    bounds = indptr.tolist()
+    return [tuple(strs[bounds[i] : bounds[i + 1]]) for i in range(len(bounds) - 1)]
+
+
+class AssociationMiner:
+    """Mine frequent itemsets and association rules from baskets.
+
+    Parameters are stored as given and validated in :meth:`fit` (scikit-learn convention).
+    After ``fit``: ``itemsets_`` and ``rules_`` (pandas DataFrames, built lazily),
+    ``rules_table()`` (pyarrow), ``n_baskets_``, ``min_count_``, ``items_``, ``item_counts_``,
+    and the array results ``frequent_itemsets_`` and ``rules_arrays_``.
+    """
+
+    def __init__(
+        self,
+        min_support: float | int = 0.01,
+        min_confidence: float | None = 0.2,
+        min_lift: float | None = None,
+        max_p_value: float | None = None,
+        max_len: int | None = None,
+        algorithm: str = "fpgrowth",
+        consequents: Iterable[str] | None = None,
+        antecedents: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        multi_consequent: bool = False,
+        max_itemsets: int | None = None,
+        max_rules: int | None = None,
+    ) -> None:
+        self.min_support = min_support
+        self.min_confidence = min_confidence
+        self.min_lift = min_lift
+        self.max_p_value = max_p_value
+        self.max_len = max_len
+        self.algorithm = algorithm
+        self.consequents = consequents
+        self.antecedents = antecedents
+        self.exclude = exclude
+        self.multi_consequent = multi_consequent
+        self.max_itemsets = max_itemsets
+        self.max_rules = max_rules
+
+    _PARAMS = (
+        "min_support",
+        "min_confidence",
+        "min_lift",
+        "max_p_value",
+        "max_len",
+        "algorithm",
+        "consequents",
+        "antecedents",
+        "exclude",
+        "multi_consequent",
+        "max_itemsets",
+        "max_rules",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params: Any) -> AssociationMiner:
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise MiningError(f"unknown parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"AssociationMiner({args})"
+
+    def _validate(self, n_baskets: int) -> int:
+        check_range("min_confidence", self.min_confidence, 0.0, 1.0)
+        check_range("min_lift", self.min_lift, 0.0, None)
+        check_range("max_p_value", self.max_p_value, 0.0, 1.0, low_open=True)
+        check_max("max_len", self.max_len)
+        check_max("max_itemsets", self.max_itemsets)
+        check_max("max_rules", self.max_rules)
+        check_algorithm(self.algorithm)
+        if not isinstance(self.multi_consequent, bool | np.bool_):
+            raise MiningError(
+                f"multi_consequent must be True or False, got {self.multi_consequent!r}"
+            )
+        return min_count_from_support(self.min_support, n_baskets)
+
+    def fit(
+        self,
+        baskets: Baskets | Iterable[Iterable[str]],
+        progress: Callable[[float], None] | None = None,
+    ) -> AssociationMiner:
+        """Mine ``baskets`` (a ``Baskets`` or an iterable of iterables of item strings)."""
+        b = as_baskets(baskets)
+        self.min_count_ = self._validate(b.n_baskets)
+        mining_progress = None
+        if progress is not None:
+            def mining_progress(f: float) -> None:
+                progress(0.9 * f)
+        fi = frequent_itemsets(
+            b,
+            self.min_support,
+            algorithm=self.algorithm,
+            max_len=self.max_len,
+            exclude=self.exclude,
+            antecedents=self.antecedents,
+            consequents=self.consequents,
+            multi_consequent=bool(self.multi_consequent),
+            max_itemsets=self.max_itemsets,
+            progress=mining_progress,
+        )
+        rules = association_rules(
+            fi,
+            min_confidence=self.min_confidence,
+            min_lift=self.min_lift,
+            max_p_value=self.max_p_value,
+            multi_consequent=bool(self.multi_consequent),
+            max_rules=self.max_rules,
+        )
+        self.frequent_itemsets_: FrequentItemsets = fi
+        self.rules_arrays_: Rules = rules
+        self.n_baskets_ = b.n_baskets
+        self.items_ = b.items
+        self.item_counts_ = fi.item_counts
+        self._itemsets_df: pd.DataFrame | None = None
+        self._rules_df: pd.DataFrame | None = None
+        if progress is not None:
+            progress(1.0)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "rules_arrays_"):
+            raise MiningError("this AssociationMiner is not fitted yet: call fit(baskets) first")
+
+    @property
+    def itemsets_(self) -> pd.DataFrame:
+        """Frequent itemsets: itemset (tuple of item strings), count, support, length."""
+        self._check_fitted()
+        if self._itemsets_df is None:
+            fi = self.frequent_itemsets_
+            self._itemsets_df = pd.DataFrame(
+                {
+                    "itemset": _tuples(fi.indptr, fi.indices, self.items_),
+                    "count": fi.counts,
+                    "support": fi.counts / float(fi.n_baskets) if fi.n_baskets else fi.counts * 0.0,
+                    "length": np.diff(fi.indptr),
+                }
+            )
+        return self._itemsets_df
+
+    @property
+    def rules_(self) -> pd.DataFrame:
+        """Rules with antecedent/consequent as tuples of item strings and every measure."""
+        self._check_fitted()
+        if self._rules_df is None:
+            r = self.rules_arrays_
+            cols: dict[str, Any] = {
+                "antecedent": _tuples(r.antecedent_indptr, r.antecedent_indices, self.items_),
+                "consequent": _tuples(r.consequent_indptr, r.consequent_indices, self.items_),
+                "count": r.count,
+                "antecedent_count": r.antecedent_count,
+                "consequent_count": r.consequent_count,
+            }
+            cols.update(r.measures)
+            self._rules_df = pd.DataFrame(cols)
+        return self._rules_df
+
+    def rules_table(self) -> pa.Table:
+        """The rules as a pyarrow Table: antecedent/consequent as list<int32> item ids (into
+        ``items_``), the counts and every measure; sorted by antecedent ids, then consequent
+        ids."""
+        self._check_fitted()
+        r = self.rules_arrays_
+        ant = pa.ListArray.from_arrays(
+            pa.array(r.antecedent_indptr.astype(np.int32)), pa.array(r.antecedent_indices)
+        )
+        con = pa.ListArray.from_arrays(
+            pa.array(r.consequent_indptr.astype(np.int32)), pa.array(r.consequent_indices)
+        )
+        arrays = [ant, con]
+        names = ["antecedent", "consequent"]
+        for name in COUNTS:
+            arrays.append(pa.array(getattr(r, name), type=pa.int64()))
+            names.append(name)
+        for name in MEASURES:
+            arrays.append(pa.array(r.measures[name], type=pa.float64()))
+            names.append(name)
+        return pa.Table.from_arrays(arrays, names=names)

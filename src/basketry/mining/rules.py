@@ -1,0 +1,257 @@
+"""Association rules and their interest measures, vectorised over arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy.stats import hypergeom
+
+from basketry.mining._kernels import lexsort_rows
+from basketry.mining._params import check_max, check_range, exact_fraction
+from basketry.mining._rules_kernel import generate_rules
+from basketry.mining.errors import BudgetExceeded, MiningError
+from basketry.mining.itemsets import FrequentItemsets, _take_rows
+
+MEASURES = (
+    "support",
+    "antecedent_support",
+    "consequent_support",
+    "confidence",
+    "lift",
+    "leverage",
+    "conviction",
+    "zhang",
+    "jaccard",
+    "certainty",
+    "kulczynski",
+    "p_value",
+)
+COUNTS = ("count", "antecedent_count", "consequent_count")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Association rules ``antecedent -> consequent`` as arrays.
+
+    Antecedents and consequents are CSR rows of original item ids (sorted within a row).
+    Rules are sorted by antecedent ids, then consequent ids (lexicographically).
+    ``measures`` maps each name of ``MEASURES`` to a float64 array.
+    """
+
+    antecedent_indptr: np.ndarray
+    antecedent_indices: np.ndarray
+    consequent_indptr: np.ndarray
+    consequent_indices: np.ndarray
+    count: np.ndarray
+    antecedent_count: np.ndarray
+    consequent_count: np.ndarray
+    measures: dict[str, np.ndarray]
+    n_baskets: int
+    items: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.count.shape[0])
+
+    def antecedent(self, r: int) -> tuple[int, ...]:
+        p = self.antecedent_indptr
+        return tuple(int(x) for x in self.antecedent_indices[p[r] : p[r + 1]])
+
+    def consequent(self, r: int) -> tuple[int, ...]:
+        p = self.consequent_indptr
+        return tuple(int(x) for x in self.consequent_indices[p[r] : p[r + 1]])
+
+
+def _ge_exact(num: np.ndarray, den: np.ndarray, value: float, threshold: Fraction) -> np.ndarray:
+    """Exactly ``num / den >= threshold`` per element (num, den: integer arrays of Python-int
+    safe values); the float ratio decides except within 1e-9 of the threshold, where Python
+    integers do."""
+    ratio = num.astype(np.float64) / den.astype(np.float64)
+    out = ratio >= value
+    near = np.flatnonzero(np.abs(ratio - value) <= 1e-9 * max(abs(value), 1e-300))
+    if near.size:
+        a, b = threshold.numerator, threshold.denominator
+        for i in near.tolist():
+            out[i] = int(num[i]) * b >= a * int(den[i])
+    return out
+
+
+def _int_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise product as int64 when safe, else as Python ints (object array)."""
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if float(np.max(np.abs(a))) * float(np.max(np.abs(b))) < 2.0**62:
+        return a.astype(np.int64) * b.astype(np.int64)
+    return a.astype(object) * b.astype(object)
+
+
+def compute_measures(
+    n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n_baskets: int
+) -> dict[str, np.ndarray]:
+    """Every interest measure of rules with counts n_xy, n_x, n_y among ``n_baskets``."""
+    n = float(n_baskets)
+    nxy = n_xy.astype(np.float64)
+    nx = n_x.astype(np.float64)
+    ny = n_y.astype(np.float64)
+    # the numerator N*n_xy - n_x*n_y exactly (it cancels), then one rounding
+    if n_baskets < 2**31:
+        diff = (n_baskets * n_xy.astype(np.int64) - n_x.astype(np.int64) * n_y).astype(np.float64)
+    else:
+        diff = np.array(
+            [n_baskets * int(a) - int(b) * int(c) for a, b, c in zip(n_xy, n_x, n_y, strict=True)],
+            dtype=np.float64,
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        support = nxy / n
+        s_x = nx / n
+        s_y = ny / n
+        confidence = nxy / nx
+        lift = (nxy / nx) * (n / ny)
+        leverage = diff / (n * n)
+        conv_den = n * (nx - nxy)
+        conviction = np.where(
+            n_x == n_xy, np.inf, nx * (n - ny) / np.where(conv_den == 0, 1.0, conv_den)
+        )
+        zden = np.maximum(nxy * (n - nx), nx * (ny - nxy))
+        zhang = np.where(zden == 0, 0.0, diff / np.where(zden == 0, 1.0, zden))
+        jaccard = nxy / (nx + ny - nxy)
+        cden = nx * (n - ny)
+        certainty = np.where(n_y == n_baskets, 0.0, diff / np.where(cden == 0, 1.0, cden))
+        kulczynski = 0.5 * (nxy / nx + nxy / ny)
+    p_value = hypergeom.sf(n_xy - 1, n_baskets, n_x, n_y) if n_xy.size else np.zeros(0)
+    p_value = np.clip(np.asarray(p_value, dtype=np.float64), 0.0, 1.0)
+    return {
+        "support": support,
+        "antecedent_support": s_x,
+        "consequent_support": s_y,
+        "confidence": confidence,
+        "lift": lift,
+        "leverage": leverage,
+        "conviction": conviction,
+        "zhang": zhang,
+        "jaccard": jaccard,
+        "certainty": certainty,
+        "kulczynski": kulczynski,
+        "p_value": p_value,
+    }
+
+
+def association_rules(
+    itemsets: FrequentItemsets,
+    *,
+    min_confidence: float | None = None,
+    min_lift: float | None = None,
+    max_p_value: float | None = None,
+    multi_consequent: bool | None = None,
+    max_consequent_len: int | None = None,
+    max_rules: int | None = None,
+) -> Rules:
+    """Rules from frequent itemsets.
+
+    Single-item consequents unless ``multi_consequent`` (default: as the itemsets were mined)
+    or ``max_consequent_len`` > 1. Antecedent/consequent constraints are those the itemsets were
+    mined with. ``min_confidence`` in [0, 1] and ``min_lift`` >= 0 are compared exactly on
+    integer counts (``Fraction(repr(x))``); ``max_p_value`` in (0, 1] filters on the one-sided
+    Fisher exact test. Raises ``BudgetExceeded`` once more than ``max_rules`` rules pass the
+    confidence and lift thresholds.
+    """
+    check_range("min_confidence", min_confidence, 0.0, 1.0)
+    check_range("min_lift", min_lift, 0.0, None)
+    check_range("max_p_value", max_p_value, 0.0, 1.0, low_open=True)
+    max_consequent_len = check_max("max_consequent_len", max_consequent_len)
+    max_rules = check_max("max_rules", max_rules)
+    if multi_consequent is None:
+        multi_consequent = itemsets.multi_consequent or (max_consequent_len or 1) > 1
+    multi = bool(multi_consequent)
+    if multi and not itemsets.multi_consequent and itemsets.antecedent_mask is not None:
+        raise MiningError(
+            "multi_consequent: these itemsets were mined for single-item consequents with "
+            "antecedents constrained; mine them with multi_consequent=True"
+        )
+    if max_consequent_len is None:
+        max_consequent_len = 1 << 30 if multi else 1
+    n_items = itemsets.items.shape[0]
+    n = itemsets.n_baskets
+    is_a = (
+        np.ones(n_items, dtype=np.bool_)
+        if itemsets.antecedent_mask is None
+        else itemsets.antecedent_mask.astype(np.bool_)
+    )
+    is_c = (
+        np.ones(n_items, dtype=np.bool_)
+        if itemsets.consequent_mask is None
+        else itemsets.consequent_mask.astype(np.bool_)
+    )
+    conf_floor = 0.0 if not min_confidence else float(min_confidence) * (1 - 1e-9)
+    lift_floor = 0.0 if not min_lift else float(min_lift) * (1 - 1e-9)
+    z, x, y, stopped, broken = generate_rules(
+        itemsets.indptr,
+        itemsets.indices,
+        itemsets.counts,
+        is_a,
+        is_c,
+        n,
+        multi,
+        max_consequent_len,
+        conf_floor,
+        lift_floor,
+        -1 if max_rules is None else max_rules,
+    )
+    if broken:
+        raise MiningError(
+            "these itemsets lack subsets that rules need (mined with other constraints, or "
+            "itemsets longer than 62 items with multi_consequent)"
+        )
+    counts = itemsets.counts
+    n_xy, n_x, n_y = counts[z], counts[x], counts[y]
+    keep = np.ones(z.shape[0], dtype=bool)
+    if min_confidence:
+        keep &= _ge_exact(n_xy, n_x, float(min_confidence), exact_fraction(min_confidence))
+    if min_lift:
+        keep &= _ge_exact(
+            _int_products(n_xy, np.full_like(n_xy, n)),
+            _int_products(n_x, n_y),
+            float(min_lift),
+            exact_fraction(min_lift),
+        )
+    if stopped:
+        found = int(keep.sum())
+        conf = n_xy[keep] / n_x[keep]
+        srt = np.sort(conf)[::-1]
+        suggest = float(srt[min(max_rules, srt.shape[0] - 1)]) if srt.size else 1.0
+        raise BudgetExceeded(
+            f"rule generation stopped after finding {found:,} rules, more than "
+            f"max_rules={max_rules:,}; raise min_confidence to about {suggest:.3g} or more, "
+            "raise min_support or min_lift, or set max_len",
+            what="rules",
+            found=found,
+            limit=max_rules,
+        )
+    sel = np.flatnonzero(keep)
+    z, x, y = z[sel], x[sel], y[sel]
+    n_xy, n_x, n_y = n_xy[sel], n_x[sel], n_y[sel]
+    measures = compute_measures(n_xy, n_x, n_y, n)
+    if max_p_value is not None:
+        ok = measures["p_value"] <= max_p_value
+        z, x, y, n_xy, n_x, n_y = z[ok], x[ok], y[ok], n_xy[ok], n_x[ok], n_y[ok]
+        measures = {k: v[ok] for k, v in measures.items()}
+    # deterministic order: antecedent ids, then consequent ids (lexicographic)
+    rank = np.empty(len(itemsets), dtype=np.int64)
+    rank[lexsort_rows(itemsets.indptr, itemsets.indices)] = np.arange(len(itemsets))
+    order = np.lexsort((rank[y], rank[x]))
+    x, y = x[order], y[order]
+    a_ptr, a_idx = _take_rows(itemsets.indptr, itemsets.indices, x)
+    c_ptr, c_idx = _take_rows(itemsets.indptr, itemsets.indices, y)
+    return Rules(
+        antecedent_indptr=a_ptr,
+        antecedent_indices=a_idx,
+        consequent_indptr=c_ptr,
+        consequent_indices=c_idx,
+        count=n_xy[order].astype(np.int64),
+        antecedent_count=n_x[order].astype(np.int64),
+        consequent_count=n_y[order].astype(np.int64),
+        measures={k: v[order] for k, v in measures.items()},
+        n_baskets=n,
+        items=itemsets.items,
+    )
