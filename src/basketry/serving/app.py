@@ -1,0 +1,533 @@
+"""The HTTP application: Litestar routes over the model snapshot, with msgspec documents.
+
+No ``from __future__ import annotations`` here: handlers are defined inside :func:`create_app`
+with request types built from the settings' limits, and Litestar reads their annotations as
+objects.
+"""
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import Parameter
+
+from basketry.model import Recommendations
+from basketry.serving import schemas as S
+from basketry.serving.metrics import CONTENT_TYPE, Metrics
+from basketry.serving.settings import Settings
+from basketry.serving.state import ModelHolder, ReloadOutcome, Snapshot
+
+log = logging.getLogger("basketry.serving")
+access_log = logging.getLogger("basketry.serving.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+#: Environment variable naming a folder shared by the worker processes of one ``serve``.
+RUN_DIR_ENV = "BASKETRY_RUN_DIR"
+
+
+class ApiError(Exception):
+    """An error answered as an :class:`ErrorResponse` with a status code."""
+
+    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.field = status, error, message, field
+
+
+def _request_id(scope: Any) -> str:
+    return scope.get("basketry.request_id", "")
+
+
+def _error(request_id: str, status: int, error: str, message: str,
+           field: str | None = None) -> Response[S.ErrorResponse]:
+    return Response(
+        S.ErrorResponse(error=error, message=message, field=field, request_id=request_id),
+        status_code=status,
+    )
+
+
+def _field_from_msgspec(message: str) -> str | None:
+    """``$.basket[2]`` in a msgspec error message -> ``basket[2]``."""
+    marker = "at `$."
+    start = message.find(marker)
+    if start >= 0:
+        end = message.find("`", start + len(marker))
+        return message[start + len(marker): end if end >= 0 else None]
+    for quote in ("field `", "Object missing required field `"):
+        start = message.find(quote)
+        if start >= 0:
+            end = message.find("`", start + len(quote))
+            return message[start + len(quote): end]
+    return None
+
+
+def _check_unique(items: list[str], name: str) -> None:
+    if len(items) > 1 and len(set(items)) != len(items):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item in seen:
+                raise ApiError(422, "duplicate_item",
+                               f"{name}[{i}] repeats the item {item!r}; list each item once",
+                               f"{name}[{i}]")
+            seen.add(item)
+
+
+def _items(recs: Recommendations) -> list[S.RecommendedItem]:
+    out = []
+    for r in recs.items:
+        rule = r.rule
+        out.append(S.RecommendedItem(
+            item=r.item, label=r.label, score=r.score, fallback=r.fallback,
+            rule=None if rule is None else S.Rule(
+                antecedent=list(rule.antecedent), confidence=rule.confidence, lift=rule.lift,
+                support=rule.support, count=rule.count),
+        ))
+    return out
+
+
+def _endpoint_of(path: str) -> str:
+    """The metrics label of a path: the route template, never the raw item (bounded labels)."""
+    if path in _KNOWN_PATHS:
+        return path
+    if path.startswith("/v1/items/") and path.endswith("/associations"):
+        return "/v1/items/{item}/associations"
+    if path.startswith("/docs"):
+        return "/docs"
+    return "other"
+
+
+_KNOWN_PATHS = frozenset({
+    "/v1/recommendations", "/v1/recommendations/batch", "/v1/model", "/v1/admin/reload",
+    "/healthz", "/readyz", "/metrics", "/openapi.json",
+})
+
+_SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+ERRORS = {
+    400: ResponseSpec(S.ErrorResponse, description="The body is not valid JSON or not UTF-8."),
+    404: ResponseSpec(S.ErrorResponse, description="No such endpoint."),
+    413: ResponseSpec(S.ErrorResponse, description="The body is larger than the limit."),
+    422: ResponseSpec(S.ErrorResponse, description="A field has a wrong type or value, breaks a "
+                      "limit, or repeats an item; `field` names it."),
+    503: ResponseSpec(S.ErrorResponse, description="No model is loaded yet."),
+}
+
+
+def _responses(*codes: int) -> dict[int, ResponseSpec]:
+    return {code: ERRORS[code] for code in codes}
+
+
+def create_app(settings: Settings | None = None, *, holder: ModelHolder | None = None) -> Any:
+    """The ASGI application for ``settings`` (default: from the environment).
+
+    The model is loaded at start-up (lifespan); a service whose model cannot be loaded stays up,
+    answers 503 on recommendation endpoints, and says why in ``/readyz``.
+    """
+    settings = settings or Settings.from_env()
+    holder = holder or ModelHolder(settings.model, settings.catalogue, verify=settings.verify)
+    metrics = Metrics()
+    holder.subscribe(metrics.on_reload)
+    schemas = S.build_schemas(
+        max_basket=settings.max_basket, max_k=settings.max_k, default_k=settings.default_k,
+        max_exclude=settings.max_exclude, max_batch=settings.max_batch,
+        max_item_length=settings.max_item_length,
+    )
+    RecommendationRequest = schemas.recommendation
+    BatchRequest = schemas.batch
+    debug_baskets = access_log.isEnabledFor(logging.DEBUG)
+
+    def snapshot() -> Snapshot:
+        current = holder.current
+        if current is None:
+            raise ApiError(503, "no_model", "no model is loaded; see /readyz")
+        return current
+
+    def score(snap: Snapshot, basket: list[str], k: int, exclude: list[str],
+              request_id: str) -> S.RecommendationResponse:
+        _check_unique(basket, "basket")
+        _check_unique(exclude, "exclude")
+        blocked = snap.blocked
+        recs = snap.model.recommend(basket, k=k, exclude=(*exclude, *blocked) if blocked
+                                    else exclude)
+        from_rules = recs.from_rules
+        metrics.observe_basket(len(basket) - len(recs.unknown), len(recs.unknown), from_rules,
+                               len(recs.items) - from_rules)
+        return S.RecommendationResponse(request_id=request_id, model_version=snap.version,
+                                        items=_items(recs), unknown=recs.unknown)
+
+    # ---- recommendations -------------------------------------------------------------------
+
+    @post("/v1/recommendations", status_code=200, tags=["recommendations"],
+          summary="Recommend items for a basket (the cart page)",
+          responses=_responses(400, 413, 422, 503))
+    async def recommendations(request: Request, data: RecommendationRequest  # type: ignore
+                              ) -> S.RecommendationResponse:
+        """The top-k items to add to a basket: never an item of the basket, of `exclude` or of
+        the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
+        the answer always has k items; an empty or all-unknown basket gets popular items."""
+        snap = snapshot()
+        if debug_baskets:
+            access_log.debug("basket", extra={"request_id": _request_id(request.scope),
+                                              "basket": data.basket, "exclude": data.exclude})
+        return score(snap, data.basket, data.k, data.exclude, _request_id(request.scope))
+
+    @post("/v1/recommendations/batch", status_code=200, tags=["recommendations"],
+          summary="Recommend items for many baskets in one call",
+          responses=_responses(400, 413, 422, 503))
+    async def recommendations_batch(request: Request, data: BatchRequest  # type: ignore
+                                    ) -> S.BatchResponse:
+        """Several recommendation requests answered by one model version, in order; each
+        answer is the same as `POST /v1/recommendations` would give."""
+        snap = snapshot()
+        rid = _request_id(request.scope)
+        results = []
+        for i, req in enumerate(data.requests):
+            try:
+                results.append(score(snap, req.basket, req.k, req.exclude, rid))
+            except ApiError as exc:
+                exc.field = f"requests[{i}].{exc.field}" if exc.field else f"requests[{i}]"
+                raise
+        return S.BatchResponse(request_id=rid, model_version=snap.version, results=results)
+
+    @get("/v1/items/{item:str}/associations", tags=["recommendations"],
+         summary="What is bought with one product (the product page)",
+         responses=_responses(400, 422, 503))
+    async def associations(
+        request: Request,
+        item: Annotated[str, Parameter(description="The product's item code.",
+                                       max_length=settings.max_item_length, min_length=1)],
+        k: Annotated[int, Parameter(ge=1, le=settings.max_k, description="How many items.")
+                     ] = settings.default_k,
+    ) -> S.AssociationsResponse:
+        """Items most often bought with `item`, for a product page before any basket exists.
+        Unavailable items are never returned; an item the model does not know (`known: false`)
+        gets popular items (`fallback: true`) so the widget is never empty."""
+        snap = snapshot()
+        model = snap.model
+        recs = model.recommend([item], k=k, exclude=snap.blocked)
+        known = not recs.unknown
+        from_rules = recs.from_rules
+        metrics.observe_basket(int(known), int(not known), from_rules,
+                               len(recs.items) - from_rules)
+        return S.AssociationsResponse(
+            request_id=_request_id(request.scope), model_version=snap.version, item=item,
+            label=model.label(item), known=known, items=_items(recs))
+
+    # ---- model and operations --------------------------------------------------------------
+
+    @get("/v1/model", tags=["model"], summary="The model being served",
+         responses=_responses(503))
+    async def model_info() -> S.ModelInfo:
+        """Version, creation time, parameters, data fingerprint, counts and offline metrics
+        of the model answering requests now."""
+        snap = snapshot()
+        m = snap.model.manifest
+        counts = m.get("counts", {})
+        return S.ModelInfo(
+            model_version=snap.version, created_at=m.get("created_at"),
+            basketry_version=m.get("basketry_version"), format_version=m.get("format_version"),
+            reference=snap.reference, loaded_at=snap.loaded_at,
+            parameters=m.get("parameters") or {}, scoring=m.get("scoring") or {},
+            counts=S.ModelCounts(n_baskets=int(counts.get("n_baskets", 0)),
+                                 n_items=int(counts.get("n_items", 0)),
+                                 n_rules=int(counts.get("n_rules", 0))),
+            dataset_fingerprint=(m.get("dataset") or {}).get("fingerprint"),
+            metrics=m.get("metrics") or {}, unavailable_items=len(snap.unavailable),
+        )
+
+    def _reload_info(outcome: ReloadOutcome | None) -> S.ReloadInfo | None:
+        if outcome is None:
+            return None
+        return S.ReloadInfo(ok=outcome.ok, at=outcome.at, reference=outcome.reference,
+                            model_version=outcome.model_version, error=outcome.error)
+
+    @get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> S.Health:
+        return S.Health(status="ok")
+
+    @get("/readyz", tags=["operations"], summary="Readiness: a model is loaded and usable",
+         responses={503: ResponseSpec(S.Readiness, description="No model is loaded.")})
+    async def readyz() -> Response[S.Readiness]:
+        """200 when a model answers requests. `last_reload` shows the last load attempt: a
+        refused model (`ok: false`, with the error) leaves the previous model serving."""
+        current = holder.current
+        body = S.Readiness(ready=current is not None,
+                           model_version=current.version if current else None,
+                           last_reload=_reload_info(holder.last_reload))
+        return Response(body, status_code=200 if current is not None else 503)
+
+    @get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
+         media_type=CONTENT_TYPE)
+    async def metrics_endpoint() -> Response[bytes]:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    openapi_bytes: list[bytes] = []
+
+    @get("/openapi.json", include_in_schema=False, media_type="application/json")
+    async def openapi_json(request: Request) -> Response[bytes]:
+        if not openapi_bytes:
+            openapi_bytes.append(msgspec.json.encode(request.app.openapi_schema.to_schema()))
+        return Response(openapi_bytes[0], media_type="application/json")
+
+    run_dir = os.environ.get(RUN_DIR_ENV)
+
+    @post("/v1/admin/reload", status_code=200, tags=["operations"],
+          summary="Load the model again (or another one) and swap it in atomically",
+          security=[{"AdminToken": []}],
+          responses={
+              **_responses(400, 413),
+              401: ResponseSpec(S.ErrorResponse, description="Missing or wrong admin token."),
+              403: ResponseSpec(S.ErrorResponse, description="Admin endpoints are disabled "
+                                "(no BASKETRY_ADMIN_TOKEN)."),
+              422: ResponseSpec(S.ErrorResponse, description="The model was refused (failed to "
+                                "load or verify); the previous model keeps serving."),
+          })
+    async def admin_reload(request: Request, data: S.ReloadRequest | None = None
+                           ) -> S.ReloadResponse:
+        """Requests in flight finish on the old model; new ones get the new one. A model that
+        fails to load or verify is refused and the old one keeps serving."""
+        token = settings.admin_token
+        if not token:
+            raise ApiError(403, "admin_disabled", "admin endpoints are disabled: the service "
+                           "was started without an admin token")
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode(), token.encode()):
+            raise ApiError(401, "unauthorized", "missing or wrong admin token "
+                           "(Authorization: Bearer <token>)")
+        ref = data.model if data is not None else None
+        outcome = await holder.reload(ref, force=True)
+        if not outcome.ok:
+            raise ApiError(422, "model_refused", f"model refused, the previous model keeps "
+                           f"serving: {outcome.error}", "model" if ref else None)
+        if run_dir:  # tell the other workers of this server
+            _signal_workers(Path(run_dir), outcome.reference)
+        return S.ReloadResponse(
+            request_id=_request_id(request.scope),
+            status="reloaded" if outcome.changed else "unchanged",
+            model_version=outcome.model_version or "",
+            previous_version=outcome.previous_version)
+
+    # ---- errors ----------------------------------------------------------------------------
+
+    def on_api_error(request: Request, exc: ApiError) -> Response[S.ErrorResponse]:
+        return _error(_request_id(request.scope), exc.status, exc.error, exc.message, exc.field)
+
+    def on_validation(request: Request, exc: ValidationException) -> Response[S.ErrorResponse]:
+        rid = _request_id(request.scope)
+        detail = str(exc.detail)
+        extra = exc.extra if isinstance(exc.extra, list) else []
+        message = detail
+        field = None
+        for entry in extra:
+            if isinstance(entry, dict):
+                message = str(entry.get("message") or detail)
+                key = entry.get("key")
+                field = _field_from_msgspec(message) or (str(key) if key else None)
+                if entry.get("source") in ("query", "path"):
+                    field = str(key)
+                break
+        lowered = message.lower()
+        if "utf-8" in lowered or "malformed" in lowered or "invalid json" in lowered or (
+                "json" in lowered and "decode" in lowered) or "truncated" in lowered:
+            return _error(rid, 400, "invalid_body", f"the body is not valid UTF-8 JSON: "
+                          f"{message}")
+        return _error(rid, 422, "invalid_request", message, field)
+
+    def on_http(request: Request, exc: HTTPException) -> Response[S.ErrorResponse]:
+        rid = _request_id(request.scope)
+        status = exc.status_code
+        if status == 413:
+            return _error(rid, 413, "body_too_large",
+                          f"the body is larger than {settings.max_body_bytes} bytes")
+        if status == 400:
+            return _error(rid, 400, "invalid_body", f"the body is not valid JSON: {exc.detail}")
+        if status >= 500:
+            log.error("server error", extra={"request_id": rid, "detail": str(exc.detail)})
+            return _error(rid, status, "server_error", "internal error")
+        return _error(rid, status, "http_error", str(exc.detail))
+
+    def on_undecodable(request: Request, exc: UnicodeDecodeError) -> Response[S.ErrorResponse]:
+        return _error(_request_id(request.scope), 400, "invalid_body",
+                      f"the body is not valid UTF-8: {exc.reason} at byte {exc.start}")
+
+    def on_internal(request: Request, exc: Exception) -> Response[S.ErrorResponse]:
+        rid = _request_id(request.scope)
+        log.exception("unhandled error", extra={"request_id": rid})
+        return _error(rid, 500, "server_error", "internal error")
+
+    # ---- lifespan: load the model, run the watcher -----------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if holder.current is None and holder.reference:
+            await asyncio.to_thread(holder.load_initial)
+        elif holder.current is None:
+            log.error("no model reference given: set BASKETRY_MODEL or --model",
+                      extra={"event": "no_model"})
+        elif holder.last_reload is None:  # given a loaded holder: publish it
+            metrics.on_reload(ReloadOutcome(ok=True, at="", reference=holder.reference or "",
+                                            model_version=holder.current.version,
+                                            changed=True), holder.current)
+        task = asyncio.create_task(_watch(holder, settings.watch, run_dir))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    openapi = OpenAPIConfig(
+        title="basketry recommendations",
+        version="1",
+        description=(
+            "Frequently-bought-together recommendations from association rules. "
+            "Errors are `ErrorResponse` documents whose `field` names the request field at "
+            f"fault. Limits: basket <= {settings.max_basket} items, k <= {settings.max_k}, "
+            f"exclude <= {settings.max_exclude} items, batch <= {settings.max_batch} requests, "
+            f"item <= {settings.max_item_length} characters, body <= {settings.max_body_bytes} "
+            "bytes."),
+        path="/docs",
+        render_plugins=[SwaggerRenderPlugin(path="/")],
+        components=Components(security_schemes={
+            "AdminToken": SecurityScheme(type="http", scheme="bearer",
+                                         description="BASKETRY_ADMIN_TOKEN")}),
+    )
+    app = Litestar(
+        route_handlers=[recommendations, recommendations_batch, associations, model_info,
+                        healthz, readyz, metrics_endpoint, admin_reload, openapi_json],
+        exception_handlers={ApiError: on_api_error, ValidationException: on_validation,
+                            UnicodeDecodeError: on_undecodable, HTTPException: on_http,
+                            404: on_http, 405: on_http, Exception: on_internal},
+        openapi_config=openapi,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"holder": holder, "metrics": metrics, "settings": settings}),
+        logging_config=None,
+        signature_namespace={"RecommendationRequest": RecommendationRequest,
+                             "BatchRequest": BatchRequest},
+    )
+    return RequestContext(app, metrics, settings, holder)
+
+
+def _signal_workers(run_dir: Path, reference: str) -> None:
+    target = run_dir / "reload"
+    tmp = run_dir / f".reload.{os.getpid()}"
+    tmp.write_text(reference, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+async def _watch(holder: ModelHolder, interval: float, run_dir: str | None) -> None:
+    """Poll for a new model version or catalogue (``interval`` > 0) and for reloads asked of
+    another worker of the same server (``run_dir``)."""
+    if interval <= 0 and not run_dir:
+        return
+    signal = Path(run_dir) / "reload" if run_dir else None
+    seen = _mtime(signal)
+    tick = min(interval, 0.5) if interval > 0 else 0.5
+    next_check = time.monotonic() + interval
+    while True:
+        await asyncio.sleep(tick)
+        try:
+            if signal is not None:
+                stamp = _mtime(signal)
+                if stamp != seen:
+                    seen = stamp
+                    ref = signal.read_text(encoding="utf-8").strip() or None
+                    await holder.reload(ref, force=False)
+            if interval > 0 and time.monotonic() >= next_check:
+                next_check = time.monotonic() + interval
+                if await asyncio.to_thread(holder.needs_reload):
+                    await holder.reload(force=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the watcher must outlive any single failure
+            log.exception("model watcher error")
+
+
+def _mtime(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+class RequestContext:
+    """ASGI wrapper: request ids, the access log line and request metrics for every request.
+
+    A plain ASGI layer rather than framework middleware: it costs a few microseconds.
+    """
+
+    def __init__(self, app: Litestar, metrics: Metrics, settings: Settings,
+                 holder: ModelHolder) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.settings = settings
+        self.holder = holder
+        self.access = settings.access_log
+
+    async def __call__(self, scope: Any, receive: Callable[..., Any],
+                       send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if 0 < len(candidate) <= 64 and set(candidate) <= _SAFE_ID:
+                    rid = candidate
+                break
+        if rid is None:
+            rid = os.urandom(8).hex()
+        scope["basketry.request_id"] = rid
+        status = 500
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            endpoint = _endpoint_of(scope["path"])
+            self.metrics.observe_request(endpoint, scope["method"], status, elapsed)
+            if self.access:
+                access_log.info(
+                    "request", extra={"request_id": rid, "method": scope["method"],
+                                      "endpoint": endpoint, "status": status,
+                                      "ms": round(elapsed * 1000, 3)})
+
+    # conveniences for tests and the server
+    @property
+    def state(self) -> State:
+        return self.app.state
+
+    def openapi_schema(self) -> dict[str, Any]:
+        return self.app.openapi_schema.to_schema()
+
+
+def encode(value: Any) -> bytes:
+    return msgspec.json.encode(value)

@@ -1,0 +1,135 @@
+"""Prometheus metrics of the service (text format at ``/metrics``).
+
+Each application has its own registry. With several worker processes, ``serve`` sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start and ``/metrics`` aggregates every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from basketry.serving.state import ReloadOutcome, Snapshot
+
+#: Latency buckets in seconds: fine below 10 ms, where a recommendation should land.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class Metrics:
+    def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: half the output, no information
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "basketry_http_requests", "HTTP requests by endpoint, method and status.",
+            ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram(
+            "basketry_http_request_duration_seconds", "Time to answer, by endpoint.",
+            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.recommended = Counter(
+            "basketry_recommended_items", "Items recommended, by source (rule or fallback).",
+            ["source"], registry=r)
+        self.baskets = Counter(
+            "basketry_baskets_scored", "Baskets scored (a batch counts each basket).",
+            registry=r)
+        self.basket_items = Counter(
+            "basketry_basket_items", "Basket items seen, by whether the model knows them "
+            "(unknown-item rate = unknown / all).", ["known"], registry=r)
+        self.fallback_baskets = Counter(
+            "basketry_fallback_baskets", "Baskets whose answer needed popularity fallback.",
+            registry=r)
+        mode = {"multiprocess_mode": "liveall"} if _multiprocess() else {}
+        self.model_info = Gauge(
+            "basketry_model_info", "The model version being served (value 1).",
+            ["model_version"], registry=r, **mode)
+        self.model_rules = Gauge(
+            "basketry_model_rules", "Rules usable for recommendations in the served model.",
+            registry=r, **mode)
+        self.model_items = Gauge(
+            "basketry_model_items", "Items known to the served model.", registry=r, **mode)
+        self.unavailable = Gauge(
+            "basketry_unavailable_items", "Items of the catalogue file never recommended.",
+            registry=r, **mode)
+        self.model_loaded = Gauge(
+            "basketry_model_loaded_timestamp_seconds", "When the served model was loaded.",
+            registry=r, **mode)
+        self.reloads = Counter(
+            "basketry_model_reloads", "Model load attempts by result (success, failure).",
+            ["result"], registry=r)
+        self.reload_failed = Gauge(
+            "basketry_model_last_reload_failed",
+            "1 when the last model load was refused (the previous model keeps serving).",
+            registry=r, **mode)
+        self._version: str | None = None
+        # children bound once: label lookups cost more than the increments
+        self._rule_items = self.recommended.labels("rule")
+        self._fallback_items = self.recommended.labels("fallback")
+        self._known = self.basket_items.labels("true")
+        self._unknown = self.basket_items.labels("false")
+        self._children: dict[tuple[str, str, int], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        key = (endpoint, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(endpoint, method, str(status))
+        child.inc()
+        hist = self._latency_children.get(endpoint)
+        if hist is None:
+            hist = self._latency_children[endpoint] = self.latency.labels(endpoint)
+        hist.observe(seconds)
+
+    def observe_basket(self, known: int, unknown: int, from_rules: int, fallback: int) -> None:
+        self.baskets.inc()
+        if known:
+            self._known.inc(known)
+        if unknown:
+            self._unknown.inc(unknown)
+        if from_rules:
+            self._rule_items.inc(from_rules)
+        if fallback:
+            self._fallback_items.inc(fallback)
+            self.fallback_baskets.inc()
+
+    def on_reload(self, outcome: ReloadOutcome, snapshot: Snapshot | None) -> None:
+        if outcome.ok and outcome.changed and snapshot is not None:
+            self.reloads.labels("success").inc()
+            if self._version is not None and self._version != snapshot.version:
+                # 0 first: with several workers the value lives in a file that remove() keeps
+                self.model_info.labels(self._version).set(0)
+                self.model_info.remove(self._version)
+            self._version = snapshot.version
+            self.model_info.labels(snapshot.version).set(1)
+            self.model_rules.set(snapshot.model.n_rules)
+            self.model_items.set(len(snapshot.model.items))
+            self.unavailable.set(len(snapshot.unavailable))
+            self.model_loaded.set(time.time())
+            self.reload_failed.set(0)
+        elif not outcome.ok:
+            self.reloads.labels("failure").inc()
+            self.reload_failed.set(1)
+
+    def render(self) -> bytes:
+        if _multiprocess():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

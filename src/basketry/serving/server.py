@@ -1,0 +1,70 @@
+"""Running the service under uvicorn."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from basketry.serving.logs import configure_logging, uvicorn_log_config
+from basketry.serving.settings import Settings
+
+#: Import string uvicorn uses to build the app in each worker process.
+APP_FACTORY = "basketry.serving.server:app_from_env"
+
+
+def app_from_env() -> Any:
+    """The application from ``BASKETRY_*`` variables (uvicorn's factory in each worker)."""
+    from basketry.serving.app import create_app
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
+def serve(settings: Settings | None = None, **overrides: Any) -> None:
+    """Serve with uvicorn: ``settings`` (default: from the environment) with ``overrides``
+    (``model=``, ``host=``, ``port=``, ``workers=``, ``admin_token=``, ``catalogue=``,
+    ``log_format=``, ``log_level=``, ``watch=``, ``max_basket=`` ...; ``None`` = not given).
+
+    Blocks until the server stops. With several workers, each process loads the model; an admin
+    reload in one worker is passed on to the others, and ``/metrics`` aggregates all of them.
+    """
+    import uvicorn
+
+    base = settings or Settings.from_env()
+    settings = base.replace(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_format, settings.log_level)
+    # the workers rebuild their settings from the environment: pass ours down that way
+    for name, value in settings.public().items():
+        if name == "admin_token":
+            value = settings.admin_token
+        var = f"BASKETRY_{name.upper()}"
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = str(value)
+    run_dir = None
+    if settings.workers > 1:
+        run_dir = tempfile.mkdtemp(prefix="basketry-serve-")
+        os.environ["BASKETRY_RUN_DIR"] = run_dir
+        metrics_dir = os.path.join(run_dir, "metrics")
+        os.makedirs(metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,0 +1,122 @@
+"""Configuration of the serving application, 12-factor style.
+
+Every setting has a safe default and can be given by an environment variable (``BASKETRY_*``)
+or, with precedence, by an explicit override (the CLI's flags, a test's keyword arguments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, get_type_hints
+
+#: Environment variable prefix of every setting.
+ENV_PREFIX = "BASKETRY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used (the message names the variable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the service serves, where, and within which limits.
+
+    ``model`` is a model reference: a model directory today (a registry reference such as
+    ``models:/basketry@champion`` later, resolved by :func:`basketry.serving.resolve_model_ref`).
+    """
+
+    model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    #: Token required by ``/v1/admin/*`` (``Authorization: Bearer <token>``); no token: admin off.
+    admin_token: str | None = None
+    #: A file of unavailable or banned items, one item per line (``#`` starts a comment).
+    catalogue: str | None = None
+    log_format: str = "json"
+    log_level: str = "info"
+    #: Seconds between checks for a new model version or catalogue; 0 disables the watcher.
+    watch: float = 0.0
+    #: Per-request access log lines at INFO (never with basket contents; those are DEBUG only).
+    access_log: bool = True
+    max_basket: int = 100
+    max_k: int = 50
+    default_k: int = 5
+    max_exclude: int = 100
+    max_batch: int = 100
+    max_item_length: int = 128
+    max_body_bytes: int = 256 * 1024
+    #: Also verify SHA-256 checksums of the model files when loading (on by default).
+    verify: bool = True
+
+    def __post_init__(self) -> None:
+        if self.log_format not in ("json", "text"):
+            raise SettingsError(
+                f"{ENV_PREFIX}LOG_FORMAT must be 'json' or 'text', not {self.log_format!r}"
+            )
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise SettingsError(f"{ENV_PREFIX}LOG_LEVEL {self.log_level!r} is not a log level")
+        positive = ("port", "workers", "max_basket", "max_k", "default_k", "max_exclude",
+                    "max_batch", "max_item_length", "max_body_bytes")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be >= 1")
+        if self.port > 65535:
+            raise SettingsError(f"{ENV_PREFIX}PORT must be <= 65535")
+        if self.default_k > self.max_k:
+            raise SettingsError(f"{ENV_PREFIX}DEFAULT_K must be <= {ENV_PREFIX}MAX_K")
+        if self.watch < 0:
+            raise SettingsError(f"{ENV_PREFIX}WATCH must be >= 0 seconds")
+        if self.admin_token is not None and len(self.admin_token) < 8:
+            raise SettingsError(f"{ENV_PREFIX}ADMIN_TOKEN must be at least 8 characters")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from ``BASKETRY_*`` variables, then ``overrides`` (``None`` = not given)."""
+        env = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = ENV_PREFIX + f.name.upper()
+            raw = env.get(var)
+            if raw is not None and raw != "":
+                values[f.name] = _parse(var, raw, hints[f.name])
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown setting(s): {sorted(unknown)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def public(self) -> dict[str, Any]:
+        """The settings without secrets (for logs and the model endpoint)."""
+        out = dataclasses.asdict(self)
+        out["admin_token"] = "***" if self.admin_token else None
+        return out
+
+
+def _parse(var: str, raw: str, hint: Any) -> Any:
+    text = raw.strip()
+    kinds = str(hint)
+    try:
+        if "bool" in kinds:
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if "int" in kinds:
+            return int(text)
+        if "float" in kinds:
+            return float(text)
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a valid {kinds}") from None
+    return text

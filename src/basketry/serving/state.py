@@ -1,0 +1,226 @@
+"""The model being served, its catalogue of unavailable items, and atomic hot reload.
+
+A request reads :attr:`ModelHolder.current` once and uses only that snapshot, so it is answered
+entirely by one model version even when a reload swaps the reference meanwhile. Loading happens
+off the event loop; a model that fails to load or verify is refused and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from basketry.model import Model, ModelError, load_model, read_manifest
+
+log = logging.getLogger("basketry.serving")
+
+
+class ModelRefError(ModelError):
+    """A model reference that cannot be resolved to a model directory."""
+
+
+def resolve_model_ref(ref: str) -> Path:
+    """The model directory a reference points to.
+
+    Today a reference is a directory path (``~`` expanded). The registry's ``models:/name@alias``
+    references plug in here: resolving an alias again on reload is how the watcher follows a
+    promotion or a rollback.
+    """
+    if not ref or not ref.strip():
+        raise ModelRefError("no model reference given (set BASKETRY_MODEL or --model)")
+    if ref.startswith("models:/"):
+        raise ModelRefError(
+            f"{ref!r}: registry references are not supported yet; give a model directory"
+        )
+    path = Path(ref).expanduser()
+    if not path.is_dir():
+        raise ModelRefError(f"no model directory at {path}")
+    return path.resolve()
+
+
+def read_catalogue(path: str | os.PathLike[str]) -> frozenset[str]:
+    """Unavailable or banned items: one item per line, blank lines and ``#`` comments ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"cannot read the catalogue file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"the catalogue file {path} is not UTF-8: {exc}") from exc
+    items = set()
+    for line in text.splitlines():
+        item = line.split("#", 1)[0].strip()
+        if item:
+            items.add(item)
+    return frozenset(items)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One model version with its catalogue: what a request is answered with, as a whole."""
+
+    model: Model
+    reference: str
+    path: Path
+    unavailable: frozenset[str]
+    #: Unavailable items the model knows, passed as ``exclude`` to scoring.
+    blocked: tuple[str, ...]
+    catalogue_stamp: tuple[int, int] | None
+    loaded_at: str = field(default_factory=_now)
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    ok: bool
+    at: str
+    reference: str
+    model_version: str | None = None
+    previous_version: str | None = None
+    changed: bool = False
+    error: str | None = None
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def load_snapshot(reference: str, catalogue: str | None, *, verify: bool = True) -> Snapshot:
+    """Resolve, load and verify a model and read the catalogue; ``ModelError`` on any problem."""
+    path = resolve_model_ref(reference)
+    stamp = _stamp(catalogue)
+    unavailable = read_catalogue(catalogue) if catalogue else frozenset()
+    model = load_model(path, verify=verify)
+    blocked = tuple(sorted(item for item in unavailable if item in model.item_ids))
+    return Snapshot(model=model, reference=reference, path=path, unavailable=unavailable,
+                    blocked=blocked, catalogue_stamp=stamp)
+
+
+class ModelHolder:
+    """Holds the current :class:`Snapshot` and swaps it atomically on reload."""
+
+    def __init__(self, reference: str | None, catalogue: str | None, *, verify: bool = True
+                 ) -> None:
+        self.reference = reference
+        self.catalogue = catalogue
+        self.verify = verify
+        self.current: Snapshot | None = None
+        self.last_reload: ReloadOutcome | None = None
+        self._lock = asyncio.Lock()
+        self._listeners: list[Callable[[ReloadOutcome, Snapshot | None], None]] = []
+
+    def subscribe(self, listener: Callable[[ReloadOutcome, Snapshot | None], None]) -> None:
+        """``listener(outcome, snapshot_or_None)`` is called after every reload attempt."""
+        self._listeners.append(listener)
+
+    def _emit(self, outcome: ReloadOutcome) -> None:
+        for listener in self._listeners:
+            listener(outcome, self.current)
+
+    def load_initial(self) -> ReloadOutcome:
+        """Load at start-up (blocking). A failure leaves the service alive but not ready."""
+        return self._attempt(self.reference, force=True)
+
+    async def reload(self, reference: str | None = None, *, force: bool = True) -> ReloadOutcome:
+        """Load ``reference`` (default: the current one) off the event loop and swap it in.
+
+        ``force=False`` (the watcher) skips the load when the manifest's model version and the
+        catalogue file are unchanged. At most one reload runs at a time.
+        """
+        async with self._lock:
+            return await asyncio.to_thread(self._attempt, reference or self.reference, force=force)
+
+    def needs_reload(self, reference: str | None = None) -> bool:
+        """Cheap check (manifest and catalogue stat) used by the watcher."""
+        ref = reference or self.reference
+        current = self.current
+        if ref is None:
+            return False
+        try:
+            path = resolve_model_ref(ref)
+            version = str(read_manifest(path)["model_version"])
+        except ModelError as exc:
+            # report a broken reference once per distinct error, not at every tick
+            last = self.last_reload
+            return not (last and not last.ok and last.error == str(exc))
+        if current is None:
+            last = self.last_reload
+            return not (last and not last.ok and last.model_version == version)
+        if version != current.version or path != current.path:
+            last = self.last_reload
+            # a version that already failed is not retried until it changes
+            return not (last and not last.ok and last.model_version == version)
+        return _stamp(self.catalogue) != current.catalogue_stamp
+
+    def _attempt(self, reference: str | None, *, force: bool) -> ReloadOutcome:
+        previous = self.current
+        prev_version = previous.version if previous else None
+        ref = reference or ""
+        started = time.perf_counter()
+        try:
+            if not force and not self.needs_reload(ref):
+                outcome = ReloadOutcome(ok=True, at=_now(), reference=ref,
+                                        model_version=prev_version,
+                                        previous_version=prev_version)
+                return outcome
+            snapshot = load_snapshot(ref, self.catalogue, verify=self.verify)
+        except ModelError as exc:
+            version = None
+            with contextlib.suppress(ModelError):
+                version = str(read_manifest(resolve_model_ref(ref))["model_version"])
+            outcome = ReloadOutcome(ok=False, at=_now(), reference=ref, model_version=version,
+                                    previous_version=prev_version, error=str(exc))
+            self.last_reload = outcome
+            log.error(
+                "model load refused; %s", "the previous model keeps serving"
+                if previous else "no model is being served",
+                extra={"event": "model_load_failed", "reference": ref, "error": str(exc),
+                       "serving_version": prev_version},
+            )
+            self._emit(outcome)
+            return outcome
+        except Exception as exc:  # never let an unexpected loader bug take the service down
+            outcome = ReloadOutcome(ok=False, at=_now(), reference=ref,
+                                    previous_version=prev_version,
+                                    error=f"{type(exc).__name__}: {exc}")
+            self.last_reload = outcome
+            log.exception("model load failed unexpectedly",
+                          extra={"event": "model_load_failed", "reference": ref})
+            self._emit(outcome)
+            return outcome
+        # the swap: one reference assignment; requests in flight keep the snapshot they hold
+        self.current = snapshot
+        self.reference = ref
+        changed = prev_version != snapshot.version or previous is None
+        outcome = ReloadOutcome(ok=True, at=_now(), reference=ref,
+                                model_version=snapshot.version, previous_version=prev_version,
+                                changed=changed or previous.unavailable != snapshot.unavailable)
+        self.last_reload = outcome
+        log.info(
+            "model loaded", extra={
+                "event": "model_loaded", "reference": ref, "model_version": snapshot.version,
+                "previous_version": prev_version, "rules": snapshot.model.n_rules,
+                "items": len(snapshot.model.items), "unavailable_items": len(snapshot.unavailable),
+                "seconds": round(time.perf_counter() - started, 3)},
+        )
+        self._emit(outcome)
+        return outcome
