@@ -110,3 +110,21 @@ def test_rules_table_from_multiple_chunks(tiny_model):
     rules = pa.concat_tables([model.artifact.rules.slice(0, 3), model.artifact.rules.slice(3)])
     scorer = RuleScorer(model.artifact.items, rules, n_baskets=100)
     assert scorer.recommend(["a", "b"], 3) .items == model.recommend(["a", "b"], 3).items
+
+
+def test_large_basket_grows_the_walk_stacks():
+    """More fired antecedents and candidates than the kernel's initial buffers (64) hold."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for _ in range(3_000):
+        ante = sorted(rng.choice(150, size=int(rng.integers(1, 4)), replace=False).tolist())
+        cons = int(rng.integers(0, 150))
+        if cons not in ante:
+            nxy = int(rng.integers(1, 20))
+            rows.append((ante, [cons], nxy, nxy + int(rng.integers(0, 30)), nxy + 5))
+    counts = rng.integers(1, 100, size=150).tolist()
+    items = items_table(np.array([f"i{i}" for i in range(150)], dtype=object), np.array(counts))
+    scorer = RuleScorer(items, make_rules(rows, n=100), n_baskets=100)
+    basket = set(range(0, 150, 2))
+    got = [scorer.item_ids[r.item] for r in scorer.recommend([f"i{i}" for i in basket], 75).items]
+    assert got == naive_recommend(rows, counts, basket, 75)

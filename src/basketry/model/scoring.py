@@ -4,9 +4,9 @@ offline evaluation and the serving application.
 How a recommendation is chosen (deterministic, documented in docs/model-format.md):
 
 1. Items of the basket that the model does not know are ignored and reported as ``unknown``.
-2. A rule *fires* when its whole antecedent is in the basket. Rules are found through an index
-   keyed by antecedent (a prefix set over antecedents sorted by item id), so the cost grows with
-   the number of antecedents the basket matches, not with the number of rules in the model.
+2. A rule *fires* when its whole antecedent is in the basket. Rules are found through a trie
+   over the antecedents (item ids ascending), walked depth-first along the basket's items, so
+   the cost grows with the antecedents the basket matches, not with the rules in the model.
    Only single-item-consequent rules are used for recommendations.
 3. Every rule has a score (``confidence`` by default). Rules are ranked once, at load time, by
    (score desc, lift desc, count desc, antecedent length asc, row in rules.parquet asc): a total
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from basketry.model._fire import _FREE, best_ranks
 from basketry.model.errors import ModelError
 
 #: How a rule's score is derived from its measures; the manifest's ``scoring.method`` picks one.
@@ -100,6 +101,7 @@ class RuleScorer:
         self.item_ids = {item: i for i, item in enumerate(self.items)}
         # popularity: count desc, id asc (a stable sort of the negated counts)
         self.popular = np.argsort(-self.item_counts, kind="stable")
+        self._popular_list: list[int] = self.popular.tolist()
 
         a_off, a_val = _list_column(rules, "antecedent")
         c_off, c_val = _list_column(rules, "consequent")
@@ -119,54 +121,67 @@ class RuleScorer:
         self._count = count[order]
         self._a_off, self._a_val = a_off, a_val
 
-        # group ranks by antecedent; every prefix of an antecedent is a key (None if only a prefix)
+        # group ranks by antecedent, then a trie over the antecedents (item ids ascending)
         keys = [tuple(sorted(a_val[a_off[r] : a_off[r + 1]].tolist())) for r in self._rule_row]
         grouped: dict[tuple[int, ...], list[int]] = {}
         for rank, key in enumerate(keys):
             grouped.setdefault(key, []).append(rank)
-        index: dict[tuple[int, ...], tuple[int, int] | None] = {}
+        children: list[dict[int, int]] = [{}]
+        ranges: dict[int, tuple[int, int]] = {}
         ranks: list[int] = []
         self.max_antecedent_len = 0
         for key, members in grouped.items():
-            index[key] = (len(ranks), len(ranks) + len(members))
+            node = 0
+            for item in key:
+                nxt = children[node].get(item)
+                if nxt is None:
+                    nxt = children[node][item] = len(children)
+                    children.append({})
+                node = nxt
+            ranges[node] = (len(ranks), len(ranks) + len(members))
             ranks.extend(members)  # ascending rank within each group
             self.max_antecedent_len = max(self.max_antecedent_len, len(key))
-            for cut in range(1, len(key)):
-                index.setdefault(key[:cut], None)
-        self._index = index
+        n_nodes = len(children)
+        self._child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in children], out=self._child_ptr[1:])
+        edges = [(item, child) for c in children for item, child in sorted(c.items())]
+        self._child_item = np.array([e[0] for e in edges], dtype=np.int32)
+        self._child_node = np.array([e[1] for e in edges], dtype=np.int64)
+        self._node_lo = np.zeros(n_nodes, dtype=np.int64)
+        self._node_hi = np.zeros(n_nodes, dtype=np.int64)
+        for node, (lo, hi) in ranges.items():
+            self._node_lo[node], self._node_hi[node] = lo, hi
         self._group_ranks = np.asarray(ranks, dtype=np.int64)
+        self._scratch = np.full(len(self.items), _FREE, dtype=np.int64)
+        self._consequent = self._consequent.astype(np.int32)
 
     @property
     def n_rules(self) -> int:
         """Rules usable for recommendations (single-item consequent)."""
         return int(self._rule_row.shape[0])
 
-    def _fired_ranks(self, ids: list[int]) -> np.ndarray:
-        """Ranks of all rules whose antecedent is a subset of the (sorted, unique) ``ids``."""
-        index, max_len = self._index, self.max_antecedent_len
-        ranges: list[tuple[int, int]] = []
-        stack: list[tuple[tuple[int, ...], int]] = [((), 0)]
-        while stack:
-            prefix, start = stack.pop()
-            for j in range(start, len(ids)):
-                candidate = (*prefix, ids[j])
-                if candidate not in index:
-                    continue
-                found = index[candidate]
-                if found is not None:
-                    ranges.append(found)
-                if len(candidate) < max_len:
-                    stack.append((candidate, j + 1))
-        if not ranges:
-            return np.empty(0, dtype=np.int64)
-        groups = self._group_ranks
-        return np.concatenate([groups[a:b] for a, b in ranges])
+    def _best_ranks(self, known: set[int], blocked: set[int], k: int) -> np.ndarray:
+        """Rank of the best fired rule of each of the top-``k`` candidates, best first."""
+        return best_ranks(
+            np.array(sorted(known), dtype=np.int32),
+            np.fromiter(blocked, dtype=np.int32, count=len(blocked)),
+            k,
+            self._child_ptr,
+            self._child_item,
+            self._child_node,
+            self._node_lo,
+            self._node_hi,
+            self._group_ranks,
+            self._consequent,
+            self._scratch,
+        )
 
     def _explain(self, rank: int) -> FiredRule:
         row = int(self._rule_row[rank])
-        antecedent = self._a_val[self._a_off[row] : self._a_off[row + 1]]
+        items = self.items
         return FiredRule(
-            antecedent=tuple(self.items[i] for i in sorted(antecedent.tolist())),
+            antecedent=tuple([items[i] for i in self._a_val[self._a_off[row] : self._a_off[row + 1]]
+                              .tolist()]),
             consequent=self.items[int(self._consequent[rank])],
             confidence=float(self._confidence[rank]),
             lift=float(self._lift[rank]),
@@ -193,28 +208,20 @@ class RuleScorer:
 
         out: list[Recommendation] = []
         if k and known:
-            ranks = np.sort(self._fired_ranks(sorted(known)))
-            if ranks.size:
-                # best (lowest) rank per consequent, in rank order
-                _, first = np.unique(self._consequent[ranks], return_index=True)
-                for rank in ranks[np.sort(first)].tolist():
-                    item = int(self._consequent[rank])
-                    if item in blocked:
-                        continue
-                    blocked.add(item)
-                    out.append(
-                        Recommendation(
-                            item=self.items[item],
-                            label=self.labels[item],
-                            score=float(self._score[rank]),
-                            fallback=False,
-                            rule=self._explain(rank),
-                        )
+            for rank in self._best_ranks(known, blocked, k).tolist():
+                item = int(self._consequent[rank])
+                blocked.add(item)
+                out.append(
+                    Recommendation(
+                        item=self.items[item],
+                        label=self.labels[item],
+                        score=float(self._score[rank]),
+                        fallback=False,
+                        rule=self._explain(rank),
                     )
-                    if len(out) == k:
-                        break
+                )
         if len(out) < k:
-            for item in self.popular.tolist():
+            for item in self._popular_list:
                 if item in blocked:
                     continue
                 blocked.add(item)
