@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.stats import hypergeom
 
+from basketry.mining._fisher import fisher_upper
 from basketry.mining._kernels import lexsort_rows
 from basketry.mining._params import check_max, check_range, exact_fraction
 from basketry.mining._rules_kernel import generate_rules
@@ -119,8 +119,9 @@ def compute_measures(
         cden = nx * (n - ny)
         certainty = np.where(n_y == n_baskets, 0.0, diff / np.where(cden == 0, 1.0, cden))
         kulczynski = 0.5 * (nxy / nx + nxy / ny)
-    p_value = hypergeom.sf(n_xy - 1, n_baskets, n_x, n_y) if n_xy.size else np.zeros(0)
-    p_value = np.clip(np.asarray(p_value, dtype=np.float64), 0.0, 1.0)
+    p_value = fisher_upper(
+        n_xy.astype(np.int64), n_x.astype(np.int64), n_y.astype(np.int64), n_baskets
+    )
     return {
         "support": support,
         "antecedent_support": s_x,
