@@ -58,8 +58,10 @@ class Baskets:
         # gather positions of every selected basket's items without a Python loop
         offsets = np.repeat(starts - indptr[:-1], lengths)
         positions = np.arange(indptr[-1], dtype=np.int64) + offsets
-        def take(a):
-            return (None if a is None else a[sel])
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[sel]
+
         return Baskets(
             indptr=indptr,
             indices=self.indices[positions],

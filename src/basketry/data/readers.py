@@ -456,22 +456,31 @@ def _resolve_columns(
         preset = next((p for p in PRESETS.values() if p.matches(names)), None)
     shown = ", ".join(repr(n) for n in names)
     roles: dict[str, str] = {}
+    missing: list[tuple[str, str, str]] = []  # (role, column, origin)
     for role in ROLES:
         col = flags[role]
         origin = _FLAG[role]
         if col is None and preset is not None and role in preset.columns:
             col = preset.columns[role]
-            origin = f"preset {preset.name!r} ({_FLAG[role]})"
+            origin = f"{_FLAG[role]} of preset {preset.name!r}"
         if col is None:
             continue
-        if col not in names:
-            hint = _closest(col, names)
-            suggestion = f"; did you mean {hint!r}?" if hint else ""
-            raise DataError(
-                f"{source}: no column {col!r} for the {role} ({origin}); "
-                f"the columns are: {shown}{suggestion}"
+        if col in names:
+            roles[role] = col
+        else:
+            missing.append((role, col, origin))
+    if missing:
+        free = [n for n in names if n not in roles.values()]
+        parts = []
+        for role, col, origin in missing:
+            hint = _closest(col, free)
+            parts.append(
+                f"{col!r} for the {role} ({origin}"
+                + (f"; did you mean {hint!r}?)" if hint else ")")
             )
-        roles[role] = col
+        raise DataError(
+            f"{source}: no column {'; no column '.join(parts)}; the columns are: {shown}"
+        )
     taken = set(roles.values())
     normed = {_norm(n): n for n in reversed(names)}
     for role in ROLES:
