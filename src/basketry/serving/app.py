@@ -59,19 +59,25 @@ def _error(request_id: str, status: int, error: str, message: str,
     )
 
 
-def _field_from_msgspec(message: str) -> str | None:
-    """``$.basket[2]`` in a msgspec error message -> ``basket[2]``."""
-    marker = "at `$."
-    start = message.find(marker)
-    if start >= 0:
-        end = message.find("`", start + len(marker))
-        return message[start + len(marker): end if end >= 0 else None]
-    for quote in ("field `", "Object missing required field `"):
-        start = message.find(quote)
+def split_validation_message(message: str) -> tuple[str, str | None]:
+    """A msgspec validation message -> (message without location, field such as basket[2]).
+
+    ``Expected `str`, got `int` - at `$.basket[0]``` -> ("Expected `str`, got `int`",
+    "basket[0]"); a missing or unknown field is named after its parent's location.
+    """
+    text, field = message, None
+    marker = " - at `$"
+    at = message.find(marker)
+    if at >= 0:
+        text = message[:at]
+        field = message[at + len(marker): message.rfind("`")].lstrip(".") or None
+    for quote in ("missing required field `", "unknown field `"):
+        start = text.find(quote)
         if start >= 0:
-            end = message.find("`", start + len(quote))
-            return message[start + len(quote): end]
-    return None
+            name = text[start + len(quote): text.find("`", start + len(quote))]
+            field = f"{field}.{name}" if field else name
+            break
+    return text, field
 
 
 def _check_unique(items: list[str], name: str) -> None:
@@ -168,6 +174,17 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         return S.RecommendationResponse(request_id=request_id, model_version=snap.version,
                                         items=_items(recs), unknown=recs.unknown)
 
+    def score_batch(snap: Snapshot, requests: list[Any], rid: str
+                    ) -> list[S.RecommendationResponse]:
+        results = []
+        for i, req in enumerate(requests):
+            try:
+                results.append(score(snap, req.basket, req.k, req.exclude, rid))
+            except ApiError as exc:
+                exc.field = f"requests[{i}].{exc.field}" if exc.field else f"requests[{i}]"
+                raise
+        return results
+
     # ---- recommendations -------------------------------------------------------------------
 
     @post("/v1/recommendations", status_code=200, tags=["recommendations"],
@@ -178,11 +195,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         """The top-k items to add to a basket: never an item of the basket, of `exclude` or of
         the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
         the answer always has k items; an empty or all-unknown basket gets popular items."""
-        snap = snapshot()
-        if debug_baskets:
-            access_log.debug("basket", extra={"request_id": _request_id(request.scope),
-                                              "basket": data.basket, "exclude": data.exclude})
-        return score(snap, data.basket, data.k, data.exclude, _request_id(request.scope))
+        return answer_one(snapshot(), data, _request_id(request.scope))
 
     @post("/v1/recommendations/batch", status_code=200, tags=["recommendations"],
           summary="Recommend items for many baskets in one call",
@@ -193,14 +206,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         answer is the same as `POST /v1/recommendations` would give."""
         snap = snapshot()
         rid = _request_id(request.scope)
-        results = []
-        for i, req in enumerate(data.requests):
-            try:
-                results.append(score(snap, req.basket, req.k, req.exclude, rid))
-            except ApiError as exc:
-                exc.field = f"requests[{i}].{exc.field}" if exc.field else f"requests[{i}]"
-                raise
-        return S.BatchResponse(request_id=rid, model_version=snap.version, results=results)
+        return S.BatchResponse(request_id=rid, model_version=snap.version,
+                               results=score_batch(snap, data.requests, rid))
 
     @get("/v1/items/{item:str}/associations", tags=["recommendations"],
          summary="What is bought with one product (the product page)",
@@ -322,6 +329,54 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             model_version=outcome.model_version or "",
             previous_version=outcome.previous_version)
 
+    # ---- the fast path ---------------------------------------------------------------------
+    # The two recommendation endpoints are also answered below the framework: same request
+    # types, same checks, same scoring and same documents, without the per-request cost of
+    # Litestar's routing, signature model and response machinery (see docs/api.md). The
+    # Litestar routes above describe them in the OpenAPI document and answer when
+    # ``settings.fast_path`` is off; tests run the same cases through both.
+
+    encoder = msgspec.json.Encoder()
+    decode_one = msgspec.json.Decoder(RecommendationRequest).decode
+    decode_batch = msgspec.json.Decoder(BatchRequest).decode
+
+    def error_body(rid: str, error: str, message: str, field: str | None = None) -> bytes:
+        return encoder.encode(S.ErrorResponse(error=error, message=message, field=field,
+                                              request_id=rid))
+
+    def fast(decode: Callable[[bytes], Any], answer: Callable[[Snapshot, Any, str], Any]
+             ) -> Callable[[bytes, str], tuple[int, bytes]]:
+        def handle(body: bytes, rid: str) -> tuple[int, bytes]:
+            try:
+                data = decode(body)
+                return 200, encoder.encode(answer(snapshot(), data, rid))
+            except ApiError as exc:
+                return exc.status, error_body(rid, exc.error, exc.message, exc.field)
+            except msgspec.ValidationError as exc:
+                message, field = split_validation_message(str(exc))
+                return 422, error_body(rid, "invalid_request", message, field)
+            except msgspec.DecodeError as exc:
+                return 400, error_body(rid, "invalid_body", f"the body is not valid JSON: {exc}")
+            except UnicodeDecodeError as exc:
+                return 400, error_body(rid, "invalid_body", f"the body is not valid UTF-8: "
+                                       f"{exc.reason} at byte {exc.start}")
+        return handle
+
+    def answer_one(snap: Snapshot, data: Any, rid: str) -> S.RecommendationResponse:
+        if debug_baskets:
+            access_log.debug("basket", extra={"request_id": rid, "basket": data.basket,
+                                              "exclude": data.exclude})
+        return score(snap, data.basket, data.k, data.exclude, rid)
+
+    def answer_batch(snap: Snapshot, data: Any, rid: str) -> S.BatchResponse:
+        return S.BatchResponse(request_id=rid, model_version=snap.version,
+                               results=score_batch(snap, data.requests, rid))
+
+    fast_routes = {
+        "/v1/recommendations": fast(decode_one, answer_one),
+        "/v1/recommendations/batch": fast(decode_batch, answer_batch),
+    } if settings.fast_path else {}
+
     # ---- errors ----------------------------------------------------------------------------
 
     def on_api_error(request: Request, exc: ApiError) -> Response[S.ErrorResponse]:
@@ -335,10 +390,10 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         field = None
         for entry in extra:
             if isinstance(entry, dict):
-                message = str(entry.get("message") or detail)
+                message, field = split_validation_message(str(entry.get("message") or detail))
                 key = entry.get("key")
-                field = _field_from_msgspec(message) or (str(key) if key else None)
-                if entry.get("source") in ("query", "path"):
+                if entry.get("source") in ("query", "path") or (
+                        field is None and key and key != "data"):
                     field = str(key)
                 break
         lowered = message.lower()
@@ -421,7 +476,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         signature_namespace={"RecommendationRequest": RecommendationRequest,
                              "BatchRequest": BatchRequest},
     )
-    return RequestContext(app, metrics, settings, holder)
+    return RequestContext(app, metrics, settings, holder, fast_routes)
 
 
 def _signal_workers(run_dir: Path, reference: str) -> None:
@@ -469,18 +524,22 @@ def _mtime(path: Path | None) -> int | None:
 
 
 class RequestContext:
-    """ASGI wrapper: request ids, the access log line and request metrics for every request.
+    """ASGI wrapper: request ids, the access log line and request metrics for every request,
+    and the fast path of the recommendation endpoints.
 
     A plain ASGI layer rather than framework middleware: it costs a few microseconds.
     """
 
     def __init__(self, app: Litestar, metrics: Metrics, settings: Settings,
-                 holder: ModelHolder) -> None:
+                 holder: ModelHolder,
+                 fast_routes: dict[str, Callable[[bytes, str], tuple[int, bytes]]]) -> None:
         self.app = app
         self.metrics = metrics
         self.settings = settings
         self.holder = holder
         self.access = settings.access_log
+        self.fast_routes = fast_routes
+        self.max_body = settings.max_body_bytes
 
     async def __call__(self, scope: Any, receive: Callable[..., Any],
                        send: Callable[..., Any]) -> None:
@@ -489,36 +548,74 @@ class RequestContext:
             return
         start = time.perf_counter()
         rid = None
+        length = -1
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 if 0 < len(candidate) <= 64 and set(candidate) <= _SAFE_ID:
                     rid = candidate
-                break
+            elif name == b"content-length" and value.isdigit():
+                length = int(value)
         if rid is None:
             rid = os.urandom(8).hex()
         scope["basketry.request_id"] = rid
         status = 500
         header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
+        path = scope["path"]
         try:
+            fast = self.fast_routes.get(path) if scope["method"] == "POST" else None
+            if fast is not None:
+                body = await self._read_body(receive, length)
+                if body is None:
+                    status, payload = 413, msgspec.json.encode(S.ErrorResponse(
+                        error="body_too_large", field=None, request_id=rid,
+                        message=f"the body is larger than {self.max_body} bytes"))
+                else:
+                    status, payload = fast(body, rid)
+                await send({"type": "http.response.start", "status": status, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()), header]})
+                await send({"type": "http.response.body", "body": payload})
+                return
+
+            async def send_with_id(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", ()), header]
+                await send(message)
+
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid})
+            raise
         finally:
             elapsed = time.perf_counter() - start
-            endpoint = _endpoint_of(scope["path"])
+            endpoint = _endpoint_of(path)
             self.metrics.observe_request(endpoint, scope["method"], status, elapsed)
             if self.access:
                 access_log.info(
                     "request", extra={"request_id": rid, "method": scope["method"],
                                       "endpoint": endpoint, "status": status,
                                       "ms": round(elapsed * 1000, 3)})
+
+    async def _read_body(self, receive: Callable[..., Any], length: int) -> bytes | None:
+        """The request body, or None when it is larger than the limit (not read further)."""
+        if length > self.max_body:
+            return None
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     # conveniences for tests and the server
     @property

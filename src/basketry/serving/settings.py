@@ -49,6 +49,8 @@ class Settings:
     max_batch: int = 100
     max_item_length: int = 128
     max_body_bytes: int = 256 * 1024
+    #: Answer the recommendation endpoints below the framework (same checks and documents).
+    fast_path: bool = True
     #: Also verify SHA-256 checksums of the model files when loading (on by default).
     verify: bool = True
 

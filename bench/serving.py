@@ -1,0 +1,356 @@
+"""Serving benchmark: a full recommendation against a bare endpoint on the common Python stack.
+
+In one run, with the same server (uvicorn, one worker by default), the same load generator (wrk
+in its own process, or an async Python client process when wrk is missing) and the same
+connection count, on loopback:
+
+  (a) a bare FastAPI + uvicorn endpoint returning a fixed JSON body;
+  (b) basketry's ``POST /v1/recommendations`` serving the retail.dat model mined at support
+      0.0002, confidence 0.1 (about 100k rules), with baskets sampled from retail.dat.
+
+It prints throughput and p50/p99 latency of each and the ratio b/a, then the latency of (b) under
+a rate-limited load at 80% of its peak throughput. Goal (issue 4): b >= 1.0 x a, and p99 under
+10 ms at 80% of b's peak. Every phase is bounded in time; the whole run takes about a minute
+once the model is built (mining it the first time takes about half a minute more).
+
+    .venv/bin/python bench/serving.py [--duration 10] [--connections 16] [--workers 1]
+
+Needs the ``serve`` and ``bench`` extras (FastAPI for the bare endpoint) and, preferably,
+``wrk`` (Debian: ``apt-get install -y wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "retail.dat"
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+
+# ---- (a): the bare endpoint, as most Python services are built -----------------------------
+
+BARE_BODY = {"items": [{"item": "85123A", "score": 0.5, "fallback": False}], "model": "bare"}
+
+
+def bare_app() -> Any:
+    """uvicorn factory for contestant (a): FastAPI returning a fixed JSON body."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/bare")
+    async def bare() -> dict[str, Any]:
+        return BARE_BODY
+
+    return app
+
+
+# ---- the model and the baskets ---------------------------------------------------------------
+
+
+def build_model(support: float, confidence: float) -> Path:
+    """The retail.dat model, mined once and kept under bench/results (reused when present)."""
+    path = RESULTS / f"serving-model-retail-s{support}-c{confidence}"
+    if (path / "manifest.json").is_file():
+        return path
+    from basketry.data import read_baskets
+    from basketry.mining import AssociationMiner
+    from basketry.training.artifact import save_model
+
+    t = time.perf_counter()
+    baskets = read_baskets(DATA)
+    miner = AssociationMiner(min_support=support, min_confidence=confidence).fit(baskets)
+    save_model(path, miner, baskets, overwrite=True)
+    print(f"mined the model in {time.perf_counter() - t:.1f} s: {path}", flush=True)
+    return path
+
+
+def sample_bodies(n: int, k: int, seed: int, max_basket: int) -> list[str]:
+    lines = [line.split() for line in DATA.read_text().splitlines() if line.strip()]
+    rng = random.Random(seed)
+    bodies = []
+    for basket in rng.sample(lines, n):
+        items = list(dict.fromkeys(basket))[:max_basket]
+        bodies.append(json.dumps({"basket": items, "k": k}, separators=(",", ":")))
+    return bodies
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} not ready after {timeout} s")
+
+
+class Server:
+    def __init__(self, args: list[str], env: dict[str, str], ready_url: str, log: Path) -> None:
+        self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT, start_new_session=True)
+        wait_ready(ready_url)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def start_bare(port: int, workers: int, tmp: Path) -> Server:
+    args = [PYTHON, "-m", "uvicorn", "--factory", "serving:bare_app", "--app-dir",
+            str(ROOT / "bench"), "--host", "127.0.0.1", "--port", str(port), "--workers",
+            str(workers), "--log-level", "warning", "--no-access-log"]
+    return Server(args, {}, f"http://127.0.0.1:{port}/docs", tmp / "bare.log")
+
+
+def start_basketry(port: int, workers: int, model: Path, tmp: Path) -> Server:
+    # the service exactly as `basketry serve` runs it, default settings (access log on, JSON)
+    code = ("from basketry.serving import serve; import sys; "
+            "serve(model=sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]))")
+    args = [PYTHON, "-c", code, str(model), str(port), str(workers)]
+    return Server(args, {}, f"http://127.0.0.1:{port}/readyz", tmp / "basketry.log")
+
+
+# ---- load generators -------------------------------------------------------------------------
+
+WRK_SCRIPT = r"""
+local bodies = {}
+for line in io.lines("%(bodies)s") do bodies[#bodies + 1] = line end
+local i = 0
+local counter = 0
+local headers = {["Content-Type"] = "application/json"}
+setup = function(thread) counter = counter + 1; thread:set("offset", counter * 7919) end
+init = function(args) i = offset or 0 end
+request = function()
+  i = i + 1
+  return wrk.format("POST", "%(path)s", headers, bodies[(i %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("JSON {\"requests\": %%d, \"errors\": %%d, \"non2xx\": %%d, " ..
+    "\"timeouts\": %%d, \"seconds\": %%f, \"p50_ms\": %%f, \"p90_ms\": %%f, \"p99_ms\": %%f, " ..
+    "\"mean_ms\": %%f}\n",
+    summary.requests,
+    summary.errors.connect + summary.errors.read + summary.errors.write,
+    summary.errors.status, summary.errors.timeout, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.mean / 1000))
+end
+"""
+
+
+def run_wrk(url: str, path: str, bodies_file: Path, connections: int, duration: float,
+            tmp: Path) -> dict[str, Any]:
+    script = tmp / f"load-{path.strip('/').replace('/', '-')}.lua"
+    script.write_text(WRK_SCRIPT % {"bodies": bodies_file, "path": path})
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:.0f}s", "--timeout", "5s",
+           "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60,
+                         check=True).stdout
+    match = re.search(r"^JSON (.*)$", out, re.M)
+    if not match:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    result = json.loads(match.group(1))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+PY_CLIENT = r"""
+import asyncio, json, sys, time
+host, port, path, bodies_file, conns, duration, rate = sys.argv[1:8]
+port, conns, duration, rate = int(port), int(conns), float(duration), float(rate)
+bodies = [l.encode() for l in open(bodies_file).read().splitlines()]
+lat, errors, non2xx = [], 0, 0
+async def worker(n, start):
+    # rate > 0: open loop; each connection sends on a fixed schedule (rate / conns per second)
+    # and latency counts from the scheduled time, so a slow answer is not hidden by waiting
+    global errors, non2xx
+    r, w = await asyncio.open_connection(host, port)
+    i = n * 7919
+    interval = conns / rate if rate > 0 else 0.0
+    due = start + n * interval / conns
+    end = start + duration
+    while True:
+        now = time.perf_counter()
+        if rate > 0:
+            if due >= end:
+                break
+            if due > now:
+                await asyncio.sleep(due - now)
+            t = due
+            due += interval
+        else:
+            if now >= end:
+                break
+            t = now
+        body = bodies[i % len(bodies)]; i += 1
+        w.write(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))
+        try:
+            head = await r.readuntil(b"\r\n\r\n")
+            size = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await r.readexactly(size)
+        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+            errors += 1
+            break
+        lat.append(time.perf_counter() - t)
+        if not head.startswith(b"HTTP/1.1 2"):
+            non2xx += 1
+    w.close()
+async def main():
+    start = time.perf_counter() + 0.05
+    await asyncio.gather(*(worker(n, start) for n in range(conns)))
+    return time.perf_counter() - start
+try:
+    import uvloop; uvloop.install()
+except ImportError:
+    pass
+secs = asyncio.run(main())
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
+print("JSON " + json.dumps({"requests": len(lat), "errors": errors, "non2xx": non2xx,
+      "timeouts": 0, "seconds": secs, "p50_ms": q(0.5), "p90_ms": q(0.9), "p99_ms": q(0.99),
+      "mean_ms": sum(lat) / len(lat) * 1000}))
+"""
+
+
+def run_python_client(port: int, path: str, bodies_file: Path, connections: int,
+                      duration: float, tmp: Path, rate: float = 0.0) -> dict[str, Any]:
+    script = tmp / "client.py"
+    script.write_text(PY_CLIENT)
+    cmd = [PYTHON, str(script), "127.0.0.1", str(port), path, str(bodies_file),
+           str(connections), str(duration), str(rate)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60,
+                         check=True).stdout
+    match = re.search(r"^JSON (.*)$", out, re.M)
+    if not match:
+        raise RuntimeError(f"the client printed no summary:\n{out}")
+    result = json.loads(match.group(1))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def load(tool: str, port: int, path: str, bodies_file: Path, connections: int, duration: float,
+         tmp: Path) -> dict[str, Any]:
+    """Closed loop: every connection sends its next request as soon as it has an answer."""
+    if tool == "wrk":
+        return run_wrk(f"http://127.0.0.1:{port}", path, bodies_file, connections, duration, tmp)
+    return run_python_client(port, path, bodies_file, connections, duration, tmp)
+
+
+def show(name: str, r: dict[str, Any]) -> None:
+    print(f"  {name:<34} {r['rps']:>9,.0f} req/s   p50 {r['p50_ms']:6.2f} ms   "
+          f"p99 {r['p99_ms']:6.2f} ms   errors {r['errors'] + r['non2xx'] + r['timeouts']}",
+          flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--support", type=float, default=0.0002)
+    parser.add_argument("--confidence", type=float, default=0.1)
+    parser.add_argument("--baskets", type=int, default=5000, help="baskets sampled from the data")
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    args = parser.parse_args()
+    if not DATA.is_file():
+        print(f"{DATA} is missing", file=sys.stderr)
+        return 2
+    tool = args.load if args.load != "auto" else ("wrk" if shutil.which("wrk") else "python")
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    model = build_model(args.support, args.confidence)
+    manifest = json.loads((model / "manifest.json").read_text())
+    tmp = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
+    bodies = tmp / "baskets.jsonl"
+    bodies.write_text("\n".join(sample_bodies(args.baskets, args.k, args.seed, 100)) + "\n")
+    bare_bodies = tmp / "bare.jsonl"
+    bare_bodies.write_text('{"basket":["85123A"],"k":5}\n')
+    print(f"model {manifest['model_version']}: {manifest['counts']['n_rules']:,} rules, "
+          f"{manifest['counts']['n_items']:,} items; {args.baskets} baskets sampled from "
+          f"{DATA.name}; load: {tool}, {args.connections} connections, {args.workers} "
+          f"worker(s), {args.duration:.0f} s per run", flush=True)
+
+    results: dict[str, Any] = {"settings": vars(args), "tool": tool,
+                               "load_average_before": os.getloadavg(),
+                               "model": manifest["model_version"],
+                               "rules": manifest["counts"]["n_rules"]}
+    try:
+        port = free_port()
+        server = start_bare(port, args.workers, tmp)
+        try:
+            load(tool, port, "/bare", bare_bodies, args.connections, args.warmup, tmp)
+            a = load(tool, port, "/bare", bare_bodies, args.connections, args.duration, tmp)
+        finally:
+            server.stop()
+        show("(a) bare FastAPI + uvicorn", a)
+
+        port = free_port()
+        server = start_basketry(port, args.workers, model, tmp)
+        try:
+            load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup, tmp)
+            b = load(tool, port, "/v1/recommendations", bodies, args.connections, args.duration,
+                     tmp)
+            show("(b) basketry /v1/recommendations", b)
+            # rate-limited (open loop, python client: wrk has no fixed-rate mode): 80% of b's
+            # peak, latency counted from each request's scheduled time
+            target = 0.8 * b["rps"]
+            c = run_python_client(port, "/v1/recommendations", bodies, args.connections,
+                                  args.duration, tmp, rate=target)
+            c["target_rps"] = target
+        finally:
+            server.stop()
+        show(f"(b) open loop at {c['rps'] / b['rps']:.0%} of peak", c)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    ratio = b["rps"] / a["rps"]
+    results.update(bare=a, recommendations=b, rate_limited=c, ratio=ratio)
+    print(f"\n  ratio b/a = {ratio:.2f} (goal >= 1.0)   p99 at {c['rps']:,.0f} req/s = "
+          f"{c['p99_ms']:.2f} ms (goal < 10 ms)")
+    out = RESULTS / "serving.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"  figures written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
