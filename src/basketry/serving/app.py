@@ -23,7 +23,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import Body, Parameter
 
 from basketry.model import Recommendations
 from basketry.serving import schemas as S
@@ -190,7 +190,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     @post("/v1/recommendations", status_code=200, tags=["recommendations"],
           summary="Recommend items for a basket (the cart page)",
           responses=_responses(400, 413, 422, 503))
-    async def recommendations(request: Request, data: RecommendationRequest  # type: ignore
+    async def recommendations(request: Request,
+                              data: Annotated[RecommendationRequest, Body()]  # type: ignore
                               ) -> S.RecommendationResponse:
         """The top-k items to add to a basket: never an item of the basket, of `exclude` or of
         the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
@@ -200,7 +201,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     @post("/v1/recommendations/batch", status_code=200, tags=["recommendations"],
           summary="Recommend items for many baskets in one call",
           responses=_responses(400, 413, 422, 503))
-    async def recommendations_batch(request: Request, data: BatchRequest  # type: ignore
+    async def recommendations_batch(request: Request,
+                                    data: Annotated[BatchRequest, Body()]  # type: ignore
                                     ) -> S.BatchResponse:
         """Several recommendation requests answered by one model version, in order; each
         answer is the same as `POST /v1/recommendations` would give."""
@@ -302,7 +304,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
               422: ResponseSpec(S.ErrorResponse, description="The model was refused (failed to "
                                 "load or verify); the previous model keeps serving."),
           })
-    async def admin_reload(request: Request, data: S.ReloadRequest | None = None
+    async def admin_reload(request: Request,
+                           data: Annotated[S.ReloadRequest | None, Body()] = None
                            ) -> S.ReloadResponse:
         """Requests in flight finish on the old model; new ones get the new one. A model that
         fails to load or verify is refused and the old one keeps serving."""
