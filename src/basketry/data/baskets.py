@@ -20,7 +20,7 @@ class Baskets:
     indices: np.ndarray  # int32, shape (nnz,)
     items: np.ndarray  # object array of str, item id -> item string
     labels: np.ndarray | None = None  # object array of str|None, item id -> description
-    timestamps: np.ndarray | None = None  # datetime64[ns] per basket (first line of the basket)
+    timestamps: np.ndarray | None = None  # datetime64[ns] per basket (earliest of its rows)
     basket_ids: np.ndarray | None = None  # object array of str per basket (transaction id)
     customers: np.ndarray | None = None  # object array of str|None per basket
     source: str = ""  # where the baskets came from (path or description)
