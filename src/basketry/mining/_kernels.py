@@ -8,6 +8,21 @@ from numba import njit
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
+@njit(cache=True, inline="always")
+def _sort_small(a, s, e):
+    """Sort a[s:e] in place: insertion sort for short runs, numpy's sort otherwise."""
+    if e - s > 32:
+        a[s:e] = np.sort(a[s:e])
+        return
+    for i in range(s + 1, e):
+        v = a[i]
+        j = i - 1
+        while j >= s and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
 @njit(cache=True)
 def recode_baskets(indptr, indices, new_of_old):
     """Map item ids through ``new_of_old`` (-1 drops the item); sort each basket ascending."""
@@ -23,7 +38,7 @@ def recode_baskets(indptr, indices, new_of_old):
                 out[k] = v
                 k += 1
         if k - start > 1:
-            out[start:k] = np.sort(out[start:k])
+            _sort_small(out, start, k)
         out_ptr[b + 1] = k
     return out_ptr, out[:k].copy()
 
@@ -100,7 +115,7 @@ def map_sort_rows(indptr, indices, old_of_new):
         for p in range(s, e):
             out[p] = old_of_new[indices[p]]
         if e - s > 1:
-            out[s:e] = np.sort(out[s:e])
+            _sort_small(out, s, e)
     return out
 
 
@@ -298,4 +313,60 @@ def lookup_rows(indptr, indices, q_indptr, q_indices):
     for r in range(nq):
         s = q_indptr[r]
         out[r] = lookup_row(table, mask, indptr, indices, q_indices[s:], q_indptr[r + 1] - s)
+    return out
+
+
+@njit(cache=True)
+def gather_rows(indptr, indices, rows):
+    """CSR of the selected rows (in the given order)."""
+    m = rows.shape[0]
+    out_ptr = np.empty(m + 1, dtype=np.int64)
+    out_ptr[0] = 0
+    for i in range(m):
+        r = rows[i]
+        out_ptr[i + 1] = out_ptr[i] + indptr[r + 1] - indptr[r]
+    out = np.empty(out_ptr[m], dtype=indices.dtype)
+    for i in range(m):
+        r = rows[i]
+        s = indptr[r]
+        o = out_ptr[i]
+        for p in range(indptr[r + 1] - s):
+            out[o + p] = indices[s + p]
+    return out_ptr, out
+
+
+@njit(cache=True)
+def rule_measures(n_xy, n_x, n_y, n_baskets):
+    """The float measures of rules (rows: support, antecedent_support, consequent_support,
+    confidence, lift, leverage, conviction, zhang, jaccard, certainty, kulczynski).
+
+    N * n_xy - n_x * n_y (the numerator that cancels) is formed exactly in int64."""
+    m = n_xy.shape[0]
+    out = np.empty((11, m), dtype=np.float64)
+    n = np.float64(n_baskets)
+    nsq = n * n
+    big = np.int64(n_baskets)
+    for i in range(m):
+        a = n_xy[i]
+        b = n_x[i]
+        c = n_y[i]
+        nxy = np.float64(a)
+        nx = np.float64(b)
+        ny = np.float64(c)
+        diff = np.float64(big * a - b * c)
+        out[0, i] = nxy / n
+        out[1, i] = nx / n
+        out[2, i] = ny / n
+        out[3, i] = nxy / nx
+        out[4, i] = (nxy / nx) * (n / ny)
+        out[5, i] = diff / nsq
+        if a == b:
+            out[6, i] = np.inf
+        else:
+            out[6, i] = nx * (n - ny) / (n * (nx - nxy))
+        zden = max(nxy * (n - nx), nx * (ny - nxy))
+        out[7, i] = 0.0 if zden == 0.0 else diff / zden
+        out[8, i] = nxy / (nx + ny - nxy)
+        out[9, i] = 0.0 if c == big else diff / (nx * (n - ny))
+        out[10, i] = 0.5 * (nxy / nx + nxy / ny)
     return out

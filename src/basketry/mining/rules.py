@@ -8,11 +8,11 @@ from fractions import Fraction
 import numpy as np
 
 from basketry.mining._fisher import fisher_upper
-from basketry.mining._kernels import lexsort_rows
+from basketry.mining._kernels import gather_rows, lexsort_rows, rule_measures
 from basketry.mining._params import check_max, check_range, exact_fraction
 from basketry.mining._rules_kernel import generate_rules
 from basketry.mining.errors import BudgetExceeded, MiningError
-from basketry.mining.itemsets import FrequentItemsets, _take_rows
+from basketry.mining.itemsets import FrequentItemsets
 
 MEASURES = (
     "support",
@@ -90,52 +90,15 @@ def compute_measures(
     n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n_baskets: int
 ) -> dict[str, np.ndarray]:
     """Every interest measure of rules with counts n_xy, n_x, n_y among ``n_baskets``."""
-    n = float(n_baskets)
-    nxy = n_xy.astype(np.float64)
-    nx = n_x.astype(np.float64)
-    ny = n_y.astype(np.float64)
-    # the numerator N*n_xy - n_x*n_y exactly (it cancels), then one rounding
-    if n_baskets < 2**31:
-        diff = (n_baskets * n_xy.astype(np.int64) - n_x.astype(np.int64) * n_y).astype(np.float64)
-    else:
-        diff = np.array(
-            [n_baskets * int(a) - int(b) * int(c) for a, b, c in zip(n_xy, n_x, n_y, strict=True)],
-            dtype=np.float64,
-        )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        support = nxy / n
-        s_x = nx / n
-        s_y = ny / n
-        confidence = nxy / nx
-        lift = (nxy / nx) * (n / ny)
-        leverage = diff / (n * n)
-        conv_den = n * (nx - nxy)
-        conviction = np.where(
-            n_x == n_xy, np.inf, nx * (n - ny) / np.where(conv_den == 0, 1.0, conv_den)
-        )
-        zden = np.maximum(nxy * (n - nx), nx * (ny - nxy))
-        zhang = np.where(zden == 0, 0.0, diff / np.where(zden == 0, 1.0, zden))
-        jaccard = nxy / (nx + ny - nxy)
-        cden = nx * (n - ny)
-        certainty = np.where(n_y == n_baskets, 0.0, diff / np.where(cden == 0, 1.0, cden))
-        kulczynski = 0.5 * (nxy / nx + nxy / ny)
-    p_value = fisher_upper(
-        n_xy.astype(np.int64), n_x.astype(np.int64), n_y.astype(np.int64), n_baskets
-    )
-    return {
-        "support": support,
-        "antecedent_support": s_x,
-        "consequent_support": s_y,
-        "confidence": confidence,
-        "lift": lift,
-        "leverage": leverage,
-        "conviction": conviction,
-        "zhang": zhang,
-        "jaccard": jaccard,
-        "certainty": certainty,
-        "kulczynski": kulczynski,
-        "p_value": p_value,
-    }
+    n_xy = np.ascontiguousarray(n_xy, dtype=np.int64)
+    n_x = np.ascontiguousarray(n_x, dtype=np.int64)
+    n_y = np.ascontiguousarray(n_y, dtype=np.int64)
+    if n_baskets >= 2**31:  # the exact int64 numerator could overflow: float route
+        raise MiningError("more than 2**31 baskets are not supported")
+    table = rule_measures(n_xy, n_x, n_y, n_baskets)
+    out = {name: table[k] for k, name in enumerate(MEASURES[:-1])}
+    out["p_value"] = fisher_upper(n_xy, n_x, n_y, n_baskets)
+    return out
 
 
 def association_rules(
@@ -229,30 +192,31 @@ def association_rules(
             found=found,
             limit=max_rules,
         )
-    sel = np.flatnonzero(keep)
-    z, x, y = z[sel], x[sel], y[sel]
-    n_xy, n_x, n_y = n_xy[sel], n_x[sel], n_y[sel]
+    if not keep.all():
+        sel = np.flatnonzero(keep)
+        x, y, n_xy, n_x, n_y = x[sel], y[sel], n_xy[sel], n_x[sel], n_y[sel]
+    # deterministic order: antecedent ids, then consequent ids (lexicographic)
+    n_sets = len(itemsets)
+    rank = np.empty(n_sets, dtype=np.int64)
+    rank[lexsort_rows(itemsets.indptr, itemsets.indices)] = np.arange(n_sets)
+    order = np.argsort(rank[x] * n_sets + rank[y])
+    x, y, n_xy, n_x, n_y = x[order], y[order], n_xy[order], n_x[order], n_y[order]
     measures = compute_measures(n_xy, n_x, n_y, n)
     if max_p_value is not None:
         ok = measures["p_value"] <= max_p_value
-        z, x, y, n_xy, n_x, n_y = z[ok], x[ok], y[ok], n_xy[ok], n_x[ok], n_y[ok]
+        x, y, n_xy, n_x, n_y = x[ok], y[ok], n_xy[ok], n_x[ok], n_y[ok]
         measures = {k: v[ok] for k, v in measures.items()}
-    # deterministic order: antecedent ids, then consequent ids (lexicographic)
-    rank = np.empty(len(itemsets), dtype=np.int64)
-    rank[lexsort_rows(itemsets.indptr, itemsets.indices)] = np.arange(len(itemsets))
-    order = np.lexsort((rank[y], rank[x]))
-    x, y = x[order], y[order]
-    a_ptr, a_idx = _take_rows(itemsets.indptr, itemsets.indices, x)
-    c_ptr, c_idx = _take_rows(itemsets.indptr, itemsets.indices, y)
+    a_ptr, a_idx = gather_rows(itemsets.indptr, itemsets.indices, x)
+    c_ptr, c_idx = gather_rows(itemsets.indptr, itemsets.indices, y)
     return Rules(
         antecedent_indptr=a_ptr,
         antecedent_indices=a_idx,
         consequent_indptr=c_ptr,
         consequent_indices=c_idx,
-        count=n_xy[order].astype(np.int64),
-        antecedent_count=n_x[order].astype(np.int64),
-        consequent_count=n_y[order].astype(np.int64),
-        measures={k: v[order] for k, v in measures.items()},
+        count=n_xy,
+        antecedent_count=n_x,
+        consequent_count=n_y,
+        measures=measures,
         n_baskets=n,
         items=itemsets.items,
     )
