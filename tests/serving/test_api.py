@@ -122,7 +122,6 @@ BAD_REQUESTS = [
     ({"basket": [1]}, 422, "basket[0]"),
     ({"basket": "a"}, 422, "basket"),
     ({"basket": [""]}, 422, "basket[0]"),
-    ({"basket": ["a", " b"]}, 422, "basket[1]"),
     ({"basket": ["a", "b", "a"]}, 422, "basket[2]"),
     ({"basket": ["a"], "exclude": ["c", "c"]}, 422, "exclude[1]"),
     ({"basket": ["a"], "exclude": [None]}, 422, "exclude[0]"),
@@ -147,11 +146,13 @@ def test_bad_requests_are_4xx_naming_the_field(client: TestClient, body: object,
     assert answer["message"] and answer["request_id"]
 
 
-def test_the_fast_path_is_strict_about_numbers(model_dir: Path) -> None:
-    # the framework routes (fast_path off) coerce "5" to 5 like Litestar does everywhere
-    with client_for(Settings(model=str(model_dir))) as c:
-        status, answer = recommend(c, {"basket": ["a"], "k": "5"})
-        assert status == 422 and answer["field"] == "k"
+def test_integral_numbers_are_integers(client: TestClient) -> None:
+    # JSON Schema's integers include 2.0; like Litestar, "2" is read as 2 too
+    for k in (2, 2.0, "2"):
+        status, answer = recommend(client, {"basket": ["a"], "k": k})
+        assert status == 200 and len(answer["items"]) == 2
+    for bad in (True, "two", [2]):
+        assert recommend(client, {"basket": ["a"], "k": bad})[0] == 422
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xfe\x00", b'{"basket": ["\xff"]}', b"{", b"",

@@ -291,6 +291,13 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             openapi_bytes.append(msgspec.json.encode(request.app.openapi_schema.to_schema()))
         return Response(openapi_bytes[0], media_type="application/json")
 
+    def finish_openapi(app: Litestar) -> None:
+        """Say what Litestar leaves out: request documents accept no unknown fields."""
+        schemas = app.openapi_schema.components.schemas or {}
+        for name in ("RecommendationRequest", "BatchRequest", "ReloadRequest"):
+            if name in schemas:
+                schemas[name].additional_properties = False
+
     run_dir = os.environ.get(RUN_DIR_ENV)
 
     @post("/v1/admin/reload", status_code=200, tags=["operations"],
@@ -301,8 +308,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
               401: ResponseSpec(S.ErrorResponse, description="Missing or wrong admin token."),
               403: ResponseSpec(S.ErrorResponse, description="Admin endpoints are disabled "
                                 "(no BASKETRY_ADMIN_TOKEN)."),
-              422: ResponseSpec(S.ErrorResponse, description="The model was refused (failed to "
+              409: ResponseSpec(S.ErrorResponse, description="The model was refused (failed to "
                                 "load or verify); the previous model keeps serving."),
+              422: ERRORS[422],
           })
     async def admin_reload(request: Request,
                            data: Annotated[S.ReloadRequest | None, Body()] = None
@@ -322,7 +330,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         ref = data.model if data is not None else None
         outcome = await holder.reload(ref, force=True)
         if not outcome.ok:
-            raise ApiError(422, "model_refused", f"model refused, the previous model keeps "
+            raise ApiError(409, "model_refused", f"model refused, the previous model keeps "
                            f"serving: {outcome.error}", "model" if ref else None)
         if run_dir:  # tell the other workers of this server
             _signal_workers(Path(run_dir), outcome.reference)
@@ -340,8 +348,10 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     # ``settings.fast_path`` is off; tests run the same cases through both.
 
     encoder = msgspec.json.Encoder()
-    decode_one = msgspec.json.Decoder(RecommendationRequest).decode
-    decode_batch = msgspec.json.Decoder(BatchRequest).decode
+    # strict=False as Litestar's own parsing: JSON Schema's integers include 5.0 (and "5" is
+    # taken for 5); no other coercion applies (an item must be a string)
+    decode_one = msgspec.json.Decoder(RecommendationRequest, strict=False).decode
+    decode_batch = msgspec.json.Decoder(BatchRequest, strict=False).decode
 
     def error_body(rid: str, error: str, message: str, field: str | None = None) -> bytes:
         return encoder.encode(S.ErrorResponse(error=error, message=message, field=field,
@@ -432,6 +442,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if run_dir and (Path(run_dir) / "reload").is_file():
+            # a worker (re)started after an admin reload serves what the others serve
+            holder.reference = (Path(run_dir) / "reload").read_text(encoding="utf-8").strip()
         if holder.current is None and holder.reference:
             await asyncio.to_thread(holder.load_initial)
         elif holder.current is None:
@@ -473,6 +486,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                             404: on_http, 405: on_http, Exception: on_internal},
         openapi_config=openapi,
         lifespan=[lifespan],
+        on_startup=[finish_openapi],
         request_max_body_size=settings.max_body_bytes,
         state=State({"holder": holder, "metrics": metrics, "settings": settings}),
         logging_config=None,
@@ -495,7 +509,7 @@ async def _watch(holder: ModelHolder, interval: float, run_dir: str | None) -> N
     if interval <= 0 and not run_dir:
         return
     signal = Path(run_dir) / "reload" if run_dir else None
-    seen = _mtime(signal)
+    seen = None  # a signal written while this worker was starting is applied at the first tick
     tick = min(interval, 0.5) if interval > 0 else 0.5
     next_check = time.monotonic() + interval
     while True:

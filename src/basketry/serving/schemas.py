@@ -12,9 +12,6 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-#: Items never start or end with white space (a common client bug) and are never empty.
-ITEM_PATTERN = r"^\S(.*\S)?$"
-
 
 class Rule(Struct, kw_only=True):
     """The association rule that produced a recommendation: antecedent => item."""
@@ -155,7 +152,7 @@ def build_schemas(
 ) -> RequestSchemas:
     item = Annotated[
         str,
-        Meta(min_length=1, max_length=max_item_length, pattern=ITEM_PATTERN,
+        Meta(min_length=1, max_length=max_item_length,
              description="An item (product code) as in the training data.", examples=["85123A"]),
     ]
     k = Annotated[
@@ -163,7 +160,7 @@ def build_schemas(
     ]
     # Litestar documents a list's own constraints but not those of its elements: say them again
     item_schema = {"extra": {"unique_items": True, "items": {
-        "type": "string", "minLength": 1, "maxLength": max_item_length, "pattern": ITEM_PATTERN,
+        "type": "string", "minLength": 1, "maxLength": max_item_length,
         "description": "An item (product code) as in the training data.",
         "examples": ["85123A"]}}}
     basket = Annotated[

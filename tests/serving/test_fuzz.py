@@ -1,0 +1,73 @@
+"""Fuzzing the API from its own OpenAPI document (schemathesis): no 5xx, no answer outside the
+documented statuses, content types and schemas, for valid and invalid requests alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from litestar.testing import TestClient
+
+from basketry.serving import Settings, create_app
+from tests.serving.conftest import ADMIN, write_version
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    model = tmp_path_factory.mktemp("fuzz") / "model"
+    write_version(model, "v1")
+    application = create_app(Settings(model=str(model), admin_token=ADMIN))
+    with TestClient(app=application):  # load the model once (lifespan)
+        yield application
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: object) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+OPERATIONS = [
+    ("/v1/recommendations", "POST"),
+    ("/v1/recommendations/batch", "POST"),
+    ("/v1/items/{item}/associations", "GET"),
+    ("/v1/model", "GET"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/metrics", "GET"),
+    ("/v1/admin/reload", "POST"),
+]
+
+NO_INPUT = {"/v1/model", "/healthz", "/readyz", "/metrics"}
+
+
+# schemathesis' own pytest plugin does not run under this pytest; hypothesis drives it instead
+@pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE,
+                                  schemathesis.GenerationMode.NEGATIVE], ids=lambda m: m.value)
+@pytest.mark.parametrize(("path", "method"), OPERATIONS)
+def test_api_answers_within_its_schema(api_schema: schemathesis.BaseSchema, path: str,
+                                       method: str, mode: schemathesis.GenerationMode) -> None:
+    if mode is schemathesis.GenerationMode.NEGATIVE and path in NO_INPUT:
+        pytest.skip("no parameters or body to make invalid")
+    operation = api_schema[path][method]
+    examples = 60 if path.startswith("/v1/recommendations") else 20
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def fuzz(case: schemathesis.Case) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN}"})
+
+    fuzz()
+
+
+def test_the_fuzzed_schema_covers_every_endpoint(api_schema: schemathesis.BaseSchema) -> None:
+    found = {(op.ok().path, op.ok().method.upper()) for op in api_schema.get_all_operations()}
+    assert found == set(OPERATIONS)
+
+
+def test_model_dir_is_kept_between_cases(app: object) -> None:
+    holder = app.state.holder  # type: ignore[attr-defined]
+    assert holder.current is not None and Path(holder.current.path).is_dir()

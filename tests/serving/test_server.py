@@ -1,0 +1,244 @@
+"""The real server on a loopback port: hot reload under load, refusal of a corrupt model, logs.
+
+Each test starts ``basketry.serving.serve`` in a subprocess (uvicorn, as in production) and
+talks HTTP to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving.conftest import ADMIN, write_version
+
+AUTH = {"authorization": f"Bearer {ADMIN}"}
+SECRET = "SECRET-BASKET-ITEM-42"  # must never reach the logs at INFO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Running:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.url, self.proc, self.log = url, proc, log
+        self.clients: list[httpx.Client] = []
+
+    def client(self) -> httpx.Client:
+        """A client closed before the server stops (open connections delay a shutdown)."""
+        self.clients.append(httpx.Client(base_url=self.url, timeout=30))
+        return self.clients[-1]
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def start(tmp_path: Path, model: Path, **settings: object) -> Iterator[Running]:
+    port = free_port()
+    log = tmp_path / f"server-{port}.log"
+    kwargs = {"model": str(model), "port": port, "admin_token": ADMIN, **settings}
+    code = f"from basketry.serving import serve; serve(**{kwargs!r})"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASKETRY_")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out, env=env,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready:\n{log.read_text()}")
+            time.sleep(0.1)
+        running = Running(url, proc, log)
+        try:
+            yield running
+        finally:
+            for c in running.clients:
+                c.close()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def versions(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    out = {}
+    for tag in ("v1", "v2"):
+        path = tmp_path / f"model-{tag}"
+        out[tag] = (path, write_version(path, tag))
+    return out
+
+
+@pytest.fixture
+def server(tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> Iterator[Running]:
+    yield from start(tmp_path, versions["v1"][0])
+
+
+def check_consistent(answer: dict, tag_of: dict[str, str]) -> str:
+    """The answer's version, after checking every item came from that version's model."""
+    version = answer["model_version"]
+    tag = tag_of[version]
+    for result in answer.get("results", [answer]):
+        assert result["model_version"] == version
+        for item in result["items"]:
+            assert item["label"].startswith(f"{tag}:"), (version, answer)
+    return version
+
+
+def test_reload_under_load_fails_no_request_and_never_mixes_versions(
+        server: Running, versions: dict[str, tuple[Path, str]]) -> None:
+    tag_of = {version: tag for tag, (_, version) in versions.items()}
+    seen: dict[str, int] = {}
+    failures: list[str] = []
+    reloads = 0
+
+    async def client(n: int, stop: float) -> None:
+        bodies = [{"basket": ["a", "b", SECRET], "k": 4}, {"basket": ["e"], "k": 3},
+                  {"basket": []}]
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            i = n
+            while time.monotonic() < stop:
+                i += 1
+                if i % 4 == 0:
+                    r = await http.post("/v1/recommendations/batch",
+                                        json={"requests": bodies})
+                elif i % 4 == 1:
+                    r = await http.get("/v1/items/e/associations")
+                else:
+                    r = await http.post("/v1/recommendations", json=bodies[i % 3])
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text}")
+                    continue
+                version = check_consistent(r.json(), tag_of)
+                seen[version] = seen.get(version, 0) + 1
+
+    async def reloader(stop: float) -> None:
+        nonlocal reloads
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            tags = ["v2", "v1"]
+            while time.monotonic() < stop:
+                target = versions[tags[reloads % 2]]
+                r = await http.post("/v1/admin/reload", json={"model": str(target[0])},
+                                    headers=AUTH)
+                assert r.status_code == 200, r.text
+                assert r.json()["model_version"] == target[1]
+                reloads += 1
+                await asyncio.sleep(0.05)
+
+    async def main() -> None:
+        stop = time.monotonic() + 3.0
+        await asyncio.gather(reloader(stop), *(client(n, stop) for n in range(6)))
+
+    asyncio.run(main())
+    assert failures == []
+    assert reloads >= 6
+    assert set(seen) == {versions["v1"][1], versions["v2"][1]}, seen
+    assert sum(seen.values()) > 100
+    # structured logs: JSON lines with request ids, and no basket contents at INFO
+    lines = server.log_lines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    access = [r for r in records if r.get("message") == "request"]
+    assert access and all(r["request_id"] for r in access)
+    assert any(r.get("event") == "model_loaded" for r in records)
+    assert not any(SECRET in line for line in lines)
+
+
+def test_a_corrupt_model_is_refused_and_the_old_one_keeps_serving(
+        server: Running, tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    bad = tmp_path / "model-bad"
+    write_version(bad, "v3")
+    with open(bad / "rules.parquet", "r+b") as fh:  # flip bytes: same size, wrong checksum
+        fh.seek(20)
+        fh.write(b"\x00\x01\x02\x03")
+    http = server.client()
+    r = http.post("/v1/admin/reload", json={"model": str(bad)}, headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == "model_refused" and "SHA-256" in r.json()["message"]
+    old = versions["v1"][1]
+    r = http.post("/v1/recommendations", json={"basket": ["a"]})
+    assert r.status_code == 200 and r.json()["model_version"] == old
+    ready = http.get("/readyz").json()
+    assert ready["ready"] is True and ready["model_version"] == old
+    assert ready["last_reload"]["ok"] is False and "SHA-256" in ready["last_reload"]["error"]
+    metrics = http.get("/metrics").text
+    assert "basketry_model_last_reload_failed 1.0" in metrics
+    assert 'basketry_model_reloads_total{result="failure"} 1.0' in metrics
+    assert f'basketry_model_info{{model_version="{old}"}} 1.0' in metrics
+    errors = [json.loads(line) for line in server.log_lines() if line.startswith("{")]
+    assert any(e.get("event") == "model_load_failed" and e["level"] == "error" for e in errors)
+    # a missing directory is refused the same way; then a good model is taken again
+    r = http.post("/v1/admin/reload", json={"model": str(tmp_path / "nowhere")}, headers=AUTH)
+    assert r.status_code == 409
+    r = http.post("/v1/admin/reload", json={"model": str(versions["v2"][0])}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["status"] == "reloaded"
+    assert http.get("/readyz").json()["last_reload"]["ok"] is True
+    assert "basketry_model_last_reload_failed 0.0" in http.get("/metrics").text
+
+
+def test_the_watcher_follows_a_new_version_in_place(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    write_version(model, "v1")
+    catalogue = tmp_path / "unavailable.txt"
+    catalogue.write_text("")
+    for running in start(tmp_path, model, watch=0.2, catalogue=str(catalogue)):
+        http = running.client()
+        new = write_version(model, "v2")  # atomic replacement of the directory
+        deadline = time.monotonic() + 10
+        while http.get("/v1/model").json()["model_version"] != new:
+            assert time.monotonic() < deadline, "the watcher did not pick up the new version"
+            time.sleep(0.1)
+        catalogue.write_text("e\n")
+        deadline = time.monotonic() + 10
+        while "e" in [x["item"] for x in http.post("/v1/recommendations",
+                                                   json={"basket": []}).json()["items"]]:
+            assert time.monotonic() < deadline, "the watcher did not pick up the catalogue"
+            time.sleep(0.1)
+
+
+def test_two_workers_share_reloads_and_metrics(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    for running in start(tmp_path, versions["v1"][0], workers=2):
+        http = running.client()
+        r = http.post("/v1/admin/reload", json={"model": str(versions["v2"][0])}, headers=AUTH)
+        assert r.status_code == 200
+        new = versions["v2"][1]
+        deadline = time.monotonic() + 10
+        while True:  # the other worker follows within its poll interval
+            got = {http.post("/v1/recommendations", json={"basket": ["a"]},
+                             headers={"connection": "close"}).json()["model_version"]
+                   for _ in range(20)}
+            if got == {new}:
+                break
+            assert time.monotonic() < deadline, got
+            time.sleep(0.2)
+        text = http.get("/metrics").text
+        # one series per live worker (pid label), all on the new version
+        infos = re.findall(r'basketry_model_info\{model_version="(\w+)",pid="\d+"\} 1.0', text)
+        assert infos == [new, new], text
+        assert 'basketry_http_requests_total{endpoint="/v1/recommendations"' in text
