@@ -331,6 +331,36 @@ def demo(
         _print_recommendations(model.recommend(basket, k=5), basket)
 
 
+@app.command()
+def serve(
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model reference (a model directory). Env: BASKETRY_MODEL.")] = None,
+    host: Annotated[str | None, typer.Option(help="Env: BASKETRY_HOST (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Env: BASKETRY_PORT (8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Env: BASKETRY_WORKERS (1).")] = None,
+    admin_token: Annotated[str | None, typer.Option(
+        help="Token of /v1/admin/*; none: admin off. Env: BASKETRY_ADMIN_TOKEN.")] = None,
+    catalogue: Annotated[str | None, typer.Option(
+        help="File of unavailable items, one per line. Env: BASKETRY_CATALOGUE.")] = None,
+    watch: Annotated[float | None, typer.Option(
+        help="Seconds between checks for a new model; 0: off. Env: BASKETRY_WATCH.")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help="json | text. Env: BASKETRY_LOG_FORMAT (json).")] = None,
+    log_level: Annotated[str | None, typer.Option(
+        help="Env: BASKETRY_LOG_LEVEL (info).")] = None,
+) -> None:
+    """Serve recommendations over HTTP (uvicorn); every option also has a BASKETRY_* variable."""
+    from basketry.serving import SettingsError
+    from basketry.serving import serve as run
+
+    try:
+        run(model=model, host=host, port=port, workers=workers, admin_token=admin_token,
+            catalogue=catalogue, watch=watch, log_format=log_format, log_level=log_level)
+    except SettingsError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 def main() -> None:
     app()
 

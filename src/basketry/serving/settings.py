@@ -120,5 +120,7 @@ def _parse(var: str, raw: str, hint: Any) -> Any:
         if "float" in kinds:
             return float(text)
     except ValueError:
-        raise SettingsError(f"{var}={raw!r} is not a valid {kinds}") from None
+        kind = ("true/false" if "bool" in kinds else "an integer" if "int" in kinds
+                else "a number")
+        raise SettingsError(f"{var}={raw!r}: expected {kind}") from None
     return text
