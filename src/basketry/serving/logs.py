@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: Attributes every LogRecord has; anything else was passed with ``extra=`` and is emitted.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -111,6 +111,8 @@ def load_snapshot(reference: str, catalogue: str | None, *, verify: bool = True)
     unavailable = read_catalogue(catalogue) if catalogue else frozenset()
     model = load_model(path, verify=verify)
     blocked = tuple(sorted(item for item in unavailable if item in model.item_ids))
+    # warm up before the swap: the first call of compiled scoring code pays its (cached) load
+    model.recommend(model.items[:3], k=3, exclude=blocked)
     return Snapshot(model=model, reference=reference, path=path, unavailable=unavailable,
                     blocked=blocked, catalogue_stamp=stamp)
 
