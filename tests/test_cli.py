@@ -1,0 +1,134 @@
+"""The `basketry` command end to end, in process: what a user types and what they see."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from basketry.cli import app
+from basketry.model import load_model, read_manifest
+
+runner = CliRunner()
+
+BASKETS = "\n".join(
+    ["bread milk", "bread butter milk", "beer chips", "bread milk eggs", "beer chips salsa",
+     "milk eggs", "bread butter", "beer salsa", "bread milk butter", "chips salsa"] * 3
+) + "\n"
+
+
+@pytest.fixture
+def basket_file(tmp_path):
+    path = tmp_path / "shop.dat"
+    path.write_text(BASKETS)
+    return path
+
+
+def test_mine_then_rules_then_recommend(basket_file, tmp_path):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["mine", str(basket_file), "--min-support", "0.1",
+                                 "--min-confidence", "0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "model saved" in result.output
+    manifest = read_manifest(out)
+    assert manifest["parameters"]["min_count"] == 3  # ceil(0.1 * 30)
+    assert manifest["dataset"]["n_baskets"] == 30
+    assert manifest["dataset"]["fingerprint"].startswith("sha256:")
+
+    rules = runner.invoke(app, ["rules", str(out), "--output", "json", "--sort", "confidence"])
+    assert rules.exit_code == 0, rules.output
+    rows = json.loads(rules.output)
+    assert rows and all(r["confidence"] >= 0.5 for r in rows)
+    confidences = [r["confidence"] for r in rows]
+    assert confidences == sorted(confidences, reverse=True)
+
+    only = runner.invoke(app, ["rules", str(out), "--item", "salsa", "--output", "csv"])
+    assert only.exit_code == 0
+    lines = only.output.strip().splitlines()[1:]
+    assert lines and all("salsa" in line for line in lines)
+
+    rec = runner.invoke(app, ["recommend", str(out), "beer", "-k", "2"])
+    assert rec.exit_code == 0, rec.output
+    assert "chips" in rec.output or "salsa" in rec.output
+    model = load_model(out)
+    assert model.recommend(["beer"], k=1).items[0].item in {"chips", "salsa"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min-support", "0"], "min_support"),
+        (["--min-support", "0.1", "--min-confidence", "1.5"], "min_confidence"),
+        (["--format", "xml"], "format"),
+    ],
+)
+def test_bad_parameters_exit_2_and_write_nothing(basket_file, tmp_path, args, message):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["mine", str(basket_file), "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [basket_file]
+
+
+def test_missing_file_and_missing_column(tmp_path):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["mine", str(tmp_path / "nope.csv"), "--out", str(out)])
+    assert result.exit_code == 2 and "nope.csv" in result.output
+    table = tmp_path / "sales.csv"
+    table.write_text("order,sku\n1,a\n1,b\n2,a\n")
+    result = runner.invoke(app, ["mine", str(table), "--out", str(out), "--format", "long-csv",
+                                 "--transaction-col", "order", "--item-col", "product"])
+    assert result.exit_code == 2
+    assert "product" in result.output and "sku" in result.output  # names what exists
+    assert not out.exists()
+
+
+def test_existing_model_is_not_overwritten_by_accident(basket_file, tmp_path):
+    out = tmp_path / "model"
+    args = ["mine", str(basket_file), "--min-support", "0.1", "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    version = read_manifest(out)["model_version"]
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert read_manifest(out)["model_version"] == version  # same data, same parameters
+
+
+def test_tampered_model_is_refused_by_rules_and_recommend(basket_file, tmp_path):
+    out = tmp_path / "model"
+    runner.invoke(app, ["mine", str(basket_file), "--min-support", "0.1", "--out", str(out)])
+    rules_file = out / "rules.parquet"
+    rules_file.write_bytes(rules_file.read_bytes()[:-1])
+    for command in (["rules", str(out)], ["recommend", str(out), "beer"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "truncated" in result.output
+
+
+def test_profile_prints_json(basket_file):
+    result = runner.invoke(app, ["profile", str(basket_file)])
+    assert result.exit_code == 0, result.output
+    profile = json.loads(result.output)
+    assert profile["n_baskets"] == 30 and profile["fingerprint"].startswith("sha256:")
+
+
+def test_generate_writes_a_readable_file(tmp_path):
+    out = tmp_path / "synthetic.parquet"
+    result = runner.invoke(app, ["generate", str(out), "--baskets", "2000", "--items", "300",
+                                 "--patterns", "5"])
+    assert result.exit_code == 0, result.output
+    mined = runner.invoke(app, ["mine", str(out), "--min-support", "0.01",
+                                "--out", str(tmp_path / "m")])
+    assert mined.exit_code == 0, mined.output
+    assert read_manifest(tmp_path / "m")["dataset"]["n_baskets"] == 2000
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.n_rules > 0
+    assert model.manifest["dataset"]["time_span"]["first"] is not None
+    assert "fallback" in result.output  # the unknown-item basket shows popular items
