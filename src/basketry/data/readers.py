@@ -129,6 +129,7 @@ _BASKET_SUFFIXES = {".dat", ".basket", ".baskets"}
 _TEXT_SUFFIXES = {".txt"}
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _SNIFF_BYTES = 1 << 16
+_BATCH_ROWS = 1 << 21
 _INT64_MAX = np.iinfo(np.int64).max
 _NAT = np.iinfo(np.int64).min  # datetime64 NaT as int64
 
@@ -519,17 +520,32 @@ def _read_long_parquet(
     names = list(schema.names)
     roles, preset_used = _resolve_columns(source, names, flags, preset)
     columns = list(dict.fromkeys(roles.values()))
-    as_dictionary = [
+    strings = {
         c for c in columns
         if c != roles.get("quantity")
         and (pa.types.is_string(schema.field(c).type)
              or pa.types.is_large_string(schema.field(c).type)
              or pa.types.is_binary(schema.field(c).type))
-    ]
+    }
     try:
-        table = pq.read_table(
-            source, columns=columns, read_dictionary=as_dictionary, use_threads=True
+        # batch by batch, string columns dictionary-encoded at once: memory stays near the
+        # integer codes, never the whole column of strings
+        batches = []
+        # columns of few distinct values come straight from the file's dictionary pages
+        few = [c for c in strings if c != roles["transaction"]]
+        with pq.ParquetFile(source, read_dictionary=few) as pf:
+            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+                batches.append(pa.record_batch(
+                    [pc.dictionary_encode(batch[c])
+                     if c in strings and not pa.types.is_dictionary(batch[c].type)
+                     else batch[c]
+                     for c in columns],
+                    names=columns,
+                ))
+        table = pa.Table.from_batches(batches) if batches else pq.read_table(
+            source, columns=columns
         )
+        del batches
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{source}: cannot read Parquet columns {columns}: {e}") from e
     return _from_table(
@@ -582,21 +598,48 @@ def _where(row: int, row_offset: int) -> str:
     return f"row {row}"
 
 
-def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Integer codes (int32, -1 for null) and the dictionary (as strings) of a column."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    if isinstance(column, pa.ChunkedArray):
-        column = column.unify_dictionaries()
-        array = (
-            column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-        ) if column.num_chunks else pa.array([], column.type)
-    else:
-        array = column
-    dictionary = array.dictionary
-    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(
+def _indices(array: pa.DictionaryArray) -> np.ndarray:
+    return pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(
         np.int32, copy=False
     )
+
+
+def _same_buffers(a: pa.Array, b: pa.Array) -> bool:
+    return len(a) == len(b) and all(
+        (x is None and y is None) or (x is not None and y is not None and x.address == y.address)
+        for x, y in zip(a.buffers(), b.buffers(), strict=True)
+    )
+
+
+def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes (int32, -1 for null) and the dictionary (as strings) of a column.
+
+    Chunks are dictionary-encoded one by one (unless they already are); their dictionaries
+    are merged with one hash pass over the concatenated chunk dictionaries (much cheaper than
+    ``unify_dictionaries`` when chunks already share one dictionary or are many).
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if not chunks:
+        chunks = [pa.array([], column.type)]
+    chunks = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c) for c in chunks]
+    first = chunks[0].dictionary
+    if all(_same_buffers(c.dictionary, first) for c in chunks[1:]):
+        dictionary = first
+        codes = np.concatenate([_indices(c) for c in chunks]) if len(chunks) > 1 else _indices(
+            chunks[0]
+        )
+    else:
+        merged = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in chunks]))
+        remap = _indices(merged)
+        dictionary = merged.dictionary
+        codes = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
+        pos = off = 0
+        for c in chunks:
+            n_dict = len(c.dictionary)
+            local = np.append(remap[off : off + n_dict], np.int32(-1))
+            codes[pos : pos + len(c)] = local[_indices(c)]
+            pos += len(c)
+            off += n_dict
     if pa.types.is_floating(dictionary.type):
         valid = dictionary.drop_null()
         if len(valid) == 0 or (
@@ -614,7 +657,10 @@ def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
 
 def _trimmed(codes: np.ndarray, dictionary: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Codes and dictionary after stripping whitespace (merging values that become equal)."""
-    encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(dictionary))
+    trimmed = pc.utf8_trim_whitespace(dictionary)
+    if not pc.any(pc.not_equal(trimmed, dictionary)).as_py():
+        return codes, dictionary  # nothing to strip: no second hash pass
+    encoded = pc.dictionary_encode(trimmed)
     remap = np.append(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32), -1)
     return remap[codes], encoded.dictionary
 
