@@ -26,6 +26,16 @@ the smallest customer id (string order) among its kept rows (baskets naming seve
 are counted in the report); an item's label is its most frequent non-blank description among
 the kept rows (ties: the smallest string).
 
+``Baskets.report`` (plain ints and strings): ``format``; ``rows_read`` (lines for the basket
+format, data rows for the long formats); ``rows_kept`` (lines with at least one item; rows that
+passed the filters); ``dropped_null_items``, ``dropped_blank_items``;
+``duplicate_items_merged``; ``empty_baskets_dropped`` (lines without items; transactions none
+of whose rows passed the filters, cancelled ones included); ``n_baskets``, ``n_items``,
+``n_entries``. Basket format also: ``separator``, ``items_read``. Long formats also:
+``preset``, ``columns`` (role -> column used), ``baskets_read`` (distinct transaction ids),
+``dropped_null_transactions``, ``dropped_cancelled``, ``dropped_nonpositive_quantity`` (rows),
+``null_timestamps`` (kept rows without a timestamp), ``baskets_with_several_customers``.
+
 Readers never write anything.
 """
 
