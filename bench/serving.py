@@ -120,6 +120,25 @@ class Server:
             cwd=ROOT, start_new_session=True)
         wait_ready(ready_url)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        total = 0.0
+        pids = [self.proc.pid]
+        seen: set[int] = set()
+        while pids:
+            pid = pids.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids.extend(int(c) for c in children)
+            except OSError:
+                continue
+        return total
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -273,9 +292,10 @@ def load(tool: str, port: int, path: str, bodies_file: Path, connections: int, d
 
 
 def show(name: str, r: dict[str, Any]) -> None:
+    cpu = r.get("server_cpu_us_per_request")
     print(f"  {name:<34} {r['rps']:>9,.0f} req/s   p50 {r['p50_ms']:6.2f} ms   "
-          f"p99 {r['p99_ms']:6.2f} ms   errors {r['errors'] + r['non2xx'] + r['timeouts']}",
-          flush=True)
+          f"p99 {r['p99_ms']:6.2f} ms   errors {r['errors'] + r['non2xx'] + r['timeouts']}"
+          + (f"   server CPU {cpu:5.0f} us/request" if cpu else ""), flush=True)
 
 
 def main() -> int:
@@ -318,7 +338,9 @@ def main() -> int:
         server = start_bare(port, args.workers, tmp)
         try:
             load(tool, port, "/bare", bare_bodies, args.connections, args.warmup, tmp)
+            cpu = server.cpu_seconds()
             a = load(tool, port, "/bare", bare_bodies, args.connections, args.duration, tmp)
+            a["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / a["requests"] * 1e6
         finally:
             server.stop()
         show("(a) bare FastAPI + uvicorn", a)
@@ -327,8 +349,10 @@ def main() -> int:
         server = start_basketry(port, args.workers, model, tmp)
         try:
             load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup, tmp)
+            cpu = server.cpu_seconds()
             b = load(tool, port, "/v1/recommendations", bodies, args.connections, args.duration,
                      tmp)
+            b["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / b["requests"] * 1e6
             show("(b) basketry /v1/recommendations", b)
             # rate-limited (open loop, python client: wrk has no fixed-rate mode): 80% of b's
             # peak, latency counted from each request's scheduled time
@@ -343,9 +367,15 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     ratio = b["rps"] / a["rps"]
-    results.update(bare=a, recommendations=b, rate_limited=c, ratio=ratio)
+    cpu_ratio = a["server_cpu_us_per_request"] / b["server_cpu_us_per_request"]
+    results.update(bare=a, recommendations=b, rate_limited=c, ratio=ratio, cpu_ratio=cpu_ratio,
+                   load_average_after=os.getloadavg())
     print(f"\n  ratio b/a = {ratio:.2f} (goal >= 1.0)   p99 at {c['rps']:,.0f} req/s = "
           f"{c['p99_ms']:.2f} ms (goal < 10 ms)")
+    # on a shared machine throughput follows the CPU share the server gets; the server's own
+    # CPU time per request does not, so its ratio is the steadier estimate of b/a
+    print(f"  server CPU per request, a/b = {cpu_ratio:.2f} (b/a on an otherwise idle core); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     out = RESULTS / "serving.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"  figures written to {out.relative_to(ROOT)}")
