@@ -106,6 +106,23 @@ def _grow_i64(a, need):
 
 
 @njit(cache=True)
+def _emit(o_len, o_cnt, o_items, n_out, n_oitems, prefix, ln, extra, n_extra, count):
+    """Append the itemset prefix[:ln] + extra[:n_extra] with ``count`` to the output."""
+    if n_out >= o_len.shape[0]:
+        o_len = _grow_i32(o_len, n_out + 1)
+        o_cnt = _grow_i64(o_cnt, n_out + 1)
+    total = ln + n_extra
+    o_items = _grow_i32(o_items, n_oitems + total)
+    o_len[n_out] = total
+    o_cnt[n_out] = count
+    for q in range(ln):
+        o_items[n_oitems + q] = prefix[q]
+    for q in range(n_extra):
+        o_items[n_oitems + ln + q] = extra[q]
+    return o_len, o_cnt, o_items
+
+
+@njit(cache=True)
 def mine(
     g_parent,
     g_item,
@@ -174,6 +191,10 @@ def mine(
     used_slots = np.empty(max(16, n0), dtype=np.int64)
     path = np.empty(n_items + 1, dtype=np.int32)
     lcount = np.zeros(n_items + 1, dtype=np.int64)
+    extra = np.empty(n_items + 1, dtype=np.int32)
+    chain_node = np.empty(n_items + 1, dtype=np.int64)
+    next_pos = np.empty(n_items + 1, dtype=np.int64)
+    nona_at = np.empty(n_items + 1, dtype=np.int64)
     # output
     o_len = np.empty(1024, dtype=np.int32)
     o_cnt = np.empty(1024, dtype=np.int64)
@@ -246,6 +267,21 @@ def mine(
             else:
                 cnt[it] = 0
         if n_freq == 0:
+            continue
+        if n_freq == 1 or (max_len >= 0 and ln + 1 >= max_len):
+            # the conditional tree would only yield these itemsets: no need to build it
+            for q in range(n_freq):
+                it = touched[q]
+                extra[0] = it
+                o_len, o_cnt, o_items = _emit(
+                    o_len, o_cnt, o_items, n_out, n_oitems, prefix, ln, extra, 1, cnt[it]
+                )
+                n_out += 1
+                n_oitems += ln + 1
+                cnt[it] = 0
+            if max_out >= 0 and n_out > max_out:
+                stopped = True
+                break
             continue
         freq = np.sort(touched[:n_freq])
         # new frame's item arena
@@ -327,8 +363,49 @@ def mine(
             li = ilo + local[a_item[v]]
             h_nodes[i_he[li]] = v
             i_he[li] += 1
+        # a single path: every combination of its items, without recursion
+        chain = nn == n_freq
+        if chain:
+            for v in range(base, top):
+                pv = a_parent[v]
+                want = local[a_item[v]] - 1
+                if (pv == -1 and want != -1) or (pv != -1 and local[a_item[pv]] != want):
+                    chain = False
+                    break
         for q in range(n_freq):
             local[freq[q]] = -1
+        if chain:
+            for q in range(n_freq):
+                chain_node[q] = h_nodes[i_hs[ilo + q]]
+            kd = 0
+            next_pos[0] = 0
+            while kd >= 0:
+                pp = next_pos[kd]
+                if pp >= n_freq:
+                    kd -= 1
+                    continue
+                next_pos[kd] = pp + 1
+                it = a_item[chain_node[pp]]
+                na = (nona if kd == 0 else nona_at[kd - 1]) + is_non_a[it]
+                if limit_non_a and na >= 2:
+                    continue
+                nona_at[kd] = na
+                extra[kd] = it
+                o_len, o_cnt, o_items = _emit(
+                    o_len, o_cnt, o_items, n_out, n_oitems, prefix, ln, extra, kd + 1,
+                    a_count[chain_node[pp]],
+                )
+                n_out += 1
+                n_oitems += ln + kd + 1
+                if max_out >= 0 and n_out > max_out:
+                    break
+                if (max_len < 0 or ln + kd + 1 < max_len) and pp + 1 < n_freq:
+                    kd += 1
+                    next_pos[kd] = pp + 1
+            if max_out >= 0 and n_out > max_out:
+                stopped = True
+                break
+            continue
         # push the frame
         sp += 1
         if sp >= f_cap:
