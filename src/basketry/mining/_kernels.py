@@ -370,3 +370,46 @@ def rule_measures(n_xy, n_x, n_y, n_baskets):
         out[9, i] = 0.0 if c == big else diff / (nx * (n - ny))
         out[10, i] = 0.5 * (nxy / nx + nxy / ny)
     return out
+
+
+@njit(cache=True)
+def radix_order(indptr, indices, n_values, length_first):
+    """Order of the CSR rows, lexicographic by ids (a row before its extensions); with
+    ``length_first``, by length, then lexicographic. LSD radix sort, O(max_len * (rows + ids))."""
+    n = indptr.shape[0] - 1
+    maxlen = 0
+    for r in range(n):
+        ln = indptr[r + 1] - indptr[r]
+        if ln > maxlen:
+            maxlen = ln
+    order = np.arange(n).astype(np.int64)
+    buf = np.empty(n, dtype=np.int64)
+    counts = np.empty(n_values + 2, dtype=np.int64)
+    for col in range(maxlen - 1, -1, -1):
+        counts[:] = 0
+        for r in range(n):
+            ln = indptr[r + 1] - indptr[r]
+            key = indices[indptr[r] + col] + 1 if col < ln else 0
+            counts[key + 1] += 1
+        for k in range(n_values + 1):
+            counts[k + 1] += counts[k]
+        for q in range(n):
+            r = order[q]
+            ln = indptr[r + 1] - indptr[r]
+            key = indices[indptr[r] + col] + 1 if col < ln else 0
+            buf[counts[key]] = r
+            counts[key] += 1
+        order, buf = buf, order
+    if length_first:
+        lc = np.zeros(maxlen + 2, dtype=np.int64)
+        for r in range(n):
+            lc[indptr[r + 1] - indptr[r] + 1] += 1
+        for k in range(maxlen + 1):
+            lc[k + 1] += lc[k]
+        for q in range(n):
+            r = order[q]
+            ln = indptr[r + 1] - indptr[r]
+            buf[lc[ln]] = r
+            lc[ln] += 1
+        order, buf = buf, order
+    return order

@@ -12,9 +12,10 @@ from basketry.mining import _apriori, _fpgrowth
 from basketry.mining._kernels import (
     build_trie,
     count_trie,
-    lexsort_rows,
+    gather_rows,
     lookup_rows,
     map_sort_rows,
+    radix_order,
     recode_baskets,
     strip_rows,
 )
@@ -210,10 +211,9 @@ def frequent_itemsets(
         )
     r_ptr = np.zeros(r_len.shape[0] + 1, dtype=np.int64)
     np.cumsum(r_len, out=r_ptr[1:])
-    # rows in recoded ids sorted ascending within each row
-    r_items = map_sort_rows(r_ptr, r_items, np.arange(max(m, 1), dtype=np.int32))
-
     if c_mask is not None and r_cnt.shape[0]:
+        # rows in recoded ids sorted ascending within each row
+        r_items = map_sort_rows(r_ptr, r_items, np.arange(max(m, 1), dtype=np.int32))
         drop = is_c.astype(np.bool_)
         has_c = np.add.reduceat(drop[r_items].astype(np.int64), r_ptr[:-1]) > 0
         has_c[r_len == 0] = False
@@ -231,7 +231,7 @@ def frequent_itemsets(
                 raise AssertionError("antecedent itemset missing from Apriori result")
             x_cnt = r_cnt[pos]
             sel = np.flatnonzero(has_c)
-            keep_ptr, keep_idx = _take_rows(r_ptr, r_items, sel)
+            keep_ptr, keep_idx = gather_rows(r_ptr, r_items, sel)
             keep_cnt = r_cnt[sel]
         r_ptr = np.concatenate([keep_ptr, x_ptr[1:] + keep_ptr[-1]])
         r_items = np.concatenate([keep_idx, x_idx])
@@ -241,10 +241,8 @@ def frequent_itemsets(
 
     # back to original ids, sorted by (length, ids)
     orig = map_sort_rows(r_ptr, r_items, old_of_new if m else np.zeros(1, dtype=np.int32))
-    lex = lexsort_rows(r_ptr, orig)
-    lengths = np.diff(r_ptr)
-    final = lex[np.argsort(lengths[lex], kind="stable")]
-    f_ptr, f_idx = _take_rows(r_ptr, orig, final)
+    final = radix_order(r_ptr, orig, n_all, True)
+    f_ptr, f_idx = gather_rows(r_ptr, orig, final)
     if progress is not None:
         progress(1.0)
     return FrequentItemsets(
@@ -260,16 +258,6 @@ def frequent_itemsets(
         multi_consequent=bool(multi_consequent),
         max_len=max_len,
     )
-
-
-def _take_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray):
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    out_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, out=out_ptr[1:])
-    offsets = np.repeat(starts - out_ptr[:-1], lengths)
-    positions = np.arange(out_ptr[-1], dtype=np.int64) + offsets
-    return out_ptr, indices[positions]
 
 
 def _mine_fpgrowth(

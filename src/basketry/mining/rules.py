@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 
 from basketry.mining._fisher import fisher_upper
-from basketry.mining._kernels import gather_rows, lexsort_rows, rule_measures
+from basketry.mining._kernels import gather_rows, radix_order, rule_measures
 from basketry.mining._params import check_max, check_range, exact_fraction
 from basketry.mining._rules_kernel import generate_rules
 from basketry.mining.errors import BudgetExceeded, MiningError
@@ -198,7 +198,7 @@ def association_rules(
     # deterministic order: antecedent ids, then consequent ids (lexicographic)
     n_sets = len(itemsets)
     rank = np.empty(n_sets, dtype=np.int64)
-    rank[lexsort_rows(itemsets.indptr, itemsets.indices)] = np.arange(n_sets)
+    rank[radix_order(itemsets.indptr, itemsets.indices, n_items, False)] = np.arange(n_sets)
     order = np.argsort(rank[x] * n_sets + rank[y])
     x, y, n_xy, n_x, n_y = x[order], y[order], n_xy[order], n_x[order], n_y[order]
     measures = compute_measures(n_xy, n_x, n_y, n)
