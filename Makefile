@@ -15,9 +15,11 @@ $(VENV)/.installed-%: pyproject.toml
 	$(PIP) install --quiet -e ".[$*]"
 	touch $@
 
-## demo: set up, then train on the bundled sample, save the model and show rules and recommendations
+## demo: set up, train on the bundled sample, save the model, show rules and recommendations,
+## then serve it on http://$(HOST):$(PORT) (Ctrl-C stops it)
 demo: $(VENV)/.installed-serve
-	$(BIN)/basketry demo
+	$(BIN)/basketry demo --out models/demo --host $(HOST) --port $(PORT)
+	$(BIN)/basketry serve --model models/demo --host $(HOST) --port $(PORT)
 
 ## test: set up with test extras, then ruff, the import contracts and the whole pytest suite
 test: $(VENV)/.installed-test
@@ -27,6 +29,8 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/mining.py
+	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache models

@@ -310,6 +310,8 @@ def demo(
                                       envvar="BASKETRY_DEMO_MODEL")] = Path("models/demo"),
     min_support: Annotated[float, typer.Option(envvar="BASKETRY_MIN_SUPPORT")] = 0.01,
     min_confidence: Annotated[float, typer.Option(envvar="BASKETRY_MIN_CONFIDENCE")] = 0.2,
+    host: Annotated[str, typer.Option(help="Where `make demo` will serve it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Where `make demo` will serve it.")] = 8000,
 ) -> None:
     """The main job on the bundled sample: read, validate, mine, save, show rules and examples."""
     from basketry.data import sample_path
@@ -329,6 +331,18 @@ def demo(
     popular = [model.items[i] for i in model.popular[:3].tolist()]
     for basket in ([popular[0]], popular[1:3], ["NO-SUCH-ITEM"]):
         _print_recommendations(model.recommend(basket, k=5), basket)
+    base = f"http://{host}:{port}"
+    console.rule(f"serve it: basketry serve --model {out}  (make demo does it next)")
+    console.print(
+        "Then, from another terminal:\n"
+        f"  curl -s {base}/v1/recommendations -H 'content-type: application/json' "
+        f"-d '{{\"basket\": {json.dumps(popular[1:3])}, \"k\": 5}}'\n"
+        f"  curl -s '{base}/v1/items/{popular[0]}/associations?k=5'\n"
+        f"  curl -s {base}/v1/model\n"
+        f"  curl -s {base}/metrics\n"
+        f"  open {base}/docs for the interactive API documentation",
+        highlight=False, soft_wrap=True,
+    )
 
 
 @app.command()

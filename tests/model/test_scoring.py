@@ -128,3 +128,14 @@ def test_large_basket_grows_the_walk_stacks():
     basket = set(range(0, 150, 2))
     got = [scorer.item_ids[r.item] for r in scorer.recommend([f"i{i}" for i in basket], 75).items]
     assert got == naive_recommend(rows, counts, basket, 75)
+
+
+def test_concurrent_threads_get_the_same_answers(tiny_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = load_model(tiny_model)
+    baskets = [["a"], ["b"], ["a", "b"], ["d"], [], ["a", "b", "zzz"]] * 200
+    expected = [model.recommend(b, k=3) for b in baskets]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda b: model.recommend(b, k=3), baskets))
+    assert got == expected

@@ -21,6 +21,7 @@ How a recommendation is chosen (deterministic, documented in docs/model-format.m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -152,7 +153,8 @@ class RuleScorer:
         for node, (lo, hi) in ranges.items():
             self._node_lo[node], self._node_hi[node] = lo, hi
         self._group_ranks = np.asarray(ranks, dtype=np.int64)
-        self._scratch = np.full(len(self.items), _FREE, dtype=np.int64)
+        # per-thread scratch for the compiled walk, so concurrent threads never share one
+        self._local = threading.local()
         self._consequent = self._consequent.astype(np.int32)
 
     @property
@@ -173,8 +175,14 @@ class RuleScorer:
             self._node_hi,
             self._group_ranks,
             self._consequent,
-            self._scratch,
+            self._scratch(),
         )
+
+    def _scratch(self) -> np.ndarray:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = np.full(len(self.items), _FREE, dtype=np.int64)
+        return scratch
 
     def _explain(self, rank: int) -> FiredRule:
         row = int(self._rule_row[rank])
