@@ -147,7 +147,7 @@ def mine(
     n_items = item_counts.shape[0]
     n0 = g_parent.shape[0]
     # arena of tree nodes: the global tree first
-    cap = max(16, 2 * n0)
+    cap = n0 + max(1024, n0 // 4)
     a_parent = np.empty(cap, dtype=np.int32)
     a_item = np.empty(cap, dtype=np.int32)
     a_count = np.empty(cap, dtype=np.int64)
@@ -155,7 +155,7 @@ def mine(
     a_item[:n0] = g_item
     a_count[:n0] = g_count
     # header-node arena (node ids per item, per frame)
-    h_nodes = np.empty(max(16, 2 * n0), dtype=np.int32)
+    h_nodes = np.empty(n0 + max(1024, n0 // 4), dtype=np.int32)
     h_nodes[:n0] = g_hnodes
     # item arena: per frame, its frequent items (ascending), supports, header ranges
     i_cap = max(16, 4 * n_items)
@@ -182,13 +182,16 @@ def mine(
     local = np.full(n_items, -1, dtype=np.int64)
     touched = np.empty(n_items, dtype=np.int32)
     prefix = np.empty(n_items + 1, dtype=np.int32)
-    hcap = 16
-    while hcap < 2 * n0 + 16:
-        hcap *= 2
+    # hash of (parent, item) -> child for building conditional trees; grown on demand (a
+    # conditional tree never has more nodes than the global tree)
+    hmax = 16
+    while hmax < 2 * n0 + 16:
+        hmax *= 2
+    hcap = min(hmax, 1 << 16)
     hkey_parent = np.full(hcap, -2, dtype=np.int32)
     hkey_item = np.empty(hcap, dtype=np.int32)
     hval = np.empty(hcap, dtype=np.int32)
-    used_slots = np.empty(max(16, n0), dtype=np.int64)
+    used_slots = np.empty(1024, dtype=np.int64)
     path = np.empty(n_items + 1, dtype=np.int32)
     lcount = np.zeros(n_items + 1, dtype=np.int64)
     extra = np.empty(n_items + 1, dtype=np.int32)
@@ -309,8 +312,13 @@ def mine(
         m = 16
         while m < 2 * n_elems + 16:
             m *= 2
+        if m > hmax:
+            m = hmax
         if m > hcap:
-            m = hcap
+            hcap = m
+            hkey_parent = np.full(hcap, -2, dtype=np.int32)
+            hkey_item = np.empty(hcap, dtype=np.int32)
+            hval = np.empty(hcap, dtype=np.int32)
         mask = np.uint64(m - 1)
         top = base
         for q in range(hs, he):
