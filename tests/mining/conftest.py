@@ -5,20 +5,14 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 from functools import cache
-from pathlib import Path
-
-import pytest
 
 from basketry.data.baskets import Baskets
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.shared_data import shared_file
 
 
 @cache
 def load_lists(name: str) -> list[list[str]]:
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared data set {name} not found at {path}")
+    path = shared_file(name)
     sep = "," if name.endswith(".csv") else None
     with path.open() as f:
         return [line.strip().split(sep) for line in f if line.strip()]
