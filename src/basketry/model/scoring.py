@@ -155,6 +155,9 @@ class RuleScorer:
         self._group_ranks = np.asarray(ranks, dtype=np.int64)
         # per-thread scratch for the compiled walk, so concurrent threads never share one
         self._local = threading.local()
+        # answers are immutable, so each rule's and each popular item's is built once
+        self._by_rank: dict[int, Recommendation] = {}
+        self._by_item: dict[int, Recommendation] = {}
         self._consequent = self._consequent.astype(np.int32)
 
     @property
@@ -183,6 +186,32 @@ class RuleScorer:
         if scratch is None:
             scratch = self._local.scratch = np.full(len(self.items), _FREE, dtype=np.int64)
         return scratch
+
+    def _from_rule(self, rank: int) -> Recommendation:
+        """The (immutable, cached) recommendation that the rule of ``rank`` makes."""
+        found = self._by_rank.get(rank)
+        if found is None:
+            item = int(self._consequent[rank])
+            found = self._by_rank[rank] = Recommendation(
+                item=self.items[item],
+                label=self.labels[item],
+                score=float(self._score[rank]),
+                fallback=False,
+                rule=self._explain(rank),
+            )
+        return found
+
+    def _from_popularity(self, item: int) -> Recommendation:
+        found = self._by_item.get(item)
+        if found is None:
+            found = self._by_item[item] = Recommendation(
+                item=self.items[item],
+                label=self.labels[item],
+                score=float(self.item_counts[item]) / self.n_baskets,
+                fallback=True,
+                rule=None,
+            )
+        return found
 
     def _explain(self, rank: int) -> FiredRule:
         row = int(self._rule_row[rank])
@@ -217,31 +246,13 @@ class RuleScorer:
         out: list[Recommendation] = []
         if k and known:
             for rank in self._best_ranks(known, blocked, k).tolist():
-                item = int(self._consequent[rank])
-                blocked.add(item)
-                out.append(
-                    Recommendation(
-                        item=self.items[item],
-                        label=self.labels[item],
-                        score=float(self._score[rank]),
-                        fallback=False,
-                        rule=self._explain(rank),
-                    )
-                )
+                out.append(self._from_rule(rank))
+                blocked.add(int(self._consequent[rank]))
         if len(out) < k:
             for item in self._popular_list:
                 if item in blocked:
                     continue
-                blocked.add(item)
-                out.append(
-                    Recommendation(
-                        item=self.items[item],
-                        label=self.labels[item],
-                        score=float(self.item_counts[item]) / self.n_baskets,
-                        fallback=True,
-                        rule=None,
-                    )
-                )
+                out.append(self._from_popularity(item))
                 if len(out) == k:
                     break
         return Recommendations(items=out, unknown=unknown, model_version=self.model_version)
