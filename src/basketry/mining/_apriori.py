@@ -11,7 +11,7 @@ from basketry.mining._kernels import build_row_table, build_trie, count_trie, lo
 @njit(cache=True)
 def count_pairs(indptr, indices, m):
     """Triangular pair counts: pair (a < b) at a * m - a * (a + 1) // 2 + (b - a - 1)."""
-    counts = np.zeros(m * (m - 1) // 2, dtype=np.int64)
+    counts = np.zeros(m * (m - 1) // 2, dtype=np.int32)
     for t in range(indptr.shape[0] - 1):
         s = indptr[t]
         e = indptr[t + 1]

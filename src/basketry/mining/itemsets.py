@@ -323,7 +323,7 @@ def _mine_apriori(
     check()
     if max_len is not None and max_len < 2:
         return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
-    if m * (m - 1) // 2 <= 50_000_000:
+    if m * (m - 1) // 2 <= 25_000_000:  # int32 triangle, at most 100 MB
         pair_counts = _apriori.count_pairs(t_ptr, t_idx, m)
         level, level_cnt = _apriori.frequent_pairs(
             pair_counts, m, min_count, is_non_a, limit_non_a
