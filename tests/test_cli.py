@@ -132,3 +132,12 @@ def test_demo_runs_on_the_bundled_sample(tmp_path):
     assert model.n_rules > 0
     assert model.manifest["dataset"]["time_span"]["first"] is not None
     assert "fallback" in result.output  # the unknown-item basket shows popular items
+
+
+def test_budget_stops_with_advice_and_writes_nothing(basket_file, tmp_path):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["mine", str(basket_file), "--min-support", "1",
+                                 "--max-itemsets", "3", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "min_support" in result.output  # the advice names what to change
+    assert not out.exists()
