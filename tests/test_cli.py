@@ -141,3 +141,13 @@ def test_budget_stops_with_advice_and_writes_nothing(basket_file, tmp_path):
     assert result.exit_code == 2, result.output
     assert "min_support" in result.output  # the advice names what to change
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("given", "min_count"), [("3", 3), ("0.1", 3), ("1", 1), ("1.0", 30)])
+def test_min_support_integer_is_a_count_and_point_is_a_fraction(basket_file, tmp_path, given,
+                                                                 min_count):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["mine", str(basket_file), "--min-support", given,
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_manifest(out)["parameters"]["min_count"] == min_count

@@ -58,6 +58,20 @@ def _progress(description: str) -> Iterator[Callable[[float], None]]:
         yield lambda fraction: bar.update(task, completed=min(max(fraction, 0.0), 1.0))
 
 
+def parse_support(text: str) -> float | int:
+    """``"25"`` is an absolute count, ``"0.01"`` or ``"1.0"`` a fraction (so ``1`` is never
+    ambiguous: an integer is a count, a number with a point or exponent is a fraction)."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number", param_hint="--min-support") from None
+
+
 def _split(value: str | None) -> list[str] | None:
     return None if not value else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -87,9 +101,10 @@ def mine(
     data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
                                       envvar="BASKETRY_MODEL_DIR")],
-    min_support: Annotated[float, typer.Option(
-        help="Fraction in (0, 1], or an absolute basket count >= 1.",
-        envvar="BASKETRY_MIN_SUPPORT")] = 0.01,
+    min_support: Annotated[str, typer.Option(
+        help="A fraction of baskets in (0, 1] written with a point (0.01, 1.0), or an absolute "
+             "basket count written as an integer (25).",
+        envvar="BASKETRY_MIN_SUPPORT")] = "0.01",
     min_confidence: Annotated[float, typer.Option(help="In [0, 1].",
                                                   envvar="BASKETRY_MIN_CONFIDENCE")] = 0.1,
     min_lift: Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")] = None,
@@ -123,7 +138,7 @@ def mine(
     from basketry.mining import AssociationMiner
     from basketry.training import save_model
 
-    support: float | int = int(min_support) if min_support >= 1 else min_support
+    support = parse_support(str(min_support))
     with _clear_errors():
         if out.exists() and any(out.iterdir()) and not overwrite:
             raise _input_errors()[2](f"{out} already exists; pass --overwrite to replace it")
@@ -308,7 +323,7 @@ def generate(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where to write the demo model.",
                                       envvar="BASKETRY_DEMO_MODEL")] = Path("models/demo"),
-    min_support: Annotated[float, typer.Option(envvar="BASKETRY_MIN_SUPPORT")] = 0.01,
+    min_support: Annotated[str, typer.Option(envvar="BASKETRY_MIN_SUPPORT")] = "0.01",
     min_confidence: Annotated[float, typer.Option(envvar="BASKETRY_MIN_CONFIDENCE")] = 0.2,
     host: Annotated[str, typer.Option(help="Where `make demo` will serve it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Where `make demo` will serve it.")] = 8000,
