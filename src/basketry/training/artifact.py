@@ -10,26 +10,11 @@ from basketry.data import Baskets, profile
 from basketry.mining import AssociationMiner
 from basketry.model import items_table, write_model
 
-#: The estimator parameters recorded in the manifest (the rest are runtime-only).
-_RECORDED = (
-    "min_support",
-    "min_confidence",
-    "min_lift",
-    "max_p_value",
-    "max_len",
-    "algorithm",
-    "consequents",
-    "antecedents",
-    "exclude",
-    "multi_consequent",
-)
-
 
 def miner_parameters(miner: AssociationMiner) -> dict[str, Any]:
     """The fitted miner's parameters as plain JSON values, with the exact minimum count used."""
     params: dict[str, Any] = {}
-    for name in _RECORDED:
-        value = getattr(miner, name, None)
+    for name, value in miner.get_params().items():
         if isinstance(value, (set, frozenset, list, tuple)):
             value = sorted(str(v) for v in value)
         params[name] = value
