@@ -258,4 +258,16 @@ def test_openapi_and_docs(client: TestClient) -> None:
     basket = spec["components"]["schemas"]["RecommendationRequest"]["properties"]["basket"]
     assert basket["maxItems"] == 100 and basket["uniqueItems"] is True
     assert basket["items"]["minLength"] == 1
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200
+    # the interactive docs work on a closed network: every asset comes from the service
+    assert "http" not in page.text.split("<body>")[0], page.text
+    for name, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
+                       ("swagger-ui-standalone-preset.js", "text/javascript"),
+                       ("favicon-32x32.png", "image/png")):
+        assert f"/docs/assets/{name}" in page.text
+        r = client.get(f"/docs/assets/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind), name
+        assert len(r.content) > 500
+    assert client.get("/docs/assets/index.html").status_code == 404
+    assert client.get("/docs/assets/..%2Fswagger-ui.js").status_code == 404

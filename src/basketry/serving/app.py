@@ -21,12 +21,12 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import Body, Parameter
 
 from basketry.model import Recommendations
 from basketry.serving import schemas as S
+from basketry.serving.docs_ui import assets_route, swagger_plugin
 from basketry.serving.metrics import CONTENT_TYPE, Metrics
 from basketry.serving.settings import Settings
 from basketry.serving.state import ModelHolder, ReloadOutcome, Snapshot
@@ -473,14 +473,15 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             f"item <= {settings.max_item_length} characters, body <= {settings.max_body_bytes} "
             "bytes."),
         path="/docs",
-        render_plugins=[SwaggerRenderPlugin(path="/")],
+        render_plugins=[swagger_plugin()],
         components=Components(security_schemes={
             "AdminToken": SecurityScheme(type="http", scheme="bearer",
                                          description="BASKETRY_ADMIN_TOKEN")}),
     )
     app = Litestar(
         route_handlers=[recommendations, recommendations_batch, associations, model_info,
-                        healthz, readyz, metrics_endpoint, admin_reload, openapi_json],
+                        healthz, readyz, metrics_endpoint, admin_reload, openapi_json,
+                        assets_route()],
         exception_handlers={ApiError: on_api_error, ValidationException: on_validation,
                             UnicodeDecodeError: on_undecodable, HTTPException: on_http,
                             404: on_http, 405: on_http, Exception: on_internal},
