@@ -91,6 +91,43 @@ def _check_unique(items: list[str], name: str) -> None:
             seen.add(item)
 
 
+def strict_decoder(kind: type) -> Callable[[bytes], Any]:
+    """A JSON decoder of ``kind`` with strict types: ``"k": "5"`` (a string) is refused.
+
+    One exception, as JSON Schema defines integers: a number with a zero fractional part
+    (``5.0``, ``5e0``) is an integer, so ``k`` may be written so. msgspec's strict mode refuses
+    it and its lax mode also takes strings for numbers, so such a body is read again with the
+    integral values of ``k`` turned into ints (the rare path), still strictly.
+    """
+    strict = msgspec.json.Decoder(kind).decode
+    untyped = msgspec.json.Decoder().decode
+
+    def decode(body: bytes) -> Any:
+        try:
+            return strict(body)
+        except msgspec.ValidationError as exc:
+            if "got `float`" not in str(exc):
+                raise
+        return msgspec.convert(_integral_k(untyped(body)), kind)
+
+    return decode
+
+
+def _integral_k(value: Any) -> Any:
+    """``value`` with every ``"k": <integral float>`` member turned into an int."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key == "k" and isinstance(item, float) and item.is_integer():
+                out[key] = int(item)
+            else:
+                out[key] = _integral_k(item)
+        return out
+    if isinstance(value, list):
+        return [_integral_k(item) for item in value]
+    return value
+
+
 def _items(recs: Recommendations) -> list[S.RecommendedItem]:
     out = []
     for r in recs.items:
@@ -153,6 +190,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     )
     RecommendationRequest = schemas.recommendation
     BatchRequest = schemas.batch
+    # both paths read request bodies with these (strict types, see strict_decoder)
+    decode_one = strict_decoder(RecommendationRequest)
+    decode_batch = strict_decoder(BatchRequest)
     debug_baskets = access_log.isEnabledFor(logging.DEBUG)
 
     def snapshot() -> Snapshot:
@@ -185,6 +225,14 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                 raise
         return results
 
+    async def strict_body(request: Request, decode: Callable[[bytes], Any]) -> Any:
+        """The body read again with strict types: Litestar's own reading takes "5" for 5."""
+        try:
+            return decode(await request.body())
+        except msgspec.ValidationError as exc:
+            message, field = split_validation_message(str(exc))
+            raise ApiError(422, "invalid_request", message, field) from None
+
     # ---- recommendations -------------------------------------------------------------------
 
     @post("/v1/recommendations", status_code=200, tags=["recommendations"],
@@ -196,6 +244,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         """The top-k items to add to a basket: never an item of the basket, of `exclude` or of
         the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
         the answer always has k items; an empty or all-unknown basket gets popular items."""
+        data = await strict_body(request, decode_one)
         return answer_one(snapshot(), data, _request_id(request.scope))
 
     @post("/v1/recommendations/batch", status_code=200, tags=["recommendations"],
@@ -206,6 +255,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                                     ) -> S.BatchResponse:
         """Several recommendation requests answered by one model version, in order; each
         answer is the same as `POST /v1/recommendations` would give."""
+        data = await strict_body(request, decode_batch)
         snap = snapshot()
         rid = _request_id(request.scope)
         return S.BatchResponse(request_id=rid, model_version=snap.version,
@@ -348,10 +398,6 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     # ``settings.fast_path`` is off; tests run the same cases through both.
 
     encoder = msgspec.json.Encoder()
-    # strict=False as Litestar's own parsing: JSON Schema's integers include 5.0 (and "5" is
-    # taken for 5); no other coercion applies (an item must be a string)
-    decode_one = msgspec.json.Decoder(RecommendationRequest, strict=False).decode
-    decode_batch = msgspec.json.Decoder(BatchRequest, strict=False).decode
 
     def error_body(rid: str, error: str, message: str, field: str | None = None) -> bytes:
         return encoder.encode(S.ErrorResponse(error=error, message=message, field=field,
