@@ -58,6 +58,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from basketry.data._jit import ready
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
 
@@ -142,6 +143,7 @@ _SNIFF_BYTES = 1 << 16
 _BATCH_ROWS = 1 << 21
 _INT64_MAX = np.iinfo(np.int64).max
 _NAT = np.iinfo(np.int64).min  # datetime64 NaT as int64
+_ASCII_FAST_PATH = True  # basket lines in ASCII: one compiled pass (tests switch it off)
 
 
 def read_baskets(
@@ -323,6 +325,8 @@ def _read_basket_lines(source: Path, sep: str | None) -> Baskets:
     if sep is None:
         sep = "," if b"," in data[:_SNIFF_BYTES] else " "
     whitespace = sep.strip() == ""
+    if _ASCII_FAST_PATH and data.isascii() and (whitespace or len(sep) == 1):
+        return _read_ascii_lines(source, data, sep, whitespace)
 
     buf = pa.py_buffer(data)
     offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
@@ -373,6 +377,53 @@ def _read_basket_lines(source: Path, sep: str | None) -> Baskets:
     report["empty_baskets_dropped"] = int(n_lines - (indptr.shape[0] - 1))
     report["rows_kept"] = int(indptr.shape[0] - 1)
     if indptr.shape[0] == 1:
+        raise DataError(
+            f"{source}: no baskets left: {n_lines} lines read, none has an item "
+            f"({report['dropped_blank_items']} blank items)"
+        )
+    _add_totals(report, indptr, vocab)
+    return Baskets(
+        indptr=indptr,
+        indices=indices,
+        items=vocab,
+        source=str(source),
+        report=report,
+    )
+
+
+def _read_ascii_lines(source: Path, data: bytes, sep: str, whitespace: bool) -> Baskets:
+    """The basket format for ASCII input: one compiled pass over the bytes (same result and
+    report as the general path, several times faster and without Arrow's intermediate
+    arrays)."""
+    from basketry.data import _lines
+
+    ready()
+    n_lines, items_read, blank, t_line, t_code, u_start, u_end = _lines.tokenize(
+        np.frombuffer(data, dtype=np.uint8), -1 if whitespace else ord(sep)
+    )
+    words = [data[a:b].decode("ascii") for a, b in zip(u_start.tolist(), u_end.tolist(),
+                                                       strict=True)]
+    order = sorted(range(len(words)), key=words.__getitem__)
+    vocab = np.empty(len(words), dtype=object)
+    vocab[:] = [words[i] for i in order]
+    rank = np.empty(len(words), dtype=np.int32)
+    rank[np.array(order, dtype=np.int64)] = np.arange(len(words), dtype=np.int32)
+    del words, order
+    indptr, indices, dups = _lines.group_lines(t_line, rank[t_code], n_lines)
+    del t_line, t_code
+    n_baskets = int(indptr.shape[0] - 1)
+    report = {
+        "format": "basket",
+        "separator": "whitespace" if whitespace else sep,
+        "rows_read": int(n_lines),
+        "items_read": int(items_read),
+        "dropped_blank_items": int(blank),
+        "dropped_null_items": 0,
+        "duplicate_items_merged": int(dups),
+        "empty_baskets_dropped": int(n_lines - n_baskets),
+        "rows_kept": n_baskets,
+    }
+    if n_baskets == 0:
         raise DataError(
             f"{source}: no baskets left: {n_lines} lines read, none has an item "
             f"({report['dropped_blank_items']} blank items)"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from basketry.data.baskets import Baskets
 from basketry.mining._params import check_algorithm, check_max, check_range, min_count_from_support
 from basketry.mining.errors import MiningError
 from basketry.mining.itemsets import FrequentItemsets, as_baskets, frequent_itemsets
 from basketry.mining.rules import COUNTS, MEASURES, Rules, association_rules
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported when a table is asked for (~80 MB, ~0.5 s)
+    import pandas as pd
+    import pyarrow as pa
 
 
 def _tuples(indptr: np.ndarray, indices: np.ndarray, names: np.ndarray) -> list[tuple[str, ...]]:
@@ -154,6 +156,8 @@ class AssociationMiner:
         """Frequent itemsets: itemset (tuple of item strings), count, support, length."""
         self._check_fitted()
         if self._itemsets_df is None:
+            import pandas as pd
+
             fi = self.frequent_itemsets_
             self._itemsets_df = pd.DataFrame(
                 {
@@ -170,6 +174,8 @@ class AssociationMiner:
         """Rules with antecedent/consequent as tuples of item strings and every measure."""
         self._check_fitted()
         if self._rules_df is None:
+            import pandas as pd
+
             r = self.rules_arrays_
             cols: dict[str, Any] = {
                 "antecedent": _tuples(r.antecedent_indptr, r.antecedent_indices, self.items_),
@@ -186,6 +192,8 @@ class AssociationMiner:
         """The rules as a pyarrow Table: antecedent/consequent as list<int32> item ids (into
         ``items_``), the counts and every measure; sorted by antecedent ids, then consequent
         ids."""
+        import pyarrow as pa
+
         self._check_fitted()
         r = self.rules_arrays_
         ant = pa.ListArray.from_arrays(

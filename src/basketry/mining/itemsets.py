@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from basketry.data._jit import ready
 from basketry.data.baskets import Baskets
 from basketry.mining import _apriori, _fpgrowth
 from basketry.mining._kernels import (
@@ -152,6 +153,7 @@ def frequent_itemsets(
     Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found.
     ``progress`` is called with the fraction of the work done.
     """
+    ready()
     b = as_baskets(baskets)
     algorithm = check_algorithm(algorithm)
     max_len = check_max("max_len", max_len)

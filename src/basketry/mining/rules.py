@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from basketry.data._jit import ready
 from basketry.mining._fisher import fisher_upper
 from basketry.mining._kernels import gather_rows, radix_order, rule_measures
 from basketry.mining._params import check_max, check_range, exact_fraction
@@ -90,6 +91,7 @@ def compute_measures(
     n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n_baskets: int
 ) -> dict[str, np.ndarray]:
     """Every interest measure of rules with counts n_xy, n_x, n_y among ``n_baskets``."""
+    ready()
     n_xy = np.ascontiguousarray(n_xy, dtype=np.int64)
     n_x = np.ascontiguousarray(n_x, dtype=np.int64)
     n_y = np.ascontiguousarray(n_y, dtype=np.int64)
@@ -120,6 +122,7 @@ def association_rules(
     Fisher exact test. Raises ``BudgetExceeded`` once more than ``max_rules`` rules pass the
     confidence and lift thresholds.
     """
+    ready()
     check_range("min_confidence", min_confidence, 0.0, 1.0)
     check_range("min_lift", min_lift, 0.0, None)
     check_range("max_p_value", max_p_value, 0.0, 1.0, low_open=True)
