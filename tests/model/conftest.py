@@ -35,7 +35,8 @@ def make_rules(rows: list[tuple[list[int], list[int], int, int, int]], n: int) -
 
 @pytest.fixture
 def tiny_model(tmp_path):
-    """A hand-made model: items a..e, rules chosen to exercise ranking and ties."""
+    """A hand-made model: items a..e, rules chosen to exercise ranking and ties (scored by
+    plain confidence, where the ties are exact)."""
     items = items_table(
         np.array(["a", "b", "c", "d", "e"], dtype=object),
         np.array([50, 40, 30, 20, 60]),
@@ -53,5 +54,6 @@ def tiny_model(tmp_path):
         n=100,
     )
     path = tmp_path / "model"
-    write_model(path, items=items, rules=rules, n_baskets=100, parameters={"min_support": 0.1})
+    write_model(path, items=items, rules=rules, n_baskets=100, parameters={"min_support": 0.1},
+                scoring={"method": "confidence"})
     return path

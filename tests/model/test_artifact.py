@@ -43,6 +43,7 @@ def test_same_content_same_version_and_checksums(tiny_model, tmp_path):
         rules=model.artifact.rules,
         n_baskets=100,
         parameters={"min_support": 0.1},
+        scoring=model.manifest["scoring"],
     )
     a, b = read_manifest(tiny_model), read_manifest(again)
     assert a["files"] == b["files"]

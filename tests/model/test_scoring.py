@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basketry.model import RuleScorer, items_table, load_model
+from basketry.model import ModelError, RuleScorer, items_table, load_model, scoring_spec
 from tests.model.conftest import make_rules
 
 
@@ -66,17 +67,29 @@ def test_model_without_rules_still_answers(tmp_path):
     assert [r.item for r in scorer.recommend(["x"], k=2).items] == ["y"]
 
 
-def naive_recommend(rows, counts, basket, k):
-    """Reference: scan every rule, keep the best by the documented order."""
+def naive_recommend(rows, counts, basket, k, scoring=None):
+    """Reference: scan every rule, score it and combine per item by the documented method."""
+    spec = scoring_spec(scoring)
+    m, combine = spec.get("prior_weight", 0.0), spec.get("combine", 0.0)
     best: dict[int, tuple] = {}
+    evidence: dict[int, float] = {}
     for row, (ante, cons, nxy, nx, ny) in enumerate(rows):
         if len(cons) != 1 or not set(ante) <= basket or cons[0] in basket:
             continue
-        conf, lift = nxy / nx, (nxy / nx) / (ny / 100)
-        key = (-conf, -lift, -nxy, len(ante), row)
+        sy = ny / 100
+        conf = nxy / nx
+        lift = conf / sy
+        score = {"confidence": conf, "lift": lift,
+                 "smoothed": (nxy + m * sy) / (nx + m)}[spec["method"]]
+        key = (-score, -lift, -nxy, len(ante), row)
+        evidence[cons[0]] = evidence.get(cons[0], 0.0) + max(score - sy, 0.0)
         if cons[0] not in best or key < best[cons[0]]:
             best[cons[0]] = key
-    ranked = sorted(best, key=best.__getitem__)[:k]
+    # rank of each item's best rule in the global order, then the combined score
+    global_order = sorted(best.values())
+    combined = {i: (-(-key[0] + combine * evidence[i]), global_order.index(key))
+                for i, key in best.items()}
+    ranked = sorted(best, key=combined.__getitem__)[:k]
     popular = [i for i in np.argsort(-np.asarray(counts), kind="stable").tolist()
                if i not in basket and i not in ranked]
     return ranked + popular[: k - len(ranked)]
@@ -94,21 +107,37 @@ rule_rows = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+SCORINGS = [
+    {"method": "confidence"},
+    {"method": "lift"},
+    None,  # the default: smoothed
+    {"method": "smoothed", "prior_weight": 0.0, "combine": 0.0},
+    {"method": "smoothed", "prior_weight": 3.0, "combine": 0.5},
+]
+
+
+@pytest.mark.parametrize("scoring", SCORINGS)
+@settings(max_examples=60, deadline=None)
 @given(rows=rule_rows, basket=st.sets(st.integers(0, 7), max_size=6), k=st.integers(1, 8))
-def test_indexed_scoring_equals_naive_scan(rows, basket, k):
+def test_indexed_scoring_equals_naive_scan(scoring, rows, basket, k):
     counts = [10 + 3 * i % 7 for i in range(8)]
     clean = [(ante, [c], nxy, nxy + nx, nxy + ny) for ante, c, nxy, nx, ny in rows if c not in ante]
     items = items_table(np.array([f"i{i}" for i in range(8)], dtype=object), np.array(counts))
-    scorer = RuleScorer(items, make_rules(clean, n=100), n_baskets=100)
+    scorer = RuleScorer(items, make_rules(clean, n=100), n_baskets=100, scoring=scoring)
     got = [scorer.item_ids[r.item] for r in scorer.recommend([f"i{i}" for i in basket], k).items]
-    assert got == naive_recommend(clean, counts, basket, k)
+    assert got == naive_recommend(clean, counts, basket, k, scoring)
+    # the batch path (offline evaluation) gives the same answers as ids
+    ids = sorted(basket)
+    top, from_rules = scorer.top_items(np.array([0, len(ids)]), np.array(ids), k)
+    assert [i for i in top[0].tolist() if i >= 0] == got
+    recs = scorer.recommend([f"i{i}" for i in basket], k)
+    assert from_rules[0] == recs.from_rules
 
 
 def test_rules_table_from_multiple_chunks(tiny_model):
     model = load_model(tiny_model)
     rules = pa.concat_tables([model.artifact.rules.slice(0, 3), model.artifact.rules.slice(3)])
-    scorer = RuleScorer(model.artifact.items, rules, n_baskets=100)
+    scorer = RuleScorer(model.artifact.items, rules, n_baskets=100, scoring=model.scoring)
     assert scorer.recommend(["a", "b"], 3) .items == model.recommend(["a", "b"], 3).items
 
 
@@ -124,10 +153,12 @@ def test_large_basket_grows_the_walk_stacks():
             rows.append((ante, [cons], nxy, nxy + int(rng.integers(0, 30)), nxy + 5))
     counts = rng.integers(1, 100, size=150).tolist()
     items = items_table(np.array([f"i{i}" for i in range(150)], dtype=object), np.array(counts))
-    scorer = RuleScorer(items, make_rules(rows, n=100), n_baskets=100)
-    basket = set(range(0, 150, 2))
-    got = [scorer.item_ids[r.item] for r in scorer.recommend([f"i{i}" for i in basket], 75).items]
-    assert got == naive_recommend(rows, counts, basket, 75)
+    for scoring in SCORINGS:
+        scorer = RuleScorer(items, make_rules(rows, n=100), n_baskets=100, scoring=scoring)
+        basket = set(range(0, 150, 2))
+        got = [scorer.item_ids[r.item]
+               for r in scorer.recommend([f"i{i}" for i in basket], 75).items]
+        assert got == naive_recommend(rows, counts, basket, 75, scoring)
 
 
 def test_concurrent_threads_get_the_same_answers(tiny_model):
@@ -139,3 +170,35 @@ def test_concurrent_threads_get_the_same_answers(tiny_model):
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda b: model.recommend(b, k=3), baskets))
     assert got == expected
+
+
+def test_default_scoring_smooths_and_combines(tmp_path):
+    """The default method by hand on the tiny rules: m = 10, combine = 0.01."""
+    items = items_table(np.array(["a", "b", "c", "d", "e"], dtype=object),
+                        np.array([50, 40, 30, 20, 60]))
+    rules = make_rules([([0], [1], 30, 50, 40), ([0], [2], 30, 50, 30),
+                        ([0, 1], [2], 20, 30, 30), ([0, 1], [3], 27, 30, 20)], n=100)
+    scorer = RuleScorer(items, rules, n_baskets=100)
+    assert scorer.scoring == {"method": "smoothed", "prior_weight": 10.0, "combine": 0.01}
+    # a -> b: (30 + 10 * 0.4) / (50 + 10) beats a -> c: (30 + 10 * 0.3) / 60 though the
+    # confidences tie
+    rec = scorer.recommend(["a"], k=2)
+    assert [r.item for r in rec.items] == ["b", "c"]
+    b_score = 34 / 60 + 0.01 * (34 / 60 - 0.4)
+    assert rec.items[0].score == pytest.approx(b_score)
+    # basket a b: d by a b -> d (29 / 40); c by a b -> c (23 / 40) plus a -> c's evidence
+    rec = scorer.recommend(["a", "b"], k=2)
+    assert [r.item for r in rec.items] == ["d", "c"]
+    c_score = 23 / 40 + 0.01 * ((23 / 40 - 0.3) + (33 / 60 - 0.3))
+    assert rec.items[1].score == pytest.approx(c_score)
+    assert rec.items[1].rule.antecedent == ("a", "b")
+
+
+def test_scoring_object_is_validated():
+    assert scoring_spec("confidence") == {"method": "confidence"}
+    assert scoring_spec({"method": "smoothed", "combine": 0}) == {
+        "method": "smoothed", "prior_weight": 10.0, "combine": 0.0}
+    for bad in ({"method": "nope"}, {"method": "confidence", "prior_weight": 1},
+                {"method": "smoothed", "combine": -1}, {"method": "smoothed", "combine": "x"}):
+        with pytest.raises(ModelError):
+            scoring_spec(bad)

@@ -27,10 +27,12 @@ from basketry.model.errors import ModelError, ModelFormatError, ModelIntegrityEr
 from basketry.model.format import FORMAT_VERSION, RULES_SCHEMA
 from basketry.model.scoring import (
     DEFAULT_SCORING,
+    SCORING_METHODS,
     FiredRule,
     Recommendation,
     Recommendations,
     RuleScorer,
+    scoring_spec,
 )
 
 
@@ -46,7 +48,7 @@ class Model(RuleScorer):
             artifact.rules,
             n_baskets=int(self.manifest["counts"]["n_baskets"]),
             model_version=artifact.version,
-            scoring=self.manifest.get("scoring", {}).get("method", DEFAULT_SCORING),
+            scoring=self.manifest.get("scoring") or None,
         )
 
     @property
@@ -60,8 +62,10 @@ def load_model(path: str | os.PathLike[str], *, verify: bool = True) -> Model:
 
 
 __all__ = [
+    "DEFAULT_SCORING",
     "FORMAT_VERSION",
     "RULES_SCHEMA",
+    "SCORING_METHODS",
     "Artifact",
     "FiredRule",
     "Model",
@@ -75,6 +79,7 @@ __all__ = [
     "load_model",
     "read_artifact",
     "read_manifest",
+    "scoring_spec",
     "verify_files",
     "write_model",
 ]

@@ -1,5 +1,6 @@
-"""The compiled core of scoring: walk the antecedent trie over a basket and keep, for every
-candidate item, the best-ranked rule that fires for it."""
+"""The compiled core of scoring: walk the antecedent trie over a basket, gather for every
+candidate item its best-ranked fired rule and the evidence of all its fired rules, and rank
+the candidates. ``batch_top_items`` runs the same kernel over many baskets (offline evaluation)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ _BLOCKED = -1  # scratch value of an item that must not be recommended
 
 
 @numba.njit(cache=True)
-def best_ranks(
+def top_candidates(
     ids: np.ndarray,  # int32, the basket's known item ids, sorted ascending, unique
     blocked: np.ndarray,  # int32, items never to recommend (basket, exclude)
     k: int,
@@ -22,9 +23,15 @@ def best_ranks(
     node_hi: np.ndarray,
     group_ranks: np.ndarray,  # int64, ranks grouped by antecedent, ascending within a group
     consequent: np.ndarray,  # int32, consequent item of each rank
+    value: np.ndarray,  # float64, each rank's rule score (non-increasing with rank)
+    excess: np.ndarray,  # float64, each rank's evidence added with weight ``combine``
+    combine: float,  # weight of the summed evidence; 0: the best rule alone decides
     scratch: np.ndarray,  # int64 (n_items,), all _FREE on entry and on return
-) -> np.ndarray:
-    """Ranks of the best rule of each of the top-``k`` candidate items, best first."""
+    evidence: np.ndarray,  # float64 (n_items,), all 0 on entry and on return
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of the best rule of each of the top-``k`` candidate items and the candidates'
+    scores, best first. An item's score is ``value[best rank] + combine * sum(excess)`` over
+    all its fired rules; ties go to the better (lower) best rank."""
     for b in blocked:
         scratch[b] = _BLOCKED
     touched = np.empty(64, dtype=np.int32)
@@ -60,7 +67,11 @@ def best_ranks(
                     rank = group_ranks[g]
                     item = consequent[rank]
                     current = scratch[item]
-                    if current == _BLOCKED or current <= rank:
+                    if current == _BLOCKED:
+                        continue
+                    if combine != 0.0:
+                        evidence[item] += excess[rank]
+                    if current <= rank:
                         continue
                     if current == _FREE:
                         if n_touched == touched.shape[0]:
@@ -80,10 +91,84 @@ def best_ranks(
                 lo += 1
             j += 1
     found = np.empty(n_touched, dtype=np.int64)
+    score = np.empty(n_touched, dtype=np.float64)
     for t in range(n_touched):
-        found[t] = scratch[touched[t]]
-        scratch[touched[t]] = _FREE
+        item = touched[t]
+        rank = scratch[item]
+        found[t] = rank
+        score[t] = value[rank] + combine * evidence[item]
+        scratch[item] = _FREE
+        evidence[item] = 0.0
     for b in blocked:
         scratch[b] = _FREE
-    found.sort()
-    return found[:k]
+    if combine == 0.0:
+        found.sort()  # ranks are ordered by rule score already
+        found = found[:k]
+        return found, value[found]
+    if n_touched > 2 * k + 16:
+        # keep only candidates that can be in the top k (ties at the k-th score included)
+        threshold = -np.partition(-score, k - 1)[k - 1] if k > 0 else np.inf
+        keep = score >= threshold
+        found = found[keep]
+        score = score[keep]
+    # score descending, then best rank ascending: a total order (ranks are distinct)
+    by_rank = np.argsort(found)
+    found = found[by_rank]
+    score = score[by_rank]
+    order = np.argsort(-score, kind="mergesort")[:k]
+    return found[order], score[order]
+
+
+@numba.njit(cache=True)
+def batch_top_items(
+    q_ptr: np.ndarray,  # int64 (n_queries + 1): query q's known items are q_items[q_ptr[q]..]
+    q_items: np.ndarray,  # int32, sorted ascending and unique within each query
+    k: int,
+    use_rules: bool,
+    child_ptr: np.ndarray,
+    child_item: np.ndarray,
+    child_node: np.ndarray,
+    node_lo: np.ndarray,
+    node_hi: np.ndarray,
+    group_ranks: np.ndarray,
+    consequent: np.ndarray,
+    value: np.ndarray,
+    excess: np.ndarray,
+    combine: float,
+    popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
+    scratch: np.ndarray,
+    evidence: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``RuleScorer.recommend`` for many baskets at once, as item ids: (n_queries, k) items
+    (-1 where fewer than ``k`` exist) and the number of them that came from rules."""
+    n_q = q_ptr.shape[0] - 1
+    out = np.full((n_q, k), -1, dtype=np.int64)
+    from_rules = np.zeros(n_q, dtype=np.int64)
+    taken = np.zeros(scratch.shape[0], dtype=np.bool_)
+    for q in range(n_q):
+        ids = q_items[q_ptr[q] : q_ptr[q + 1]]
+        m = 0
+        if use_rules and k > 0 and ids.shape[0] > 0:
+            ranks, _ = top_candidates(ids, ids, k, child_ptr, child_item, child_node, node_lo,
+                                      node_hi, group_ranks, consequent, value, excess, combine,
+                                      scratch, evidence)
+            for r in ranks:
+                out[q, m] = consequent[r]
+                m += 1
+        from_rules[q] = m
+        if m < k:
+            for i in ids:
+                taken[i] = True
+            for t in range(m):
+                taken[out[q, t]] = True
+            for item in popular:
+                if m == k:
+                    break
+                if not taken[item]:
+                    out[q, m] = item
+                    m += 1
+            for i in ids:
+                taken[i] = False
+            for t in range(m):
+                taken[out[q, t]] = False
+    return out, from_rules

@@ -1,19 +1,25 @@
 """Scoring a basket against the rules of a model: the recommendation logic shared by
 offline evaluation and the serving application.
 
-How a recommendation is chosen (deterministic, documented in docs/model-format.md):
+How a recommendation is chosen (deterministic, documented in docs/model-format.md, "Scoring a
+basket"; the manifest's ``scoring`` object names the method and its parameters):
 
 1. Items of the basket that the model does not know are ignored and reported as ``unknown``.
 2. A rule *fires* when its whole antecedent is in the basket. Rules are found through a trie
    over the antecedents (item ids ascending), walked depth-first along the basket's items, so
    the cost grows with the antecedents the basket matches, not with the rules in the model.
    Only single-item-consequent rules are used for recommendations.
-3. Every rule has a score (``confidence`` by default). Rules are ranked once, at load time, by
-   (score desc, lift desc, count desc, antecedent length asc, row in rules.parquet asc): a total
+3. Every rule has a score. The default method, ``smoothed``, shrinks the rule's confidence
+   toward the consequent's base rate, ``(n_xy + m * s_y) / (n_x + m)`` with ``m`` =
+   ``prior_weight``, so a rule seen in few baskets cannot outrank a well-supported one by
+   chance; ``confidence`` and ``lift`` score a rule by that measure. Rules are ranked once, at
+   load time, by (score desc, lift desc, count desc, antecedent length asc, row asc): a total
    order, so ties are broken stably.
-4. Each candidate item (a consequent not in the basket and not excluded) takes the best-ranked
-   rule that fires for it; its score and explanation are that rule's. Candidates are returned in
-   rank order.
+4. Each candidate item (a consequent not in the basket and not excluded) is explained by the
+   best-ranked rule that fires for it. Its score is that rule's score plus, for ``smoothed``,
+   ``combine`` times the summed evidence ``max(score - s_y, 0)`` of all its fired rules (so
+   an item that several basket items point to gains on one that a single rule points to).
+   Candidates are returned by score desc, then by their best rule's rank.
 5. When fewer than ``k`` items come from rules, the rest are the most popular items (training
    count desc, item id asc) not in the basket, not excluded and not already recommended, with
    ``fallback=True``, ``rule=None`` and their support as score.
@@ -22,21 +28,65 @@ How a recommendation is chosen (deterministic, documented in docs/model-format.m
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from basketry.model._fire import _FREE, best_ranks
+from basketry.model._fire import _FREE, batch_top_items, top_candidates
 from basketry.model.errors import ModelError
 
-#: How a rule's score is derived from its measures; the manifest's ``scoring.method`` picks one.
-RULE_SCORES = {
-    "confidence": lambda rules: rules.column("confidence").to_numpy(),
-    "lift": lambda rules: rules.column("lift").to_numpy(),
+#: The scoring methods and their parameters with defaults; the manifest's ``scoring`` object
+#: is ``{"method": ..., **parameters}``.
+SCORING_METHODS: dict[str, dict[str, float]] = {
+    "smoothed": {"prior_weight": 10.0, "combine": 0.01},
+    "confidence": {},
+    "lift": {},
 }
-DEFAULT_SCORING = "confidence"
+DEFAULT_SCORING = "smoothed"
+
+
+def scoring_spec(scoring: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The complete scoring object (method and every parameter) for a method name, a partial
+    scoring object (missing parameters take their defaults) or ``None`` (the default)."""
+    if scoring is None:
+        scoring = {}
+    if isinstance(scoring, str):
+        scoring = {"method": scoring}
+    if not isinstance(scoring, Mapping):
+        raise ModelError(f"scoring must be a method name or an object, got {scoring!r}")
+    method = scoring.get("method", DEFAULT_SCORING)
+    if method not in SCORING_METHODS:
+        raise ModelError(f"unknown scoring method {method!r}; known: {sorted(SCORING_METHODS)}")
+    defaults = SCORING_METHODS[method]
+    unknown = sorted(set(scoring) - {"method"} - set(defaults))
+    if unknown:
+        raise ModelError(f"scoring method {method!r} has no parameter(s) {unknown}")
+    spec: dict[str, Any] = {"method": method}
+    for name, default in defaults.items():
+        value = scoring.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 \
+                or not np.isfinite(value):
+            raise ModelError(f"scoring parameter {name} must be a finite number >= 0, "
+                             f"got {value!r}")
+        spec[name] = float(value)
+    return spec
+
+
+def _rule_values(rules: pa.Table, spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Each rule's score and its evidence ``max(score - s_y, 0)`` under ``spec``."""
+    method = spec["method"]
+    s_y = rules.column("consequent_support").to_numpy().astype(np.float64)
+    if method == "smoothed":
+        m = spec["prior_weight"]
+        n_xy = rules.column("count").to_numpy().astype(np.float64)
+        n_x = rules.column("antecedent_count").to_numpy().astype(np.float64)
+        score = (n_xy + m * s_y) / np.maximum(n_x + m, 1e-300)
+    else:
+        score = rules.column(method).to_numpy().astype(np.float64)
+    return score, np.maximum(score - s_y, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +140,11 @@ class RuleScorer:
         *,
         n_baskets: int,
         model_version: str = "",
-        scoring: str = DEFAULT_SCORING,
+        scoring: str | Mapping[str, Any] | None = None,
     ) -> None:
-        if scoring not in RULE_SCORES:
-            raise ModelError(f"unknown scoring method {scoring!r}; known: {sorted(RULE_SCORES)}")
+        #: the complete scoring object: method and parameters (see ``scoring_spec``)
+        self.scoring = scoring_spec(scoring)
+        self._combine = float(self.scoring.get("combine", 0.0))
         self.model_version = model_version
         self.n_baskets = max(int(n_baskets), 1)
         self.items: list[str] = items.column("item").to_pylist()
@@ -107,7 +158,8 @@ class RuleScorer:
         a_off, a_val = _list_column(rules, "antecedent")
         c_off, c_val = _list_column(rules, "consequent")
         single = np.flatnonzero(np.diff(c_off) == 1)
-        score = np.asarray(RULE_SCORES[scoring](rules), dtype=np.float64)[single]
+        all_scores, all_excess = _rule_values(rules, self.scoring)
+        score = all_scores[single]
         lift = rules.column("lift").to_numpy()[single]
         count = rules.column("count").to_numpy()[single]
         a_len = np.diff(a_off)[single]
@@ -115,7 +167,8 @@ class RuleScorer:
         order = np.lexsort((single, a_len, -count, -lift, -score))
         self._rule_row = single[order]  # rank -> row in rules.parquet
         self._consequent = c_val[c_off[self._rule_row]]
-        self._score = score[order]
+        self._score = np.ascontiguousarray(score[order])
+        self._excess = np.ascontiguousarray(all_excess[single][order])
         self._confidence = rules.column("confidence").to_numpy()[self._rule_row]
         self._lift = lift[order]
         self._support = rules.column("support").to_numpy()[self._rule_row]
@@ -165,30 +218,61 @@ class RuleScorer:
         """Rules usable for recommendations (single-item consequent)."""
         return int(self._rule_row.shape[0])
 
-    def _best_ranks(self, known: set[int], blocked: set[int], k: int) -> np.ndarray:
-        """Rank of the best fired rule of each of the top-``k`` candidates, best first."""
-        return best_ranks(
+    def _trie(self) -> tuple[np.ndarray, ...]:
+        return (self._child_ptr, self._child_item, self._child_node, self._node_lo,
+                self._node_hi, self._group_ranks, self._consequent, self._score, self._excess)
+
+    def _candidates(self, known: set[int], blocked: set[int], k: int) -> tuple[
+            np.ndarray, np.ndarray]:
+        """Best-rule ranks and scores of the top-``k`` candidates from rules, best first."""
+        scratch, evidence = self._scratch()
+        return top_candidates(
             np.array(sorted(known), dtype=np.int32),
             np.fromiter(blocked, dtype=np.int32, count=len(blocked)),
             k,
-            self._child_ptr,
-            self._child_item,
-            self._child_node,
-            self._node_lo,
-            self._node_hi,
-            self._group_ranks,
-            self._consequent,
-            self._scratch(),
+            *self._trie(),
+            self._combine,
+            scratch,
+            evidence,
         )
 
-    def _scratch(self) -> np.ndarray:
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            scratch = self._local.scratch = np.full(len(self.items), _FREE, dtype=np.int64)
+            scratch = self._local.scratch = (
+                np.full(len(self.items), _FREE, dtype=np.int64),
+                np.zeros(len(self.items), dtype=np.float64),
+            )
         return scratch
 
-    def _from_rule(self, rank: int) -> Recommendation:
-        """The (immutable, cached) recommendation that the rule of ``rank`` makes."""
+    def top_items(
+        self, baskets_ptr: np.ndarray, baskets_items: np.ndarray, k: int, *,
+        use_rules: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What ``recommend`` answers, for many baskets at once and as item ids (the offline
+        evaluation's fast path; the same compiled scoring). Basket ``q`` is
+        ``baskets_items[baskets_ptr[q]:baskets_ptr[q + 1]]``: known item ids, ascending and
+        unique. Returns the ``(n_baskets, k)`` recommended ids, best first (-1 where fewer than
+        ``k`` items exist), and how many of each row came from rules (the rest are fallback).
+        ``use_rules=False`` gives the popularity answers alone."""
+        if k < 0:
+            raise ValueError("k must be >= 0")
+        scratch, evidence = self._scratch()
+        return batch_top_items(
+            np.ascontiguousarray(baskets_ptr, dtype=np.int64),
+            np.ascontiguousarray(baskets_items, dtype=np.int32),
+            int(k),
+            bool(use_rules),
+            *self._trie(),
+            self._combine,
+            self.popular.astype(np.int64),
+            scratch,
+            evidence,
+        )
+
+    def _from_rule(self, rank: int, score: float) -> Recommendation:
+        """The (immutable) recommendation that the rule of ``rank`` makes with ``score``; the
+        one at the rule's own score (the common case) is built once and cached."""
         found = self._by_rank.get(rank)
         if found is None:
             item = int(self._consequent[rank])
@@ -199,6 +283,9 @@ class RuleScorer:
                 fallback=False,
                 rule=self._explain(rank),
             )
+        if found.score != score:
+            found = Recommendation(item=found.item, label=found.label, score=score,
+                                   fallback=False, rule=found.rule)
         return found
 
     def _from_popularity(self, item: int) -> Recommendation:
@@ -245,8 +332,9 @@ class RuleScorer:
 
         out: list[Recommendation] = []
         if k and known:
-            for rank in self._best_ranks(known, blocked, k).tolist():
-                out.append(self._from_rule(rank))
+            ranks, scores = self._candidates(known, blocked, k)
+            for rank, score in zip(ranks.tolist(), scores.tolist(), strict=True):
+                out.append(self._from_rule(rank, score))
                 blocked.add(int(self._consequent[rank]))
         if len(out) < k:
             for item in self._popular_list:
