@@ -237,8 +237,14 @@ def test_two_workers_share_reloads_and_metrics(
                 break
             assert time.monotonic() < deadline, got
             time.sleep(0.2)
-        text = http.get("/metrics").text
-        # one series per live worker (pid label), all on the new version
-        infos = re.findall(r'basketry_model_info\{model_version="(\w+)",pid="\d+"\} 1.0', text)
-        assert infos == [new, new], text
+        # one series per live worker (pid label), all on the new version: the answers above
+        # may all have come from one worker, so give the other its poll interval too
+        while True:
+            text = http.get("/metrics").text
+            infos = re.findall(r'basketry_model_info\{model_version="(\w+)",pid="\d+"\} 1.0',
+                               text)
+            if infos == [new, new]:
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.2)
         assert 'basketry_http_requests_total{endpoint="/v1/recommendations"' in text

@@ -8,6 +8,7 @@ objects.
 import asyncio
 import contextlib
 import hmac
+import itertools
 import logging
 import os
 import time
@@ -24,10 +25,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import Body, Parameter
 
-from basketry.model import Recommendations
+from basketry.model import Recommendation, Recommendations
 from basketry.serving import schemas as S
 from basketry.serving.docs_ui import assets_route, swagger_plugin
-from basketry.serving.metrics import CONTENT_TYPE, Metrics
+from basketry.serving.logs import AccessLog
+from basketry.serving.metrics import CONTENT_TYPE, FLUSH_SECONDS, Metrics
 from basketry.serving.settings import Settings
 from basketry.serving.state import ModelHolder, ReloadOutcome, Snapshot
 
@@ -128,17 +130,22 @@ def _integral_k(value: Any) -> Any:
     return value
 
 
+def _item(r: Recommendation) -> S.RecommendedItem:
+    rule = r.rule
+    return S.RecommendedItem(
+        item=r.item, label=r.label, score=r.score, fallback=r.fallback,
+        rule=None if rule is None else S.Rule(
+            antecedent=list(rule.antecedent), confidence=rule.confidence, lift=rule.lift,
+            support=rule.support, count=rule.count),
+    )
+
+
 def _items(recs: Recommendations) -> list[S.RecommendedItem]:
-    out = []
-    for r in recs.items:
-        rule = r.rule
-        out.append(S.RecommendedItem(
-            item=r.item, label=r.label, score=r.score, fallback=r.fallback,
-            rule=None if rule is None else S.Rule(
-                antecedent=list(rule.antecedent), confidence=rule.confidence, lift=rule.lift,
-                support=rule.support, count=rule.count),
-        ))
-    return out
+    return [_item(r) for r in recs.items]
+
+
+#: At most this many encoded items are kept per model (then the cache starts again).
+MAX_ENCODED = 500_000
 
 
 def _endpoint_of(path: str) -> str:
@@ -194,6 +201,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     decode_one = strict_decoder(RecommendationRequest)
     decode_batch = strict_decoder(BatchRequest)
     debug_baskets = access_log.isEnabledFor(logging.DEBUG)
+    access = AccessLog(access_log) if settings.access_log else None
 
     def snapshot() -> Snapshot:
         current = holder.current
@@ -201,25 +209,30 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             raise ApiError(503, "no_model", "no model is loaded; see /readyz")
         return current
 
-    def score(snap: Snapshot, basket: list[str], k: int, exclude: list[str],
-              request_id: str) -> S.RecommendationResponse:
+    def recommend(snap: Snapshot, data: Any) -> Recommendations:
+        """The checks, the business rules and the scoring of one request, counted."""
+        basket, exclude = data.basket, data.exclude
         _check_unique(basket, "basket")
         _check_unique(exclude, "exclude")
         blocked = snap.blocked
-        recs = snap.model.recommend(basket, k=k, exclude=(*exclude, *blocked) if blocked
+        recs = snap.model.recommend(basket, k=data.k, exclude=(*exclude, *blocked) if blocked
                                     else exclude)
         from_rules = recs.from_rules
         metrics.observe_basket(len(basket) - len(recs.unknown), len(recs.unknown), from_rules,
                                len(recs.items) - from_rules)
+        return recs
+
+    def score(snap: Snapshot, data: Any, request_id: str) -> S.RecommendationResponse:
+        recs = recommend(snap, data)
         return S.RecommendationResponse(request_id=request_id, model_version=snap.version,
                                         items=_items(recs), unknown=recs.unknown)
 
-    def score_batch(snap: Snapshot, requests: list[Any], rid: str
-                    ) -> list[S.RecommendationResponse]:
+    def score_batch(snap: Snapshot, requests: list[Any],
+                    answer: Callable[[Snapshot, Any], Any]) -> list[Any]:
         results = []
         for i, req in enumerate(requests):
             try:
-                results.append(score(snap, req.basket, req.k, req.exclude, rid))
+                results.append(answer(snap, req))
             except ApiError as exc:
                 exc.field = f"requests[{i}].{exc.field}" if exc.field else f"requests[{i}]"
                 raise
@@ -245,7 +258,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
         the answer always has k items; an empty or all-unknown basket gets popular items."""
         data = await strict_body(request, decode_one)
-        return answer_one(snapshot(), data, _request_id(request.scope))
+        rid = _request_id(request.scope)
+        log_basket(rid, data)
+        return score(snapshot(), data, rid)
 
     @post("/v1/recommendations/batch", status_code=200, tags=["recommendations"],
           summary="Recommend items for many baskets in one call",
@@ -259,7 +274,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         snap = snapshot()
         rid = _request_id(request.scope)
         return S.BatchResponse(request_id=rid, model_version=snap.version,
-                               results=score_batch(snap, data.requests, rid))
+                               results=score_batch(snap, data.requests,
+                                                   lambda s, req: score(s, req, rid)))
 
     @get("/v1/items/{item:str}/associations", tags=["recommendations"],
          summary="What is bought with one product (the product page)",
@@ -403,12 +419,12 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         return encoder.encode(S.ErrorResponse(error=error, message=message, field=field,
                                               request_id=rid))
 
-    def fast(decode: Callable[[bytes], Any], answer: Callable[[Snapshot, Any, str], Any]
+    def fast(decode: Callable[[bytes], Any], answer: Callable[[Snapshot, Any, str], bytes]
              ) -> Callable[[bytes, str], tuple[int, bytes]]:
         def handle(body: bytes, rid: str) -> tuple[int, bytes]:
             try:
                 data = decode(body)
-                return 200, encoder.encode(answer(snapshot(), data, rid))
+                return 200, answer(snapshot(), data, rid)
             except ApiError as exc:
                 return exc.status, error_body(rid, exc.error, exc.message, exc.field)
             except msgspec.ValidationError as exc:
@@ -421,15 +437,46 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                                        f"{exc.reason} at byte {exc.start}")
         return handle
 
-    def answer_one(snap: Snapshot, data: Any, rid: str) -> S.RecommendationResponse:
+    # The answer documents are written from pre-encoded pieces: each recommended item's JSON
+    # (its rule, label, scores) is encoded once per model and kept with the model's snapshot,
+    # keyed by the identity of the model's (immutable, cached) Recommendation, which the entry
+    # also holds so the identity is never reused while the entry lives. The bytes are those
+    # msgspec writes for the same RecommendationResponse (a test checks it).
+
+    def encoded_items(snap: Snapshot, recs: Recommendations) -> bytes:
+        cache = snap.encoded
+        parts = []
+        for r in recs.items:
+            entry = cache.get(id(r))
+            if entry is None or entry[0] is not r:
+                if len(cache) > MAX_ENCODED:
+                    cache.clear()
+                entry = cache[id(r)] = (r, encoder.encode(_item(r)))
+            parts.append(entry[1])
+        return b",".join(parts)
+
+    def encoded_answer(snap: Snapshot, data: Any, rid: bytes) -> bytes:
+        recs = recommend(snap, data)
+        return b"".join((b'{"request_id":"', rid, b'","model_version":',
+                         encoder.encode(snap.version),
+                         b',"items":[', encoded_items(snap, recs), b'],"unknown":',
+                         encoder.encode(recs.unknown) if recs.unknown else b"[]", b"}"))
+
+    def log_basket(rid: str, data: Any) -> None:
         if debug_baskets:
             access_log.debug("basket", extra={"request_id": rid, "basket": data.basket,
                                               "exclude": data.exclude})
-        return score(snap, data.basket, data.k, data.exclude, rid)
 
-    def answer_batch(snap: Snapshot, data: Any, rid: str) -> S.BatchResponse:
-        return S.BatchResponse(request_id=rid, model_version=snap.version,
-                               results=score_batch(snap, data.requests, rid))
+    def answer_one(snap: Snapshot, data: Any, rid: str) -> bytes:
+        log_basket(rid, data)
+        return encoded_answer(snap, data, rid.encode())
+
+    def answer_batch(snap: Snapshot, data: Any, rid: str) -> bytes:
+        raw = rid.encode()
+        results = score_batch(snap, data.requests, lambda s, req: encoded_answer(s, req, raw))
+        return b"".join((b'{"request_id":"', raw, b'","model_version":',
+                         encoder.encode(snap.version), b',"results":[', b",".join(results),
+                         b"]}"))
 
     fast_routes = {
         "/v1/recommendations": fast(decode_one, answer_one),
@@ -500,13 +547,21 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             metrics.on_reload(ReloadOutcome(ok=True, at="", reference=holder.reference or "",
                                             model_version=holder.current.version,
                                             changed=True), holder.current)
-        task = asyncio.create_task(_watch(holder, settings.watch, run_dir))
+        if access is not None:
+            access.bind()  # the logging set-up is complete now
+        tasks = [asyncio.create_task(_watch(holder, settings.watch, run_dir))]
+        if metrics.multiprocess:
+            tasks.append(asyncio.create_task(_flush_metrics(metrics)))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            metrics.flush()
+            if access is not None:
+                access.flush()
 
     openapi = OpenAPIConfig(
         title="basketry recommendations",
@@ -540,7 +595,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         signature_namespace={"RecommendationRequest": RecommendationRequest,
                              "BatchRequest": BatchRequest},
     )
-    return RequestContext(app, metrics, settings, holder, fast_routes)
+    return RequestContext(app, metrics, settings, holder, fast_routes, access)
 
 
 def _signal_workers(run_dir: Path, reference: str) -> None:
@@ -578,6 +633,16 @@ async def _watch(holder: ModelHolder, interval: float, run_dir: str | None) -> N
             log.exception("model watcher error")
 
 
+async def _flush_metrics(metrics: Metrics) -> None:
+    """With several workers: hand this worker's counts to the shared metrics files often."""
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        try:
+            metrics.flush()
+        except Exception:  # metrics must never take the worker down
+            log.exception("metrics flush error")
+
+
 def _mtime(path: Path | None) -> int | None:
     if path is None:
         return None
@@ -596,14 +661,22 @@ class RequestContext:
 
     def __init__(self, app: Litestar, metrics: Metrics, settings: Settings,
                  holder: ModelHolder,
-                 fast_routes: dict[str, Callable[[bytes, str], tuple[int, bytes]]]) -> None:
+                 fast_routes: dict[str, Callable[[bytes, str], tuple[int, bytes]]],
+                 access: AccessLog | None) -> None:
         self.app = app
         self.metrics = metrics
         self.settings = settings
         self.holder = holder
-        self.access = settings.access_log
+        self.access = access
         self.fast_routes = fast_routes
         self.max_body = settings.max_body_bytes
+        # request ids made here: a random prefix per process and a counter from a random
+        # start, 16 hex digits as before, unique without a system call per request
+        self._id_prefix = os.urandom(4).hex()
+        self._id_count = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def new_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_count) & 0xFFFFFFFF:08x}"
 
     async def __call__(self, scope: Any, receive: Callable[..., Any],
                        send: Callable[..., Any]) -> None:
@@ -621,7 +694,7 @@ class RequestContext:
             elif name == b"content-length" and value.isdigit():
                 length = int(value)
         if rid is None:
-            rid = os.urandom(8).hex()
+            rid = self.new_request_id()
         scope["basketry.request_id"] = rid
         status = 500
         header = (b"x-request-id", rid.encode())
@@ -657,11 +730,8 @@ class RequestContext:
             elapsed = time.perf_counter() - start
             endpoint = _endpoint_of(path)
             self.metrics.observe_request(endpoint, scope["method"], status, elapsed)
-            if self.access:
-                access_log.info(
-                    "request", extra={"request_id": rid, "method": scope["method"],
-                                      "endpoint": endpoint, "status": status,
-                                      "ms": round(elapsed * 1000, 3)})
+            if self.access is not None:
+                self.access(rid, scope["method"], endpoint, status, elapsed)
 
     async def _read_body(self, receive: Callable[..., Any], length: int) -> bytes | None:
         """The request body, or None when it is larger than the limit (not read further)."""

@@ -2,12 +2,19 @@
 
 Each application has its own registry. With several worker processes, ``serve`` sets
 ``PROMETHEUS_MULTIPROC_DIR`` before the workers start and ``/metrics`` aggregates every worker.
+
+The per-request counts (requests, latency, baskets, items) are kept in plain ints on the event
+loop, with no lock and no call into prometheus_client per request, and handed to the
+prometheus_client metrics by :meth:`Metrics.flush`: at every scrape, and, with several workers,
+every :data:`FLUSH_SECONDS` from each worker (so a scrape sees the other workers' counts at most
+that old). Rare events (model loads) go to prometheus_client directly.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,6 +33,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
                    2.5)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: With several workers, how often each worker hands its counts to the shared files.
+FLUSH_SECONDS = 0.25
 
 
 def _multiprocess() -> bool:
@@ -78,36 +88,62 @@ class Metrics:
             "1 when the last model load was refused (the previous model keeps serving).",
             registry=r, **mode)
         self._version: str | None = None
-        # children bound once: label lookups cost more than the increments
-        self._rule_items = self.recommended.labels("rule")
-        self._fallback_items = self.recommended.labels("fallback")
-        self._known = self.basket_items.labels("true")
-        self._unknown = self.basket_items.labels("false")
-        self._children: dict[tuple[str, str, int], Counter] = {}
-        self._latency_children: dict[str, Histogram] = {}
+        # counts not yet handed to prometheus_client (see flush)
+        self._requests: dict[tuple[str, str, int], int] = {}
+        #: endpoint -> [count per latency bucket (the last one is +Inf)..., sum of seconds]
+        self._latency: dict[str, list[float]] = {}
+        #: baskets, known items, unknown items, rule items, fallback items, fallback baskets
+        self._baskets = [0, 0, 0, 0, 0, 0]
+        self._basket_counters = (
+            self.baskets, self.basket_items.labels("true"), self.basket_items.labels("false"),
+            self.recommended.labels("rule"), self.recommended.labels("fallback"),
+            self.fallback_baskets)
+        self.multiprocess = _multiprocess()
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         key = (endpoint, method, status)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.requests.labels(endpoint, method, str(status))
-        child.inc()
-        hist = self._latency_children.get(endpoint)
+        counts = self._requests
+        counts[key] = counts.get(key, 0) + 1
+        hist = self._latency.get(endpoint)
         if hist is None:
-            hist = self._latency_children[endpoint] = self.latency.labels(endpoint)
-        hist.observe(seconds)
+            hist = self._latency[endpoint] = [0] * (len(LATENCY_BUCKETS) + 2)
+        hist[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bucket with seconds <= le
+        hist[-1] += seconds
 
     def observe_basket(self, known: int, unknown: int, from_rules: int, fallback: int) -> None:
-        self.baskets.inc()
-        if known:
-            self._known.inc(known)
-        if unknown:
-            self._unknown.inc(unknown)
-        if from_rules:
-            self._rule_items.inc(from_rules)
+        b = self._baskets
+        b[0] += 1
+        b[1] += known
+        b[2] += unknown
+        b[3] += from_rules
         if fallback:
-            self._fallback_items.inc(fallback)
-            self.fallback_baskets.inc()
+            b[4] += fallback
+            b[5] += 1
+
+    def flush(self) -> None:
+        """Hand the counts kept since the last flush to the prometheus_client metrics.
+
+        Called on the event loop (as the observe methods), so nothing is counted twice or lost.
+        """
+        for key, n in self._requests.items():
+            if n:
+                endpoint, method, status = key
+                self.requests.labels(endpoint, method, str(status)).inc(n)
+                self._requests[key] = 0
+        for endpoint, hist in self._latency.items():
+            if hist[-1] or any(hist[:-1]):
+                child = self.latency.labels(endpoint)
+                # the histogram's own per-bucket values (not cumulative), as observe() keeps them
+                for bucket, n in zip(child._buckets, hist[:-1], strict=True):
+                    if n:
+                        bucket.inc(n)
+                child._sum.inc(hist[-1])
+                hist[:] = [0] * len(hist)
+        b = self._baskets
+        for i, n in enumerate(b):
+            if n:
+                self._basket_counters[i].inc(n)
+                b[i] = 0
 
     def on_reload(self, outcome: ReloadOutcome, snapshot: Snapshot | None) -> None:
         if outcome.ok and outcome.changed and snapshot is not None:
@@ -128,7 +164,8 @@ class Metrics:
             self.reload_failed.set(1)
 
     def render(self) -> bytes:
-        if _multiprocess():
+        self.flush()
+        if self.multiprocess:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
             return generate_latest(registry)

@@ -1,0 +1,135 @@
+"""The cheap parts of the request path keep the behaviour of what they replaced: answers written
+from pre-encoded pieces, the direct access log, metrics counted in plain ints, request ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from basketry.serving import Settings, create_app
+from basketry.serving import schemas as S
+from basketry.serving.logs import AccessLog, JsonFormatter, TextFormatter
+from basketry.serving.metrics import Metrics
+from tests.serving.conftest import client_for, write_version
+
+ODD = 'q"\\ü→'  # a tag that puts quotes, a backslash and non-ASCII into every label
+
+
+@pytest.mark.parametrize("body", [
+    {"basket": ["a"], "k": 5},
+    {"basket": ["a", "b", "new \"item\" é"], "k": 3, "exclude": ["d"]},
+    {"basket": [], "k": 7},
+    {"basket": ["e"], "k": 1},
+])
+def test_fast_answers_are_byte_for_byte_msgspec_documents(tmp_path: Path, body: dict) -> None:
+    model = tmp_path / "model"
+    write_version(model, ODD)
+    headers = {"x-request-id": "req-1"}
+    with client_for(Settings(model=str(model), fast_path=True)) as fast, \
+            client_for(Settings(model=str(model), fast_path=False)) as framework:
+        for _ in range(2):  # the second answer comes from the cache of encoded items
+            got = fast.post("/v1/recommendations", json=body, headers=headers)
+            assert got.status_code == 200
+            canonical = msgspec.json.encode(
+                msgspec.json.decode(got.content, type=S.RecommendationResponse))
+            assert got.content == canonical
+            expected = framework.post("/v1/recommendations", json=body, headers=headers)
+            assert got.json() == expected.json()
+        batch = {"requests": [body, {"basket": ["a"]}]}
+        got = fast.post("/v1/recommendations/batch", json=batch, headers=headers)
+        assert got.content == msgspec.json.encode(
+            msgspec.json.decode(got.content, type=S.BatchResponse))
+        expected = framework.post("/v1/recommendations/batch", json=batch, headers=headers)
+        assert got.json() == expected.json()
+        assert ODD in got.json()["results"][1]["items"][0]["label"]
+
+
+def _access_lines(formatter: logging.Formatter, direct: bool) -> list[str]:
+    logger = logging.getLogger(f"basketry.test.access.{type(formatter).__name__}.{direct}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    logger.handlers[:] = [handler]
+    if not direct:
+        handler.addFilter(lambda record: True)  # any filter: the logging path is kept
+    access = AccessLog(logger)
+    assert bool(access._handlers) is direct
+    access("abc-123", "POST", "/v1/recommendations", 200, 0.0012345)
+    access("d\"e", "GET", "/v1/items/{item}/associations", 404, 2.5)
+    access.flush()
+    return out.getvalue().splitlines()
+
+
+def test_the_direct_access_log_writes_what_logging_writes() -> None:
+    direct = [json.loads(line) for line in _access_lines(JsonFormatter(), True)]
+    logged = [json.loads(line) for line in _access_lines(JsonFormatter(), False)]
+    assert len(direct) == len(logged) == 2
+    for a, b in zip(direct, logged, strict=True):
+        assert a.keys() == b.keys()
+        assert {k: v for k, v in a.items() if k not in ("ts", "logger")} == \
+               {k: v for k, v in b.items() if k not in ("ts", "logger")}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", a["ts"])
+        assert len(a["ts"]) == len(b["ts"])
+    assert direct[0]["ms"] == 1.234 and direct[1]["request_id"] == 'd"e'
+    text_direct = _access_lines(TextFormatter(), True)
+    text_logged = _access_lines(TextFormatter(), False)
+    strip = re.compile(r"^\S+ \S+ (.*?) basketry\.test\.access\.\S+: ")
+    assert [strip.sub(r"\1 ", x) for x in text_direct] == \
+           [strip.sub(r"\1 ", x) for x in text_logged]
+
+
+def test_access_log_off_below_info() -> None:
+    logger = logging.getLogger("basketry.test.access.quiet")
+    logger.setLevel(logging.WARNING)
+    access = AccessLog(logger)
+    assert not access.enabled
+    access("x", "GET", "/healthz", 200, 0.001)  # nothing to write, nothing raised
+
+
+def test_latency_histogram_counted_in_ints_matches_prometheus() -> None:
+    metrics = Metrics()
+    for seconds in (0.0004, 0.0005, 0.003, 0.003, 0.02, 3.0):
+        metrics.observe_request("/v1/recommendations", "POST", 200, seconds)
+    metrics.observe_request("/healthz", "GET", 200, 0.0001)
+    text = metrics.render().decode()
+
+    def sample(name: str, labels: str) -> float:
+        match = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.M)
+        assert match, (name, labels, text)
+        return float(match.group(1))
+
+    hist = "basketry_http_request_duration_seconds"
+    ep = 'endpoint="/v1/recommendations"'
+    assert sample(f"{hist}_bucket", f'{ep},le="0.0005"') == 2
+    assert sample(f"{hist}_bucket", f'{ep},le="0.005"') == 4
+    assert sample(f"{hist}_bucket", f'{ep},le="0.025"') == 5
+    assert sample(f"{hist}_bucket", f'{ep},le="2.5"') == 5
+    assert sample(f"{hist}_bucket", f'{ep},le="+Inf"') == 6
+    assert sample(f"{hist}_count", ep) == 6
+    assert sample(f"{hist}_sum", ep) == pytest.approx(3.0269)
+    assert sample("basketry_http_requests_total",
+                  'endpoint="/healthz",method="GET",status="200"') == 1
+    # counts are handed over once: a second scrape shows the same totals
+    metrics.observe_basket(3, 1, 2, 3)
+    again = metrics.render().decode()
+    assert f'{hist}_count{{{ep}}} 6.0' in again
+    assert 'basketry_recommended_items_total{source="fallback"} 3.0' in again
+    assert "basketry_fallback_baskets_total 1.0" in again
+    assert metrics.render().decode().count("basketry_fallback_baskets_total 1.0") == 1
+
+
+def test_request_ids_are_16_hex_digits_and_unique(model_dir: Path) -> None:
+    app = create_app(Settings(model=str(model_dir)))
+    ids = {app.new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(re.fullmatch(r"[0-9a-f]{16}", x) for x in ids)
+    other = create_app(Settings(model=str(model_dir)))
+    assert other.new_request_id()[:8] != app.new_request_id()[:8]  # random per process
