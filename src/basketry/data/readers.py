@@ -461,27 +461,16 @@ def _group(
     """CSR of unique (basket, item) pairs; empty baskets removed.
 
     Returns indptr, indices, the original basket number of every kept basket, and how many
-    duplicate pairs were merged.
+    duplicate pairs were merged. Linear time (a counting sort by basket, compiled).
     """
-    key = basket.astype(np.int64) * max(n_items, 1)
-    key += item
-    key.sort()
-    if key.size:
-        first = np.empty(key.shape[0], dtype=bool)
-        first[0] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        unique = key[first]
-    else:
-        unique = key
-    dups = int(key.shape[0] - unique.shape[0])
-    del key
-    b = unique // max(n_items, 1)
-    indices = (unique - b * max(n_items, 1)).astype(np.int32)
-    counts = np.bincount(b, minlength=n_baskets)
-    present = np.flatnonzero(counts)
-    indptr = np.zeros(present.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts[present], out=indptr[1:])
-    return indptr, indices, present, dups
+    from basketry.data._columns import group_pairs
+
+    ready()
+    indptr, indices, present, dups = group_pairs(
+        np.ascontiguousarray(basket, dtype=np.int32), np.ascontiguousarray(item, dtype=np.int32),
+        n_baskets,
+    )
+    return indptr, indices, present, int(dups)
 
 
 def _add_totals(report: dict, indptr: np.ndarray, vocab: np.ndarray) -> None:
@@ -588,12 +577,22 @@ def _read_long_parquet(
              or pa.types.is_large_string(schema.field(c).type)
              or pa.types.is_binary(schema.field(c).type))
     }
+    # columns of few distinct values come straight from the file's dictionary pages
+    few = [c for c in strings if c != roles["transaction"]]
+    if roles["transaction"] not in strings:
+        # no column of many distinct strings: one multi-threaded read
+        try:
+            table = pq.read_table(source, columns=columns, read_dictionary=few, use_threads=True)
+        except (pa.ArrowException, OSError) as e:
+            raise DataError(f"{source}: cannot read Parquet columns {columns}: {e}") from e
+        return _from_table(
+            source, table, roles, preset_used, drop_cancelled, timestamp_format,
+            "long-parquet", row_offset=0,
+        )
     try:
         # batch by batch, string columns dictionary-encoded at once: memory stays near the
         # integer codes, never the whole column of strings
         batches = []
-        # columns of few distinct values come straight from the file's dictionary pages
-        few = [c for c in strings if c != roles["transaction"]]
         with pq.ParquetFile(source, read_dictionary=few) as pf:
             for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
                 batches.append(pa.record_batch(
@@ -660,9 +659,39 @@ def _where(row: int, row_offset: int) -> str:
 
 
 def _indices(array: pa.DictionaryArray) -> np.ndarray:
-    return pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(
-        np.int32, copy=False
+    idx = array.indices
+    if idx.null_count == 0:
+        return _numeric_view(idx).astype(np.int32, copy=False)
+    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+
+def _numeric_view(array: pa.Array) -> np.ndarray:
+    """The values of a primitive Arrow array without nulls, as numpy (zero copy)."""
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    return np.frombuffer(
+        array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
     )
+
+
+def _plain_ints(column: pa.ChunkedArray) -> bool:
+    """Signed (or up to 32-bit unsigned) integers without nulls."""
+    t = column.type
+    return (
+        (pa.types.is_signed_integer(t) or t in (pa.uint8(), pa.uint16(), pa.uint32()))
+        and column.null_count == 0
+    )
+
+
+def _int64(column: pa.ChunkedArray) -> np.ndarray:
+    parts = [_numeric_view(c).astype(np.int64, copy=False) for c in column.chunks]
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _arrow_int64(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), values.shape[0], [None, pa.py_buffer(values)])
 
 
 def _same_buffers(a: pa.Array, b: pa.Array) -> bool:
@@ -767,8 +796,19 @@ def _from_table(
             f"{source}: the item column {roles['item']!r} has no non-blank value"
         )
 
-    t_codes, t_dict = _encode(table[roles["transaction"]])
-    t_codes, t_dict = _trimmed(t_codes, t_dict)
+    t_column = table[roles["transaction"]]
+    if _plain_ints(t_column):
+        # integer ids: codes in one compiled pass (rows grouped by transaction cost no lookup)
+        from basketry.data._columns import int_codes
+
+        ready()
+        t_codes, t_ids = int_codes(_int64(t_column))
+        t_dict = pc.cast(_arrow_int64(t_ids), pa.string())
+        del t_ids
+    else:
+        t_codes, t_dict = _encode(t_column)
+        t_codes, t_dict = _trimmed(t_codes, t_dict)
+    del t_column
     keep = t_codes >= 0
     report["dropped_null_transactions"] = int(n - np.count_nonzero(keep))
     report["baskets_read"] = int(

@@ -1,6 +1,13 @@
 """Synthetic transaction histories for scale tests: Zipf item popularity, planted co-purchase
 patterns, and timestamps.
 
+Item popularity is Zipf-Mandelbrot: the item of popularity rank ``r`` (1 = most popular) is
+drawn with probability proportional to ``1 / (r + zipf_offset) ** zipf_exponent``. The offset
+flattens the head as in real shops: with the defaults (exponent 1, offset 10, 100k items, 8
+draws per basket) the most popular item is in about 8% of the baskets and the 100th in about
+1% (a plain Zipf law, offset 0, would put the top item in about half of all baskets, which no
+real shop sees: in public grocery and retail data the top item is in 5-15% of the baskets).
+
 Everything is drawn with numpy's PCG64 from one seed, so the same arguments give the same data.
 """
 
@@ -20,6 +27,7 @@ class SyntheticSpec:
     n_items: int = 100_000
     mean_basket_size: float = 8.0
     zipf_exponent: float = 1.0
+    zipf_offset: float = 10.0  # Zipf-Mandelbrot: weight 1 / (rank + offset) ** exponent
     n_patterns: int = 500
     pattern_size: tuple[int, int] = (2, 5)
     pattern_rate: float = 0.3  # share of baskets that contain one planted pattern
@@ -33,6 +41,8 @@ class SyntheticSpec:
             problems.append("n_baskets must be >= 1")
         if self.n_items < 2:
             problems.append("n_items must be >= 2")
+        if not self.zipf_offset >= 0:
+            problems.append("zipf_offset must be >= 0")
         if self.mean_basket_size < 1:
             problems.append("mean_basket_size must be >= 1")
         if not 0 <= self.pattern_rate <= 1:
@@ -70,7 +80,8 @@ def generate(spec: SyntheticSpec) -> Baskets:
     n, m = spec.n_baskets, spec.n_items
 
     # item popularity: Zipf over a random permutation of the catalogue
-    weights = 1.0 / np.arange(1, m + 1, dtype=np.float64) ** spec.zipf_exponent
+    ranks = np.arange(1, m + 1, dtype=np.float64) + spec.zipf_offset
+    weights = 1.0 / ranks**spec.zipf_exponent
     cdf = np.cumsum(weights[rng.permutation(m)])
     cdf /= cdf[-1]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -38,7 +39,8 @@ class Rules:
 
     Antecedents and consequents are CSR rows of original item ids (sorted within a row).
     Rules are sorted by antecedent ids, then consequent ids (lexicographically).
-    ``measures`` maps each name of ``MEASURES`` to a float64 array.
+    ``measures`` maps each name of ``MEASURES`` to a float64 array (a read-only mapping that
+    computes the measures on first access: the p-value on its own, the others together).
     """
 
     antecedent_indptr: np.ndarray
@@ -48,7 +50,7 @@ class Rules:
     count: np.ndarray
     antecedent_count: np.ndarray
     consequent_count: np.ndarray
-    measures: dict[str, np.ndarray]
+    measures: Mapping[str, np.ndarray]
     n_baskets: int
     items: np.ndarray
 
@@ -91,16 +93,53 @@ def compute_measures(
     n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n_baskets: int
 ) -> dict[str, np.ndarray]:
     """Every interest measure of rules with counts n_xy, n_x, n_y among ``n_baskets``."""
-    ready()
-    n_xy = np.ascontiguousarray(n_xy, dtype=np.int64)
-    n_x = np.ascontiguousarray(n_x, dtype=np.int64)
-    n_y = np.ascontiguousarray(n_y, dtype=np.int64)
-    if n_baskets >= 2**31:  # the exact int64 numerator could overflow: float route
-        raise MiningError("more than 2**31 baskets are not supported")
-    table = rule_measures(n_xy, n_x, n_y, n_baskets)
-    out = {name: table[k] for k, name in enumerate(MEASURES[:-1])}
-    out["p_value"] = fisher_upper(n_xy, n_x, n_y, n_baskets)
-    return out
+    measures = LazyMeasures(n_xy, n_x, n_y, n_baskets)
+    return {name: measures[name] for name in MEASURES}
+
+
+class LazyMeasures(Mapping):
+    """The measures of rules with counts n_xy, n_x, n_y, computed when first looked up.
+
+    Rule generation needs only counts; the float measures (11 float64 arrays, computed together)
+    and the Fisher p-value (the costliest) are computed on first access and kept."""
+
+    def __init__(
+        self, n_xy: np.ndarray, n_x: np.ndarray, n_y: np.ndarray, n_baskets: int
+    ) -> None:
+        if n_baskets >= 2**31:  # the exact int64 numerator could overflow
+            raise MiningError("more than 2**31 baskets are not supported")
+        self._counts = (
+            np.ascontiguousarray(n_xy, dtype=np.int64),
+            np.ascontiguousarray(n_x, dtype=np.int64),
+            np.ascontiguousarray(n_y, dtype=np.int64),
+        )
+        self._n = int(n_baskets)
+        self._values: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        value = self._values.get(name)
+        if value is not None:
+            return value
+        if name not in MEASURES:
+            raise KeyError(name)
+        ready()
+        if name == "p_value":
+            self._values[name] = fisher_upper(*self._counts, self._n)
+        else:
+            table = rule_measures(*self._counts, self._n)
+            for k, key in enumerate(MEASURES[:-1]):
+                self._values[key] = table[k]
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MEASURES)
+
+    def __len__(self) -> int:
+        return len(MEASURES)
+
+    def __repr__(self) -> str:
+        done = ", ".join(k for k in MEASURES if k in self._values) or "none"
+        return f"LazyMeasures({self._counts[0].shape[0]} rules; computed: {done})"
 
 
 def association_rules(
@@ -204,11 +243,10 @@ def association_rules(
     rank[radix_order(itemsets.indptr, itemsets.indices, n_items, False)] = np.arange(n_sets)
     order = np.argsort(rank[x] * n_sets + rank[y])
     x, y, n_xy, n_x, n_y = x[order], y[order], n_xy[order], n_x[order], n_y[order]
-    measures = compute_measures(n_xy, n_x, n_y, n)
     if max_p_value is not None:
-        ok = measures["p_value"] <= max_p_value
+        ok = fisher_upper(n_xy, n_x, n_y, n) <= max_p_value
         x, y, n_xy, n_x, n_y = x[ok], y[ok], n_xy[ok], n_x[ok], n_y[ok]
-        measures = {k: v[ok] for k, v in measures.items()}
+    measures = LazyMeasures(n_xy, n_x, n_y, n)
     a_ptr, a_idx = gather_rows(itemsets.indptr, itemsets.indices, x)
     c_ptr, c_idx = gather_rows(itemsets.indptr, itemsets.indices, y)
     return Rules(
