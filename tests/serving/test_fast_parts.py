@@ -3,6 +3,7 @@ from pre-encoded pieces, the direct access log, metrics counted in plain ints, r
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -133,3 +134,71 @@ def test_request_ids_are_16_hex_digits_and_unique(model_dir: Path) -> None:
     assert all(re.fullmatch(r"[0-9a-f]{16}", x) for x in ids)
     other = create_app(Settings(model=str(model_dir)))
     assert other.new_request_id()[:8] != app.new_request_id()[:8]  # random per process
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_coalesced_writes_send_one_turns_writes_together() -> None:
+    from basketry.serving.protocol import CoalescedWrites
+
+    async def main() -> tuple[_Transport, _Transport, _Transport]:
+        loop = asyncio.get_running_loop()
+        plain = _Transport()
+        t = CoalescedWrites(plain, loop)  # type: ignore[arg-type]
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        t.write(b"")
+        t.write(b"body")
+        assert plain.writes == [] and t.get_write_buffer_size() == 23
+        assert t.get_extra_info("peername") == "info:peername"
+        await asyncio.sleep(0)  # the end of this turn of the loop
+        assert plain.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+        t.write(b"more")
+        await asyncio.sleep(0)
+        assert plain.writes[-1] == b"more"
+        closing = _Transport()
+        c = CoalescedWrites(closing, loop)  # type: ignore[arg-type]
+        c.write(b"last words")
+        c.close()  # what is pending goes first
+        aborting = _Transport()
+        a = CoalescedWrites(aborting, loop)  # type: ignore[arg-type]
+        a.write(b"dropped")
+        a.abort()
+        await asyncio.sleep(0)
+        return plain, closing, aborting
+
+    _, closing, aborting = asyncio.run(main())
+    assert closing.writes == [b"last words"] and closing.closed
+    assert aborting.writes == [] and aborting.aborted
+
+
+def test_serve_uses_the_coalescing_protocol() -> None:
+    from uvicorn.config import Config
+
+    from basketry.serving.protocol import CoalescingHttpToolsProtocol
+    from basketry.serving.server import http_protocol
+
+    config = Config(app=lambda *a: None, http=http_protocol())
+    config.load()
+    assert config.http_protocol_class is CoalescingHttpToolsProtocol

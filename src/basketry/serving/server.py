@@ -12,6 +12,17 @@ from basketry.serving.settings import Settings
 
 #: Import string uvicorn uses to build the app in each worker process.
 APP_FACTORY = "basketry.serving.server:app_from_env"
+#: uvicorn's httptools protocol sending each response in one write (basketry.serving.protocol).
+HTTP_PROTOCOL = "basketry.serving.protocol:CoalescingHttpToolsProtocol"
+
+
+def http_protocol() -> str:
+    """The HTTP protocol for uvicorn: ours over httptools, or uvicorn's choice without it."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "auto"
+    return HTTP_PROTOCOL
 
 
 def app_from_env() -> Any:
@@ -56,6 +67,7 @@ def serve(settings: Settings | None = None, **overrides: Any) -> None:
         uvicorn.run(
             APP_FACTORY,
             factory=True,
+            http=http_protocol(),
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
