@@ -23,62 +23,180 @@ def _slot(parent, item, mask):
 
 
 @njit(cache=True)
-def build_tree(indptr, indices, n_items):
-    """FP-tree of recoded baskets (ids ascending within each basket).
+def _row_less(indptr, indices, a, b, d):
+    """Row a < row b lexicographically, both equal before depth d (a shorter row first)."""
+    pa = indptr[a] + d
+    pb = indptr[b] + d
+    ea = indptr[a + 1]
+    eb = indptr[b + 1]
+    while pa < ea and pb < eb:
+        x = indices[pa]
+        y = indices[pb]
+        if x != y:
+            return x < y
+        pa += 1
+        pb += 1
+    return (ea - pa) < (eb - pb)
 
-    Returns parent, item, count, header start offsets (per item), header node ids, and per-item
-    work weights (sum of node depths)."""
-    nnz = indices.shape[0]
-    cap = 16
-    while cap < 2 * nnz + 16:
-        cap *= 2
-    mask = np.uint64(cap - 1)
-    hkey_parent = np.full(cap, -2, dtype=np.int32)
-    hkey_item = np.empty(cap, dtype=np.int32)
-    hval = np.empty(cap, dtype=np.int32)
-    parent = np.empty(nnz, dtype=np.int32)
-    item = np.empty(nnz, dtype=np.int32)
-    count = np.zeros(nnz, dtype=np.int64)
-    depth = np.empty(nnz, dtype=np.int32)
-    n = 0
-    for b in range(indptr.shape[0] - 1):
-        cur = -1
-        s = indptr[b]
-        for p in range(s, indptr[b + 1]):
-            d = p - s
-            it = indices[p]
-            h = _slot(cur, it, mask)
-            while True:
-                kp = hkey_parent[h]
-                if kp == -2:
-                    hkey_parent[h] = cur
-                    hkey_item[h] = it
-                    hval[h] = n
-                    parent[n] = cur
-                    item[n] = it
-                    depth[n] = d
-                    cur = n
-                    n += 1
-                    break
-                if kp == cur and hkey_item[h] == it:
-                    cur = hval[h]
-                    break
-                h = (h + np.uint64(1)) & mask
-            count[cur] += 1
-    hstart = np.zeros(n_items + 1, dtype=np.int64)
+
+@njit(cache=True)
+def sort_rows(indptr, indices, n_items):
+    """Lexicographic order of the non-empty rows (ids ascending within a row): MSD radix sort,
+    a counting sort by the item at the current depth for large ranges, a comparison sort of
+    the keys for middle ones, insertion sort for small ones."""
+    n = indptr.shape[0] - 1
+    m = 0
+    for r in range(n):
+        if indptr[r + 1] > indptr[r]:
+            m += 1
+    order = np.empty(m, dtype=np.int64)
+    k = 0
+    for r in range(n):
+        if indptr[r + 1] > indptr[r]:
+            order[k] = r
+            k += 1
+    buf = np.empty(m, dtype=np.int64)
+    keys = np.empty(m, dtype=np.int32)
+    cnt = np.zeros(n_items + 2, dtype=np.int64)
+    st_lo = np.empty(64, dtype=np.int64)
+    st_hi = np.empty(64, dtype=np.int64)
+    st_d = np.empty(64, dtype=np.int64)
+    sp = 0
+    st_lo[0] = 0
+    st_hi[0] = m
+    st_d[0] = 0
+    while sp >= 0:
+        lo = st_lo[sp]
+        hi = st_hi[sp]
+        d = st_d[sp]
+        sp -= 1
+        size = hi - lo
+        if size <= 24:
+            for i in range(lo + 1, hi):
+                v = order[i]
+                j = i - 1
+                while j >= lo and _row_less(indptr, indices, v, order[j], d):
+                    order[j + 1] = order[j]
+                    j -= 1
+                order[j + 1] = v
+            continue
+        for i in range(lo, hi):
+            r = order[i]
+            p = indptr[r] + d
+            keys[i] = indices[p] if p < indptr[r + 1] else -1
+        if size >= 2 * n_items:
+            cnt[:] = 0
+            for i in range(lo, hi):
+                cnt[keys[i] + 2] += 1
+            for v in range(n_items + 1):
+                cnt[v + 1] += cnt[v]
+            for i in range(lo, hi):
+                kk = keys[i] + 1
+                buf[lo + cnt[kk]] = order[i]
+                cnt[kk] += 1
+            order[lo:hi] = buf[lo:hi]
+            for i in range(lo, hi):
+                r = order[i]
+                p = indptr[r] + d
+                keys[i] = indices[p] if p < indptr[r + 1] else -1
+        else:
+            idx = np.argsort(keys[lo:hi])
+            for i in range(size):
+                buf[lo + i] = order[lo + idx[i]]
+            order[lo:hi] = buf[lo:hi]
+            for i in range(size):
+                buf[lo + i] = keys[lo + idx[i]]
+            for i in range(size):
+                keys[lo + i] = buf[lo + i]
+        # ranges of equal keys go one level deeper (rows that ended are equal: done)
+        g = lo
+        while g < hi:
+            h = g + 1
+            while h < hi and keys[h] == keys[g]:
+                h += 1
+            if keys[g] >= 0 and h - g > 1:
+                sp += 1
+                if sp >= st_lo.shape[0]:
+                    st_lo = _grow_i64(st_lo, 2 * sp)
+                    st_hi = _grow_i64(st_hi, 2 * sp)
+                    st_d = _grow_i64(st_d, 2 * sp)
+                st_lo[sp] = g
+                st_hi[sp] = h
+                st_d[sp] = d + 1
+            g = h
+    return order
+
+
+@njit(cache=True)
+def build_tree(indptr, indices, n_items):
+    """FP-tree of recoded baskets (ids ascending within each basket), built from the baskets in
+    lexicographic order: each shares its longest common prefix with the previous one, so the
+    tree grows along one path and needs no hash table.
+
+    Returns parent, item, count (int32; arrays with room after the tree, for the conditional
+    trees of ``mine``), the number of tree nodes, header start offsets (per item), header node
+    ids (with room after them too), and per-item work weights (sum of node depths)."""
+    order = sort_rows(indptr, indices, n_items)
+    m = order.shape[0]
+    # pass 1: the number of nodes
+    n_nodes = 0
+    prev = -1
+    for q in range(m):
+        r = order[q]
+        s = indptr[r]
+        ln = indptr[r + 1] - s
+        lcp = 0
+        if prev >= 0:
+            ps = indptr[prev]
+            pl = indptr[prev + 1] - ps
+            while lcp < ln and lcp < pl and indices[ps + lcp] == indices[s + lcp]:
+                lcp += 1
+        n_nodes += ln - lcp
+        prev = r
+    cap = n_nodes + max(1024, n_nodes // 4)
+    parent = np.empty(cap, dtype=np.int32)
+    item = np.empty(cap, dtype=np.int32)
+    count = np.zeros(cap, dtype=np.int32)
     weight = np.zeros(n_items, dtype=np.float64)
-    for v in range(n):
-        hstart[item[v] + 1] += 1
-        weight[item[v]] += depth[v] + 1
+    hstart = np.zeros(n_items + 1, dtype=np.int64)
+    path = np.empty(64, dtype=np.int32)
+    n = 0
+    prev = -1
+    for q in range(m):
+        r = order[q]
+        s = indptr[r]
+        ln = indptr[r + 1] - s
+        if ln > path.shape[0]:
+            path = _grow_i32(path, 2 * ln)
+        lcp = 0
+        if prev >= 0:
+            ps = indptr[prev]
+            pl = indptr[prev + 1] - ps
+            while lcp < ln and lcp < pl and indices[ps + lcp] == indices[s + lcp]:
+                lcp += 1
+        for d in range(lcp):
+            count[path[d]] += 1
+        cur = path[lcp - 1] if lcp > 0 else -1
+        for d in range(lcp, ln):
+            it = indices[s + d]
+            parent[n] = cur
+            item[n] = it
+            count[n] = 1
+            hstart[it + 1] += 1
+            weight[it] += d + 1
+            path[d] = n
+            cur = n
+            n += 1
+        prev = r
     for i in range(n_items):
         hstart[i + 1] += hstart[i]
     fill = hstart[:-1].copy()
-    hnodes = np.empty(n, dtype=np.int32)
+    hnodes = np.empty(cap, dtype=np.int32)
     for v in range(n):
         it = item[v]
         hnodes[fill[it]] = v
         fill[it] += 1
-    return parent[:n].copy(), item[:n].copy(), count[:n].copy(), hstart, hnodes, weight
+    return parent, item, count, n, hstart, hnodes, weight
 
 
 @njit(cache=True)
@@ -124,9 +242,10 @@ def _emit(o_len, o_cnt, o_items, n_out, n_oitems, prefix, ln, extra, n_extra, co
 
 @njit(cache=True)
 def mine(
-    g_parent,
-    g_item,
-    g_count,
+    a_parent,
+    a_item,
+    a_count,
+    n0,
     g_hstart,
     g_hnodes,
     item_counts,
@@ -143,20 +262,13 @@ def mine(
     ``item_counts``: support of each recoded item. ``is_non_a``: per item, 1 if outside the
     allowed antecedents; with ``limit_non_a`` itemsets hold at most one such item. ``max_out``:
     stop (returning stopped=True) once more than this many itemsets were found (-1: no limit).
+    ``a_parent``, ``a_item``, ``a_count``, ``g_hnodes``: the tree of ``build_tree`` in its
+    first ``n0`` nodes (never written), the rest scratch.
     Returns (lengths int32, items int32 flat in mining order: decreasing ids, counts, stopped)."""
     n_items = item_counts.shape[0]
-    n0 = g_parent.shape[0]
-    # arena of tree nodes: the global tree first
-    cap = n0 + max(1024, n0 // 4)
-    a_parent = np.empty(cap, dtype=np.int32)
-    a_item = np.empty(cap, dtype=np.int32)
-    a_count = np.empty(cap, dtype=np.int64)
-    a_parent[:n0] = g_parent
-    a_item[:n0] = g_item
-    a_count[:n0] = g_count
-    # header-node arena (node ids per item, per frame)
-    h_nodes = np.empty(n0 + max(1024, n0 // 4), dtype=np.int32)
-    h_nodes[:n0] = g_hnodes
+    # arena of tree nodes: the global tree [0, n0), then the conditional trees (the arrays come
+    # from build_tree with room after the tree; grown here when needed)
+    h_nodes = g_hnodes
     # item arena: per frame, its frequent items (ascending), supports, header ranges
     i_cap = max(16, 4 * n_items)
     i_item = np.empty(i_cap, dtype=np.int32)
@@ -306,7 +418,7 @@ def mine(
         if base + n_elems > a_parent.shape[0]:
             a_parent = _grow_i32(a_parent, base + n_elems)
             a_item = _grow_i32(a_item, base + n_elems)
-            a_count = _grow_i64(a_count, base + n_elems)
+            a_count = _grow_i32(a_count, base + n_elems)
         if n_elems > used_slots.shape[0]:
             used_slots = _grow_i64(used_slots, n_elems)
         m = 16

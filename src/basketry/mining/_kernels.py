@@ -413,3 +413,32 @@ def radix_order(indptr, indices, n_values, length_first):
             lc[ln] += 1
         order, buf = buf, order
     return order
+
+
+@njit(cache=True)
+def order_by_two_keys(k1, k2, n_keys):
+    """Order of the pairs (k1, k2) (keys in [0, n_keys)), by k1 then k2: two stable counting
+    sorts (by k2, then by k1), O(pairs + keys)."""
+    n = k1.shape[0]
+    counts = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(n):
+        counts[k2[i] + 1] += 1
+    for k in range(n_keys):
+        counts[k + 1] += counts[k]
+    tmp = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        key = k2[i]
+        tmp[counts[key]] = i
+        counts[key] += 1
+    counts[:] = 0
+    for i in range(n):
+        counts[k1[i] + 1] += 1
+    for k in range(n_keys):
+        counts[k + 1] += counts[k]
+    out = np.empty(n, dtype=np.int64)
+    for q in range(n):
+        i = tmp[q]
+        key = k1[i]
+        out[counts[key]] = i
+        counts[key] += 1
+    return out

@@ -267,7 +267,7 @@ def _mine_fpgrowth(
     max_itemsets, progress, n_baskets,
 ):
     m = counts_new.shape[0]
-    parent, item, count, hstart, hnodes, weight = _fpgrowth.build_tree(t_ptr, t_idx, m)
+    parent, item, count, n0, hstart, hnodes, weight = _fpgrowth.build_tree(t_ptr, t_idx, m)
     # chunks of top-level items, processed from the least frequent; ~100 progress steps
     tops = np.arange(m - 1, first_c - 1, -1)
     w = weight[tops]
@@ -293,7 +293,7 @@ def _mine_fpgrowth(
     for lo, hi in bounds:
         max_out = -1 if max_itemsets is None else max_itemsets - found
         o_len, o_items, o_cnt, stopped = _fpgrowth.mine(
-            parent, item, count, hstart, hnodes, counts_new, lo, hi, min_count, ml,
+            parent, item, count, n0, hstart, hnodes, counts_new, lo, hi, min_count, ml,
             is_non_a, limit_non_a, max_out,
         )
         lens.append(o_len)

@@ -10,7 +10,7 @@ import numpy as np
 
 from basketry.data._jit import ready
 from basketry.mining._fisher import fisher_upper
-from basketry.mining._kernels import gather_rows, radix_order, rule_measures
+from basketry.mining._kernels import gather_rows, order_by_two_keys, radix_order, rule_measures
 from basketry.mining._params import check_max, check_range, exact_fraction
 from basketry.mining._rules_kernel import generate_rules
 from basketry.mining.errors import BudgetExceeded, MiningError
@@ -241,7 +241,7 @@ def association_rules(
     n_sets = len(itemsets)
     rank = np.empty(n_sets, dtype=np.int64)
     rank[radix_order(itemsets.indptr, itemsets.indices, n_items, False)] = np.arange(n_sets)
-    order = np.argsort(rank[x] * n_sets + rank[y])
+    order = order_by_two_keys(rank[x], rank[y], max(n_sets, 1))
     x, y, n_xy, n_x, n_y = x[order], y[order], n_xy[order], n_x[order], n_y[order]
     if max_p_value is not None:
         ok = fisher_upper(n_xy, n_x, n_y, n) <= max_p_value
