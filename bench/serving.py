@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -273,13 +274,18 @@ def run_python_client(port: int, path: str, bodies_file: Path, connections: int,
     script.write_text(PY_CLIENT)
     cmd = [PYTHON, str(script), "127.0.0.1", str(port), path, str(bodies_file),
            str(connections), str(duration), str(rate)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60,
                          check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     match = re.search(r"^JSON (.*)$", out, re.M)
     if not match:
         raise RuntimeError(f"the client printed no summary:\n{out}")
     result = json.loads(match.group(1))
     result["rps"] = result["requests"] / result["seconds"]
+    # the client's own CPU time: on a small shared machine it competes with the server
+    result["client_cpu_seconds"] = (after.ru_utime - before.ru_utime
+                                    + after.ru_stime - before.ru_stime)
     return result
 
 
@@ -357,12 +363,21 @@ def main() -> int:
             # rate-limited (open loop, python client: wrk has no fixed-rate mode): 80% of b's
             # peak, latency counted from each request's scheduled time
             target = 0.8 * b["rps"]
+            cpu = server.cpu_seconds()
             c = run_python_client(port, "/v1/recommendations", bodies, args.connections,
                                   args.duration, tmp, rate=target)
             c["target_rps"] = target
+            c["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / c["requests"] * 1e6
+            # the share of one core the server got, against what this rate needs of it: less
+            # than needed means the machine (other processes, the client) starved the server
+            c["server_core_share"] = (server.cpu_seconds() - cpu) / c["seconds"]
+            c["server_core_needed"] = target * b["server_cpu_us_per_request"] / 1e6
         finally:
             server.stop()
         show(f"(b) open loop at {c['rps'] / b['rps']:.0%} of peak", c)
+        print(f"      the server used {c['server_core_share']:.0%} of a core "
+              f"(this rate needs about {c['server_core_needed']:.0%}); the Python client "
+              f"used {c['client_cpu_seconds'] / c['seconds']:.0%}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

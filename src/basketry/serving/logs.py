@@ -124,6 +124,7 @@ class AccessLog:
 
     def __call__(self, request_id: str, method: str, endpoint: str, status: int,
                  seconds: float) -> None:
+        """One access line; ``endpoint`` is a route template (plain characters)."""
         if not self.enabled:
             return
         ms = round(seconds * 1000, 3)
@@ -143,7 +144,7 @@ class AccessLog:
             line = (f'{{"ts": "{self._stamp}.{millis:03d}+00:00", "level": "info", "logger": '
                     f'"{self.logger.name}", "message": "request", "request_id": '
                     f'{_json_str(request_id)}, "method": {_json_str(method)}, "endpoint": '
-                    f'{_json_str(endpoint)}, "status": {status}, "ms": {ms!r}}}')
+                    f'"{endpoint}", "status": {status}, "ms": {ms!r}}}')
         else:
             line = (f"{self._stamp},{millis:03d} INFO    {self.logger.name}: request "
                     f"request_id={request_id} method={method} endpoint={endpoint} "
@@ -178,6 +179,6 @@ _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 
 def _json_str(text: str) -> str:
     """``text`` as a JSON string (the common case, plain characters, without json.dumps)."""
-    if set(text) <= _PLAIN:
+    if text.isalnum() or set(text) <= _PLAIN:
         return f'"{text}"'
     return json.dumps(text, ensure_ascii=False)
