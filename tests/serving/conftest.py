@@ -18,7 +18,8 @@ COUNTS = [50, 40, 30, 20, 60, 10, 5]
 ADMIN = "test-admin-token"
 
 
-def write_version(path: Path, tag: str, *, overwrite: bool = True) -> str:
+def write_version(path: Path, tag: str, *, overwrite: bool = True,
+                  scoring: str = "confidence") -> str:
     """A model whose labels carry ``tag`` (so an answer shows which model produced it);
     returns its version. Different tags give different rules and so different versions."""
     labels = [f"{tag}:{item}" for item in ITEMS]
@@ -37,7 +38,7 @@ def write_version(path: Path, tag: str, *, overwrite: bool = True) -> str:
                 rules=make_rules(rows, n=100), n_baskets=100,
                 parameters={"min_support": 0.05, "tag": tag},
                 # the answers below are known for ranking by confidence, whatever the default
-                scoring={"method": "confidence"},
+                scoring={"method": scoring},
                 dataset={"fingerprint": f"fp-{tag}"}, metrics={"hit_rate@10": 0.5},
                 overwrite=overwrite)
     import json

@@ -22,15 +22,18 @@ from tests.serving.conftest import client_for, write_version
 ODD = 'q"\\ü→'  # a tag that puts quotes, a backslash and non-ASCII into every label
 
 
+@pytest.mark.parametrize("scoring", ["confidence", "smoothed"])
 @pytest.mark.parametrize("body", [
     {"basket": ["a"], "k": 5},
     {"basket": ["a", "b", "new \"item\" é"], "k": 3, "exclude": ["d"]},
+    {"basket": ["a", "b", "e"], "k": 4},
     {"basket": [], "k": 7},
     {"basket": ["e"], "k": 1},
 ])
-def test_fast_answers_are_byte_for_byte_msgspec_documents(tmp_path: Path, body: dict) -> None:
+def test_fast_answers_are_byte_for_byte_msgspec_documents(tmp_path: Path, body: dict,
+                                                          scoring: str) -> None:
     model = tmp_path / "model"
-    write_version(model, ODD)
+    write_version(model, ODD, scoring=scoring)
     headers = {"x-request-id": "req-1"}
     with client_for(Settings(model=str(model), fast_path=True)) as fast, \
             client_for(Settings(model=str(model), fast_path=False)) as framework:

@@ -25,7 +25,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import Body, Parameter
 
-from basketry.model import Recommendation, Recommendations
+from basketry.model import FiredRule, Recommendation, Recommendations
 from basketry.serving import schemas as S
 from basketry.serving.docs_ui import assets_route, swagger_plugin
 from basketry.serving.logs import AccessLog
@@ -130,21 +130,21 @@ def _integral_k(value: Any) -> Any:
     return value
 
 
+def _rule(rule: FiredRule) -> S.Rule:
+    return S.Rule(antecedent=list(rule.antecedent), confidence=rule.confidence, lift=rule.lift,
+                  support=rule.support, count=rule.count)
+
+
 def _item(r: Recommendation) -> S.RecommendedItem:
-    rule = r.rule
-    return S.RecommendedItem(
-        item=r.item, label=r.label, score=r.score, fallback=r.fallback,
-        rule=None if rule is None else S.Rule(
-            antecedent=list(rule.antecedent), confidence=rule.confidence, lift=rule.lift,
-            support=rule.support, count=rule.count),
-    )
+    return S.RecommendedItem(item=r.item, label=r.label, score=r.score, fallback=r.fallback,
+                             rule=None if r.rule is None else _rule(r.rule))
 
 
 def _items(recs: Recommendations) -> list[S.RecommendedItem]:
     return [_item(r) for r in recs.items]
 
 
-#: At most this many encoded items are kept per model (then the cache starts again).
+#: At most this many encoded pieces are kept per model (then the cache starts again).
 MAX_ENCODED = 500_000
 
 
@@ -437,23 +437,38 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                                        f"{exc.reason} at byte {exc.start}")
         return handle
 
-    # The answer documents are written from pre-encoded pieces: each recommended item's JSON
-    # (its rule, label, scores) is encoded once per model and kept with the model's snapshot,
-    # keyed by the identity of the model's (immutable, cached) Recommendation, which the entry
-    # also holds so the identity is never reused while the entry lives. The bytes are those
-    # msgspec writes for the same RecommendationResponse (a test checks it).
+    # The answer documents are written from pre-encoded pieces kept with the model's snapshot:
+    # per item, its `{"item":..,"label":..,"score":` head; per rule, its explanation document,
+    # keyed by the identity of the model's (immutable, shared) FiredRule, which the entry also
+    # holds so the identity is never reused while the entry lives. Only the score (which may
+    # depend on the basket) is encoded per answer. The bytes are those msgspec writes for the
+    # same RecommendationResponse (a test checks it).
+
+    def encoded_item(cache: dict[Any, Any], r: Recommendation) -> bytes:
+        head = cache.get(r.item)
+        if head is None or head[0] != r.label:
+            head = cache[r.item] = (r.label, b"".join((
+                b'{"item":', encoder.encode(r.item), b',"label":', encoder.encode(r.label),
+                b',"score":')))
+        rule = r.rule
+        if rule is None:
+            tail = b',"fallback":true,"rule":null}' if r.fallback else \
+                b',"fallback":false,"rule":null}'
+        elif r.fallback:  # a fallback with a rule: the model makes none, so nothing is kept
+            return encoder.encode(_item(r))
+        else:
+            entry = cache.get(id(rule))
+            if entry is None or entry[0] is not rule:
+                entry = cache[id(rule)] = (rule, b"".join((
+                    b',"fallback":false,"rule":', encoder.encode(_rule(rule)), b"}")))
+            tail = entry[1]
+        return b"".join((head[1], encoder.encode(r.score), tail))
 
     def encoded_items(snap: Snapshot, recs: Recommendations) -> bytes:
         cache = snap.encoded
-        parts = []
-        for r in recs.items:
-            entry = cache.get(id(r))
-            if entry is None or entry[0] is not r:
-                if len(cache) > MAX_ENCODED:
-                    cache.clear()
-                entry = cache[id(r)] = (r, encoder.encode(_item(r)))
-            parts.append(entry[1])
-        return b",".join(parts)
+        if len(cache) > MAX_ENCODED:
+            cache.clear()
+        return b",".join([encoded_item(cache, r) for r in recs.items])
 
     def encoded_answer(snap: Snapshot, data: Any, rid: bytes) -> bytes:
         recs = recommend(snap, data)

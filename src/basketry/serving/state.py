@@ -78,8 +78,8 @@ class Snapshot:
     catalogue_stamp: tuple[int, int] | None
     loaded_at: str = field(default_factory=_now)
     #: The serving side's cache of this model's answers encoded as JSON (see serving.app).
-    encoded: dict[int, tuple[object, bytes]] = field(default_factory=dict, compare=False,
-                                                      repr=False)
+    encoded: dict[object, tuple[object, bytes]] = field(default_factory=dict, compare=False,
+                                                         repr=False)
 
     @property
     def version(self) -> str:
