@@ -712,24 +712,36 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     if not chunks:
         chunks = [pa.array([], column.type)]
     chunks = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c) for c in chunks]
-    first = chunks[0].dictionary
-    if all(_same_buffers(c.dictionary, first) for c in chunks[1:]):
-        dictionary = first
+    # distinct dictionaries only (Parquet gives every batch of a row group the same one, and
+    # row groups written from one table usually carry equal ones)
+    distinct: list[pa.Array] = []
+    which = []
+    for c in chunks:
+        d = c.dictionary
+        for k, seen in enumerate(distinct):
+            if _same_buffers(d, seen) or (len(d) == len(seen) and d.equals(seen)):
+                which.append(k)
+                break
+        else:
+            which.append(len(distinct))
+            distinct.append(d)
+    if len(distinct) == 1:
+        dictionary = distinct[0]
         codes = np.concatenate([_indices(c) for c in chunks]) if len(chunks) > 1 else _indices(
             chunks[0]
         )
     else:
-        merged = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in chunks]))
+        merged = pc.dictionary_encode(pa.concat_arrays(distinct))
         remap = _indices(merged)
         dictionary = merged.dictionary
+        starts = np.cumsum([0] + [len(d) for d in distinct])
+        locals_ = [np.append(remap[starts[k] : starts[k + 1]], np.int32(-1))
+                   for k in range(len(distinct))]
         codes = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
-        pos = off = 0
-        for c in chunks:
-            n_dict = len(c.dictionary)
-            local = np.append(remap[off : off + n_dict], np.int32(-1))
-            codes[pos : pos + len(c)] = local[_indices(c)]
+        pos = 0
+        for c, k in zip(chunks, which, strict=True):
+            codes[pos : pos + len(c)] = locals_[k][_indices(c)]
             pos += len(c)
-            off += n_dict
     if pa.types.is_floating(dictionary.type):
         valid = dictionary.drop_null()
         if len(valid) == 0 or (
