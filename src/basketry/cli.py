@@ -165,6 +165,113 @@ def mine(
     console.print(f"model saved to [bold]{path}[/]")
 
 
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
+                                      envvar="BASKETRY_MODEL_DIR")],
+    test_days: Annotated[float | None, typer.Option(
+        help="Time split: test on the last N days, train before (default 30 with timestamps).",
+    )] = None,
+    test_fraction: Annotated[float | None, typer.Option(
+        help="Seeded random split: this share of baskets is the test part (default 0.2 "
+             "without timestamps).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
+    scoring: Annotated[str | None, typer.Option(
+        help="Scoring method (smoothed | confidence | lift) with its default parameters; "
+             "default: smoothed, tuned on a validation slice of the training part.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Report path prefix: writes PREFIX.json and PREFIX.html "
+             "(default: OUT-report next to the model).")] = None,
+    min_support: Annotated[str, typer.Option(
+        help="A fraction of baskets in (0, 1] written with a point (0.01, 1.0), or an absolute "
+             "basket count written as an integer (25).",
+        envvar="BASKETRY_MIN_SUPPORT")] = "0.01",
+    min_confidence: Annotated[float, typer.Option(help="In [0, 1].",
+                                                  envvar="BASKETRY_MIN_CONFIDENCE")] = 0.1,
+    min_lift: Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")] = None,
+    max_p_value: Annotated[float | None, typer.Option(
+        help="Keep rules whose one-sided Fisher p-value is <= this.")] = None,
+    max_len: Annotated[int | None, typer.Option(help="Longest itemset mined.")] = None,
+    algorithm: Annotated[str, typer.Option(help="fpgrowth | apriori")] = "fpgrowth",
+    consequents: Annotated[str | None, typer.Option(
+        help="Comma-separated items allowed as consequents.")] = None,
+    antecedents: Annotated[str | None, typer.Option(
+        help="Comma-separated items allowed in antecedents.")] = None,
+    exclude: Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")] = None,
+    multi_consequent: Annotated[bool, typer.Option(
+        help="Also rules with several items in the consequent.")] = False,
+    max_itemsets: Annotated[int | None, typer.Option(
+        help="Stop with advice past this many itemsets.")] = None,
+    max_rules: Annotated[int | None, typer.Option(
+        help="Stop with advice past this many rules.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model dir.")] = False,
+    fmt: Format = "auto",
+    transaction_col: TransactionCol = None,
+    item_col: ItemCol = None,
+    timestamp_col: TimestampCol = None,
+    customer_col: CustomerCol = None,
+    quantity_col: QuantityCol = None,
+    label_col: LabelCol = None,
+    sep: Sep = None,
+    preset: Preset = None,
+) -> None:
+    """Split DATA, mine the training part, evaluate on the test part against popularity,
+    max-confidence and random baselines; save the model (metrics in its manifest) and a
+    report (terminal table, JSON, HTML)."""
+    from basketry.model import scoring_spec
+    from basketry.training import save_trained, train_and_evaluate, write_report
+
+    support = parse_support(str(min_support))
+    prefix = report or out.with_name(out.name + "-report")
+    with _clear_errors():
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise _input_errors()[2](f"{out} already exists; pass --overwrite to replace it")
+        if test_days is not None and test_fraction is not None:
+            raise _input_errors()[0]("give either --test-days or --test-fraction, not both")
+        spec = None if scoring is None else scoring_spec(scoring)
+        started = time.perf_counter()
+        baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
+                        timestamp_col=timestamp_col, customer_col=customer_col,
+                        quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+        _print_read_report(baskets)
+        params = dict(
+            min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+            max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
+            consequents=_split(consequents), antecedents=_split(antecedents),
+            exclude=_split(exclude), multi_consequent=multi_consequent,
+            max_itemsets=max_itemsets, max_rules=max_rules,
+        )
+        with console.status("training") as status:
+            result = train_and_evaluate(
+                baskets, params, test_days=test_days, test_fraction=test_fraction, seed=seed,
+                scoring=spec, progress=lambda message: status.update(message))
+        path = save_trained(out, result, overwrite=overwrite)
+    from basketry.model import read_manifest
+
+    result.report["model_version"] = read_manifest(path)["model_version"]
+    result.report["seconds"] = round(time.perf_counter() - started, 3)
+    json_path, html_path = write_report(result.report, prefix)
+    _print_evaluation(result)
+    console.print(f"model saved to [bold]{path}[/]; report: {json_path}, {html_path}")
+
+
+def _print_evaluation(result: Any) -> None:
+    split, queries = result.split.describe(), result.queries.describe()
+    table = Table(title=f"hide-one evaluation: {queries['n_queries']:,} queries from "
+                        f"{queries['n_eligible_baskets']:,} test baskets ({split['method']} split)")
+    columns = ("hit_rate@1", "hit_rate@5", "hit_rate@10", "ndcg@10", "mrr", "item_coverage",
+               "fallback_share")
+    table.add_column("ranker")
+    for name in ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR", "coverage", "fallback"):
+        table.add_column(name, justify="right")
+    for ranker, metrics in result.metrics.items():
+        table.add_row(ranker, *("–" if metrics.get(c) is None else f"{metrics[c]:.4f}"
+                                for c in columns))
+    console.print(table)
+    console.print(f"scoring: {result.scoring}", highlight=False)
+
+
 def _print_read_report(baskets: Any) -> None:
     report = baskets.report
     dropped = {k: v for k, v in report.items() if k.startswith(("dropped", "duplicate", "empty"))

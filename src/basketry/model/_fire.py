@@ -102,7 +102,10 @@ def top_candidates(
     for b in blocked:
         scratch[b] = _FREE
     if combine == 0.0:
-        found.sort()  # ranks are ordered by rule score already
+        # ranks are ordered by rule score already: the k smallest ranks, ascending
+        if n_touched > 2 * k + 16 and k > 0:
+            found = found[found <= np.partition(found, k - 1)[k - 1]]
+        found.sort()
         found = found[:k]
         return found, value[found]
     if n_touched > 2 * k + 16:

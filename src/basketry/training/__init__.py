@@ -1,8 +1,28 @@
-"""The training side: turn mined rules into a model artifact (and, later, evaluate and register).
+"""The training side: split the data, mine the training part, evaluate on the test part with
+the model contract's own scoring, and save the model with its metrics (later: track, register).
 
 Imports the data and mining packages and the model contract; never the serving application.
 """
 
 from basketry.training.artifact import miner_parameters, save_model
+from basketry.training.evaluate import Queries, evaluate, make_queries, metrics_from_ranks
+from basketry.training.pipeline import TrainResult, save_trained, train_and_evaluate
+from basketry.training.report import write_report
+from basketry.training.split import Split, random_split, split_baskets, time_split
 
-__all__ = ["miner_parameters", "save_model"]
+__all__ = [
+    "Queries",
+    "Split",
+    "TrainResult",
+    "evaluate",
+    "make_queries",
+    "metrics_from_ranks",
+    "miner_parameters",
+    "random_split",
+    "save_model",
+    "save_trained",
+    "split_baskets",
+    "time_split",
+    "train_and_evaluate",
+    "write_report",
+]

@@ -8,7 +8,7 @@ from typing import Any
 
 from basketry.data import Baskets, profile
 from basketry.mining import AssociationMiner
-from basketry.model import items_table, write_model
+from basketry.model import items_table, scoring_spec, write_model
 
 
 def miner_parameters(miner: AssociationMiner) -> dict[str, Any]:
@@ -29,9 +29,12 @@ def save_model(
     *,
     metrics: dict[str, Any] | None = None,
     extra_parameters: dict[str, Any] | None = None,
+    scoring: str | dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``miner``'s rules, fitted on ``baskets``, as a model directory at ``path``."""
+    """Write ``miner``'s rules, fitted on ``baskets``, as a model directory at ``path``, scored
+    by ``scoring`` (a method name or scoring object; default: the model contract's default
+    method with its default parameters, recorded in full in the manifest)."""
     items = items_table(baskets.items, miner.item_counts_, baskets.labels)
     parameters = {**miner_parameters(miner), **(extra_parameters or {})}
     return write_model(
@@ -42,6 +45,6 @@ def save_model(
         parameters=parameters,
         dataset=profile(baskets),
         metrics=metrics,
-        scoring={"method": "confidence"},
+        scoring=scoring_spec(scoring),
         overwrite=overwrite,
     )

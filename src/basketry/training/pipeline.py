@@ -1,0 +1,212 @@
+"""The training pipeline: split, tune the scoring on a validation slice of the training part,
+mine the training part, evaluate on the test part, and save the model with its metrics."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from basketry.data import Baskets, DataError, fingerprint
+from basketry.mining import AssociationMiner
+from basketry.model import RuleScorer, items_table, scoring_spec
+from basketry.training.artifact import save_model
+from basketry.training.evaluate import (
+    KS,
+    MAX_HIDDEN_PER_BASKET,
+    MAX_QUERIES,
+    Queries,
+    evaluate,
+    make_queries,
+    ranker_metrics,
+)
+from basketry.training.split import (
+    Split,
+    random_split,
+    split_baskets,
+    time_split,
+    training_vocabulary,
+)
+
+#: The scoring parameters tried on the validation slice (method ``smoothed``), in order of
+#: preference: on equal validation results the earlier (simpler) one is kept.
+TUNING_GRID: dict[str, tuple[float, ...]] = {
+    "prior_weight": (0.0, 5.0, 20.0, 50.0),
+    "combine": (0.0, 0.01, 0.03, 0.1),
+}
+#: What tuning maximises on the validation slice.
+TUNING_OBJECTIVE = ("hit_rate@10", "ndcg@10")
+#: Bound on the validation queries (tuning is re-scoring only, but it runs once per grid point).
+TUNING_MAX_QUERIES = 20_000
+
+
+@dataclass
+class TrainResult:
+    """Everything ``train`` produced: the fitted miner, the (narrowed) training baskets, the
+    split, the chosen scoring, the metrics of every ranker and the JSON-ready report."""
+
+    miner: AssociationMiner
+    train: Baskets
+    split: Split
+    queries: Queries
+    scoring: dict[str, Any]
+    metrics: dict[str, dict[str, float | None]]
+    tuning: dict[str, Any] | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def manifest_metrics(self) -> dict[str, Any]:
+        """The metrics recorded in the model's manifest (deterministic: no timings)."""
+        return {"protocol": "hide-one", "ks": list(KS), "split": self.split.describe(),
+                "queries": self.queries.describe(), **self.metrics}
+
+
+def _validation_split(train: Baskets, split: Split) -> Split:
+    """A validation slice of the training part, made the way the test part was."""
+    if split.method == "time":
+        return time_split(train, float(split.test_days or 30.0))
+    return random_split(train, float(split.test_fraction or 0.2), int(split.seed or 0) + 1)
+
+
+def _objective(metrics: dict[str, float | None]) -> float:
+    return float(sum(metrics[name] or 0.0 for name in TUNING_OBJECTIVE))
+
+
+def tune_scoring(
+    train: Baskets,
+    split: Split,
+    miner_params: dict[str, Any],
+    *,
+    seed: int = 0,
+    max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Choose the scoring parameters on a validation slice of the training part: mine the
+    earlier (or the other) baskets of the training part with the same parameters, score the
+    validation baskets with every grid point, keep the best by the sum of HR@10 and NDCG@10."""
+    validation = _validation_split(train, split)
+    fit_part, old_to_new = training_vocabulary(validation.train)
+    miner = AssociationMiner(**miner_params).fit(fit_part)
+    items = items_table(fit_part.items, miner.item_counts_, fit_part.labels)
+    rules = miner.rules_table()
+    queries = make_queries(validation.test, old_to_new, max_queries=TUNING_MAX_QUERIES,
+                           max_hidden_per_basket=max_hidden_per_basket, seed=seed)
+    k = max(KS)
+    tried = []
+    best: tuple[float, dict[str, Any]] | None = None
+    for prior_weight, combine in itertools.product(*TUNING_GRID.values()):
+        spec = scoring_spec({"method": "smoothed", "prior_weight": prior_weight,
+                             "combine": combine})
+        scorer = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring=spec)
+        top, from_rules = scorer.top_items(queries.ptr, queries.items, k)
+        metrics = ranker_metrics(top, queries, len(scorer.items), from_rules)
+        value = _objective(metrics)
+        tried.append({**spec, "hit_rate@10": metrics["hit_rate@10"],
+                      "ndcg@10": metrics["ndcg@10"]})
+        if best is None or value > best[0]:
+            best = (value, spec)
+    assert best is not None
+    return best[1], {
+        "objective": " + ".join(TUNING_OBJECTIVE),
+        "validation": validation.describe(),
+        "queries": queries.describe(),
+        "n_rules": rules.num_rows,
+        "grid": tried,
+        "chosen": best[1],
+    }
+
+
+def _histogram(values: np.ndarray, edges: np.ndarray) -> dict[str, list[float]]:
+    counts, _ = np.histogram(values, bins=edges)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def rule_distributions(rules: Any) -> dict[str, Any]:
+    """Histograms of rule confidence (0..1) and lift (log-spaced) for the report."""
+    confidence = rules.column("confidence").to_numpy()
+    lift = rules.column("lift").to_numpy()
+    top = max(float(lift.max()) if lift.size else 2.0, 2.0)
+    edges = np.unique(np.geomspace(min(float(lift.min()) if lift.size else 1.0, 1.0), top, 31))
+    return {
+        "n_rules": int(confidence.shape[0]),
+        "confidence": _histogram(confidence, np.linspace(0.0, 1.0, 21)),
+        "lift": _histogram(lift, edges if edges.size > 1 else np.array([0.0, 1.0])),
+    }
+
+
+def train_and_evaluate(
+    baskets: Baskets,
+    miner_params: dict[str, Any],
+    *,
+    test_days: float | None = None,
+    test_fraction: float | None = None,
+    seed: int = 0,
+    scoring: str | dict[str, Any] | None = None,
+    tune: bool = True,
+    max_queries: int | None = MAX_QUERIES,
+    max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Split ``baskets``, tune the scoring (unless ``scoring`` is given or ``tune`` is off:
+    then the given or default scoring), mine the training part, evaluate on the test part."""
+    say = progress or (lambda _message: None)
+    split = split_baskets(baskets, test_days=test_days, test_fraction=test_fraction, seed=seed)
+    train, old_to_new = training_vocabulary(split.train)
+    if train.n_items == 0:
+        raise DataError("the training part has no items")
+    tuning = None
+    if scoring is None and tune:
+        say("tuning the scoring on a validation slice of the training part")
+        try:
+            spec, tuning = tune_scoring(train, split, miner_params, seed=seed,
+                                        max_hidden_per_basket=max_hidden_per_basket)
+        except DataError as exc:  # too little data for a validation slice
+            spec, tuning = scoring_spec(None), {"skipped": str(exc)}
+    else:
+        spec = scoring_spec(scoring)
+    say("mining the training part")
+    miner = AssociationMiner(**miner_params).fit(train)
+    items = items_table(train.items, miner.item_counts_, train.labels)
+    rules = miner.rules_table()
+    scorer = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring=spec)
+    max_conf = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring="confidence")
+    say("evaluating on the test part")
+    queries = make_queries(split.test, old_to_new, max_queries=max_queries,
+                           max_hidden_per_basket=max_hidden_per_basket, seed=seed)
+    metrics = evaluate(scorer, queries, baseline_scorer=max_conf, seed=seed)
+    result = TrainResult(miner=miner, train=train, split=split, queries=queries, scoring=spec,
+                         metrics=metrics, tuning=tuning)
+    result.report = {
+        "data": {"source": baskets.source, "n_baskets": baskets.n_baskets,
+                 "fingerprint": fingerprint(baskets)},
+        "split": split.describe(),
+        "training": {"n_baskets": train.n_baskets, "n_items": train.n_items,
+                     "fingerprint": fingerprint(train)},
+        "mining": {**{k: _plain(v) for k, v in miner_params.items()},
+                   "min_count": int(miner.min_count_), "n_rules": rules.num_rows},
+        "scoring": spec,
+        "tuning": tuning,
+        "protocol": {"hide": "one item at a time", "ks": list(KS), "max_queries": max_queries,
+                     "max_hidden_per_basket": max_hidden_per_basket, "seed": seed},
+        "queries": queries.describe(),
+        "metrics": metrics,
+        "rules": rule_distributions(rules),
+    }
+    return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(str(v) for v in value)
+    return value
+
+
+def save_trained(
+    path: str | os.PathLike[str], result: TrainResult, *, overwrite: bool = False
+) -> Path:
+    """Write the trained model with its scoring and evaluation metrics in the manifest."""
+    return save_model(path, result.miner, result.train, metrics=result.manifest_metrics(),
+                      scoring=result.scoring, overwrite=overwrite)
