@@ -316,6 +316,8 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="serve this model directory instead of mining retail.dat")
     args = parser.parse_args()
     if not DATA.is_file():
         print(f"{DATA} is missing", file=sys.stderr)
@@ -323,7 +325,7 @@ def main() -> int:
     tool = args.load if args.load != "auto" else ("wrk" if shutil.which("wrk") else "python")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    model = build_model(args.support, args.confidence)
+    model = args.model or build_model(args.support, args.confidence)
     manifest = json.loads((model / "manifest.json").read_text())
     tmp = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
     bodies = tmp / "baskets.jsonl"
@@ -331,11 +333,13 @@ def main() -> int:
     bare_bodies = tmp / "bare.jsonl"
     bare_bodies.write_text('{"basket":["85123A"],"k":5}\n')
     print(f"model {manifest['model_version']}: {manifest['counts']['n_rules']:,} rules, "
-          f"{manifest['counts']['n_items']:,} items; {args.baskets} baskets sampled from "
+          f"{manifest['counts']['n_items']:,} items, scoring {manifest.get('scoring')}; "
+          f"{args.baskets} baskets sampled from "
           f"{DATA.name}; load: {tool}, {args.connections} connections, {args.workers} "
           f"worker(s), {args.duration:.0f} s per run", flush=True)
 
-    results: dict[str, Any] = {"settings": vars(args), "tool": tool,
+    results: dict[str, Any] = {"settings": {**vars(args), "model": str(model)}, "tool": tool,
+                               "scoring": manifest.get("scoring"),
                                "load_average_before": os.getloadavg(),
                                "model": manifest["model_version"],
                                "rules": manifest["counts"]["n_rules"]}
