@@ -12,6 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from basketry.serving import Settings
+from basketry.serving.docs_ui import swagger_ui_version
 from tests.serving.conftest import ADMIN, client_for
 
 
@@ -283,4 +284,5 @@ def test_openapi_and_docs(client: TestClient) -> None:
         assert r.status_code == 200 and r.headers["content-type"].startswith(kind), name
         assert len(r.content) > 500
     assert client.get("/docs/assets/index.html").status_code == 404
+    assert swagger_ui_version() >= (5,)  # Swagger UI 4 cannot render OpenAPI 3.1
     assert client.get("/docs/assets/..%2Fswagger-ui.js").status_code == 404

@@ -27,7 +27,7 @@ from litestar.params import Body, Parameter
 
 from basketry.model import FiredRule, Recommendation, Recommendations
 from basketry.serving import schemas as S
-from basketry.serving.docs_ui import assets_route, swagger_plugin
+from basketry.serving.docs_ui import assets_route, check_swagger_ui, swagger_plugin
 from basketry.serving.logs import AccessLog
 from basketry.serving.metrics import CONTENT_TYPE, FLUSH_SECONDS, Metrics
 from basketry.serving.settings import Settings
@@ -562,6 +562,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             metrics.on_reload(ReloadOutcome(ok=True, at="", reference=holder.reference or "",
                                             model_version=holder.current.version,
                                             changed=True), holder.current)
+        check_swagger_ui()
         if access is not None:
             access.bind()  # the logging set-up is complete now
         tasks = [asyncio.create_task(_watch(holder, settings.watch, run_dir))]

@@ -9,6 +9,7 @@ the service itself, at ``/docs/assets/<file>``, taken from the ``swagger-ui-bund
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,8 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.params import Parameter
+
+log = logging.getLogger("basketry.serving")
 
 #: Where the assets are served; the page references them by these absolute paths.
 ASSETS_PATH = "/docs/assets"
@@ -36,6 +39,28 @@ def swagger_ui_dir() -> Path:
     from swagger_ui_bundle import swagger_ui_path
 
     return Path(str(swagger_ui_path))
+
+
+def swagger_ui_version() -> tuple[int, ...]:
+    """The packaged Swagger UI's version, from its folder name (``swagger-ui-5.31.0``).
+
+    ``swagger-ui-bundle`` (a dependency of some other packages, Swagger UI 4) installs the same
+    module as ``swagger-ui-bundle-v2``; whichever was installed last is the one found.
+    """
+    name = swagger_ui_dir().name.rpartition("-")[2]
+    return tuple(int(part) for part in name.split(".") if part.isdigit())
+
+
+def check_swagger_ui() -> None:
+    """Say so in the logs when the packaged Swagger UI cannot render OpenAPI 3.1."""
+    try:
+        version = swagger_ui_version()
+    except ImportError:
+        log.error("/docs cannot work: the swagger-ui-bundle-v2 package is not installed")
+        return
+    if version < (5,):
+        log.error("/docs shows an error: the installed Swagger UI %s cannot render OpenAPI 3.1; "
+                  "install swagger-ui-bundle-v2 (last)", ".".join(map(str, version)))
 
 
 @cache
