@@ -180,6 +180,12 @@ def test_coalesced_writes_send_one_turns_writes_together() -> None:
         t.write(b"more")
         await asyncio.sleep(0)
         assert plain.writes[-1] == b"more"
+        big = b"x" * 70_000  # large writes are not kept back
+        t.write(b"head")
+        t.write(big)
+        assert plain.writes[-1] == b"head" + big
+        await asyncio.sleep(0)  # the scheduled send finds nothing left
+        assert plain.writes[-1] == b"head" + big
         closing = _Transport()
         c = CoalescedWrites(closing, loop)  # type: ignore[arg-type]
         c.write(b"last words")

@@ -19,6 +19,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+#: Bytes kept back at most: past this, what is pending is sent at once.
+MAX_PENDING = 64 * 1024
+
 
 class CoalescedWrites:
     """A transport that joins the writes of one event-loop turn (see the module docstring);
@@ -34,9 +37,14 @@ class CoalescedWrites:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             self._loop.call_soon(self._send)
-        self._pending.append(bytes(data))
+        pending.append(bytes(data))
+        if len(data) >= MAX_PENDING or (len(pending) > 2 and
+                                        sum(map(len, pending)) >= MAX_PENDING):
+            # a large or streamed answer goes out now, under the transport's flow control
+            self._send()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
