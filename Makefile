@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint contracts pytest bench clean
+.PHONY: demo test browser bench clean
 
 # One install stamp per set of extras; redone when pyproject.toml changes.
 $(VENV)/.installed-%: pyproject.toml
@@ -21,8 +21,16 @@ demo: $(VENV)/.installed-serve
 	$(BIN)/basketry demo --out models/demo --host $(HOST) --port $(PORT)
 	$(BIN)/basketry serve --model models/demo --host $(HOST) --port $(PORT)
 
+## browser: Debian's chromium + chromedriver for the real-browser tests (installed when root)
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "note: chromium + chromedriver missing; the browser tests will skip" \
+	  "(sudo apt-get install chromium chromium-driver)"; fi
+
 ## test: set up with test extras, then ruff, the import contracts and the whole pytest suite
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
