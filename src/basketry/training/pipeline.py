@@ -3,7 +3,6 @@ mine the training part, evaluate on the test part, and save the model with its m
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,9 @@ from basketry.training.split import (
 )
 
 #: The scoring parameters tried on the validation slice (method ``smoothed``), in order of
-#: preference: on equal validation results the earlier (simpler) one is kept.
+#: preference: on equal validation results the earlier (simpler) one is kept. The search is
+#: coordinate-wise: ``prior_weight`` with ``combine`` 0 first, then ``combine`` at the best
+#: ``prior_weight`` (7 scorings instead of 16).
 TUNING_GRID: dict[str, tuple[float, ...]] = {
     "prior_weight": (0.0, 5.0, 20.0, 50.0),
     "combine": (0.0, 0.01, 0.03, 0.1),
@@ -42,7 +43,7 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
 #: What tuning maximises on the validation slice.
 TUNING_OBJECTIVE = ("hit_rate@10", "ndcg@10")
 #: Bound on the validation queries (tuning is re-scoring only, but it runs once per grid point).
-TUNING_MAX_QUERIES = 20_000
+TUNING_MAX_QUERIES = 10_000
 
 
 @dataclass
@@ -95,11 +96,16 @@ def tune_scoring(
     queries = make_queries(validation.test, old_to_new, max_queries=TUNING_MAX_QUERIES,
                            max_hidden_per_basket=max_hidden_per_basket, seed=seed)
     k = max(KS)
-    tried = []
+    tried: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any]] | None = None
-    for prior_weight, combine in itertools.product(*TUNING_GRID.values()):
+
+    def attempt(prior_weight: float, combine: float) -> None:
+        nonlocal best
         spec = scoring_spec({"method": "smoothed", "prior_weight": prior_weight,
                              "combine": combine})
+        if any(t["prior_weight"] == spec["prior_weight"] and t["combine"] == spec["combine"]
+               for t in tried):
+            return
         scorer = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring=spec)
         top, from_rules = scorer.top_items(queries.ptr, queries.items, k)
         metrics = ranker_metrics(top, queries, len(scorer.items), from_rules)
@@ -108,6 +114,13 @@ def tune_scoring(
                       "ndcg@10": metrics["ndcg@10"]})
         if best is None or value > best[0]:
             best = (value, spec)
+
+    for prior_weight in TUNING_GRID["prior_weight"]:
+        attempt(prior_weight, 0.0)
+    assert best is not None
+    chosen_prior = best[1]["prior_weight"]
+    for combine in TUNING_GRID["combine"]:
+        attempt(chosen_prior, combine)
     assert best is not None
     return best[1], {
         "objective": " + ".join(TUNING_OBJECTIVE),
