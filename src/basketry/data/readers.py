@@ -797,13 +797,16 @@ def _from_table(
 
     # items first: a column with no value at all is an error, whatever the filters
     item_codes, item_dict = _encode(table[roles["item"]])
-    if (item_codes < 0).all():
+    item_nulls = table[roles["item"]].null_count > 0
+    if item_nulls and (item_codes < 0).all():
         raise DataError(f"{source}: the item column {roles['item']!r} is entirely null")
     item_codes, item_dict = _trimmed(item_codes, item_dict)
     blank_code = np.append(
         pc.equal(pc.binary_length(item_dict), 0).to_numpy(zero_copy_only=False), False
     )
-    if (blank_code[item_codes] | (item_codes < 0)).all():
+    # per-row checks only when some item is null or blank (else nothing to drop)
+    item_checks = item_nulls or bool(blank_code[:-1].any())
+    if item_checks and (blank_code[item_codes] | (item_codes < 0)).all():
         raise DataError(
             f"{source}: the item column {roles['item']!r} has no non-blank value"
         )
@@ -815,17 +818,22 @@ def _from_table(
 
         ready()
         t_codes, t_ids = int_codes(_int64(t_column))
+        in_order = True  # codes numbered by first appearance, no null
         t_dict = pc.cast(_arrow_int64(t_ids), pa.string())
         del t_ids
     else:
         t_codes, t_dict = _encode(t_column)
         t_codes, t_dict = _trimmed(t_codes, t_dict)
+        in_order = False
     del t_column
     keep = t_codes >= 0
     report["dropped_null_transactions"] = int(n - np.count_nonzero(keep))
-    report["baskets_read"] = int(
-        np.count_nonzero(np.bincount(t_codes[keep], minlength=len(t_dict)))
-    )
+    if in_order:  # every code is used
+        report["baskets_read"] = len(t_dict)
+    else:
+        report["baskets_read"] = int(
+            np.count_nonzero(np.bincount(t_codes[keep], minlength=len(t_dict)))
+        )
 
     dropped = 0
     if drop_cancelled:
@@ -847,14 +855,16 @@ def _from_table(
         del nonpositive, quantity
     report["dropped_nonpositive_quantity"] = dropped
 
-    null_item = (item_codes < 0) & keep
-    report["dropped_null_items"] = int(np.count_nonzero(null_item))
-    keep &= ~null_item
-    del null_item
-    blank = blank_code[item_codes] & keep
-    report["dropped_blank_items"] = int(np.count_nonzero(blank))
-    keep &= ~blank
-    del blank
+    report["dropped_null_items"] = report["dropped_blank_items"] = 0
+    if item_checks:
+        null_item = (item_codes < 0) & keep
+        report["dropped_null_items"] = int(np.count_nonzero(null_item))
+        keep &= ~null_item
+        del null_item
+        blank = blank_code[item_codes] & keep
+        report["dropped_blank_items"] = int(np.count_nonzero(blank))
+        keep &= ~blank
+        del blank
 
     n_kept = int(np.count_nonzero(keep))
     report["rows_kept"] = n_kept
@@ -873,27 +883,35 @@ def _from_table(
         )
 
     # baskets in order of first appearance among the kept rows
-    tk = t_codes[keep]
+    all_kept = n_kept == n
+    tk = t_codes if all_kept else t_codes[keep]
     del t_codes
     change = np.empty(tk.shape[0], dtype=bool)
     change[0] = True
     np.not_equal(tk[1:], tk[:-1], out=change[1:])
     starts = np.flatnonzero(change)
     del change
-    first = np.full(len(t_dict), _INT64_MAX, dtype=np.int64)
-    np.minimum.at(first, tk[starts], starts)
-    present = np.flatnonzero(first < _INT64_MAX)
-    basket_tx = present[np.argsort(first[present], kind="stable")]
-    n_baskets = basket_tx.shape[0]
-    new_basket = np.full(len(t_dict), -1, dtype=np.int32)
-    new_basket[basket_tx] = np.arange(n_baskets, dtype=np.int32)
-    bk = new_basket[tk]
-    del tk, first, new_basket
+    if in_order and all_kept:
+        # the codes already number the transactions by first appearance, all of them kept
+        n_baskets = len(t_dict)
+        basket_tx = np.arange(n_baskets, dtype=np.int64)
+        bk = tk
+    else:
+        first = np.full(len(t_dict), _INT64_MAX, dtype=np.int64)
+        np.minimum.at(first, tk[starts], starts)
+        present = np.flatnonzero(first < _INT64_MAX)
+        basket_tx = present[np.argsort(first[present], kind="stable")]
+        n_baskets = basket_tx.shape[0]
+        new_basket = np.full(len(t_dict), -1, dtype=np.int32)
+        new_basket[basket_tx] = np.arange(n_baskets, dtype=np.int32)
+        bk = new_basket[tk]
+        del first, new_basket
+    del tk
     # rows grouped by basket and in first-appearance order: segments can use reduceat
     grouped = bool(np.all(bk[starts[1:]] > bk[starts[:-1]])) if starts.shape[0] > 1 else True
     seg_starts = starts if grouped and starts.shape[0] == n_baskets else None
 
-    ik = item_codes[keep]
+    ik = item_codes if all_kept else item_codes[keep]
     del item_codes
     ik, vocab = _sorted_vocabulary(ik, item_dict)
 
@@ -901,8 +919,11 @@ def _from_table(
     if "timestamp" in roles:
         ts = _timestamps(source, table[roles["timestamp"]], roles["timestamp"], keep,
                          timestamp_format, row_offset)
-        report["null_timestamps"] = int(np.count_nonzero(ts == _NAT))
-        ts[ts == _NAT] = _INT64_MAX
+        nat = ts == _NAT
+        report["null_timestamps"] = int(np.count_nonzero(nat))
+        if report["null_timestamps"]:
+            ts = np.where(nat, _INT64_MAX, ts)
+        del nat
         per_basket = _segment_reduce(np.minimum, ts, bk, n_baskets, _INT64_MAX, seg_starts)
         per_basket[per_basket == _INT64_MAX] = _NAT
         timestamps = per_basket.view("datetime64[ns]")
@@ -935,7 +956,9 @@ def _from_table(
         l_codes, l_dict = _trimmed(l_codes[keep], l_dict)
         labels = _labels(ik, l_codes, l_dict, len(vocab))
 
-    basket_ids = t_dict.take(pa.array(basket_tx)).to_numpy(zero_copy_only=False).astype(object)
+    ids_in_order = t_dict if in_order and all_kept else t_dict.take(_arrow_int64(basket_tx))
+    basket_ids = ids_in_order.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    del ids_in_order
     del keep
     indptr, indices, kept_baskets, dups = _group(bk, ik, n_baskets, len(vocab))
     del bk, ik
@@ -1004,7 +1027,7 @@ def _timestamps(
             )
         column = column.cast(pa.timestamp("ns"))
         values = pc.fill_null(column.cast(pa.int64()), _NAT).to_numpy()
-        return values[keep]
+        return values if keep.all() else values[keep]
     if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
         raise DataError(
             f"{source}: the timestamp column {name!r} has type {value_type}; expected "
