@@ -100,14 +100,17 @@ def sort_rows(indptr, indices, n_items):
                 p = indptr[r] + d
                 keys[i] = indices[p] if p < indptr[r + 1] else -1
         else:
-            idx = np.argsort(keys[lo:hi])
+            # sort (key, position) packed in one int64 (np.sort: np.argsort here crashed when
+            # loaded from numba's cache, numba 0.68)
+            packed = np.empty(size, dtype=np.int64)
             for i in range(size):
-                buf[lo + i] = order[lo + idx[i]]
+                packed[i] = (np.int64(keys[lo + i] + 1) << 32) | i
+            packed.sort()
+            for i in range(size):
+                buf[lo + i] = order[lo + (packed[i] & 0xFFFFFFFF)]
             order[lo:hi] = buf[lo:hi]
             for i in range(size):
-                buf[lo + i] = keys[lo + idx[i]]
-            for i in range(size):
-                keys[lo + i] = buf[lo + i]
+                keys[lo + i] = np.int32((packed[i] >> 32) - 1)
         # ranges of equal keys go one level deeper (rows that ended are equal: done)
         g = lo
         while g < hi:
