@@ -206,6 +206,19 @@ def train(
     max_rules: Annotated[int | None, typer.Option(
         help="Stop with advice past this many rules.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model dir.")] = False,
+    track: Annotated[bool | None, typer.Option(
+        "--track/--no-track", help="Record the run in MLflow (default: when MLflow is "
+        "installed). Env: BASKETRY_TRACK.", envvar="BASKETRY_TRACK")] = None,
+    register: Annotated[bool | None, typer.Option(
+        "--register/--no-register", help="Register the model as a new version and apply the "
+        "promotion gate (default: when tracking).")] = None,
+    registered_model: Annotated[str, typer.Option(
+        "--registered-model", help="Registered model name.",
+        envvar="BASKETRY_REGISTERED_MODEL")] = "basketry",
+    force: Annotated[bool, typer.Option(
+        help="Promote to champion even if the gate says no (recorded).")] = False,
+    tolerance: Annotated[float, typer.Option(
+        help="How much worse than the champion on HR@10 a new model may be.")] = 0.005,
     fmt: Format = "auto",
     transaction_col: TransactionCol = None,
     item_col: ItemCol = None,
@@ -220,40 +233,103 @@ def train(
     max-confidence and random baselines; save the model (metrics in its manifest) and a
     report (terminal table, JSON, HTML)."""
     from basketry.model import scoring_spec
-    from basketry.training import save_trained, train_and_evaluate, write_report
+    from basketry.training.tracking import TrainingRun, mlflow_available
 
     support = parse_support(str(min_support))
     prefix = report or out.with_name(out.name + "-report")
-    with _clear_errors():
+    if track is None:
+        track = mlflow_available()
+    if register is None:
+        register = track
+    if register and not track:
+        err_console.print("[bold red]error:[/] --register needs tracking (MLflow, --track)",
+                          highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    run: Any = None
+    with _clear_errors(), _tracking_errors():
         if out.exists() and any(out.iterdir()) and not overwrite:
             raise _input_errors()[2](f"{out} already exists; pass --overwrite to replace it")
         if test_days is not None and test_fraction is not None:
             raise _input_errors()[0]("give either --test-days or --test-fraction, not both")
         spec = None if scoring is None else scoring_spec(scoring)
-        started = time.perf_counter()
-        baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
-                        timestamp_col=timestamp_col, customer_col=customer_col,
-                        quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
-        _print_read_report(baskets)
-        params = dict(
-            min_support=support, min_confidence=min_confidence, min_lift=min_lift,
-            max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
-            consequents=_split(consequents), antecedents=_split(antecedents),
-            exclude=_split(exclude), multi_consequent=multi_consequent,
-            max_itemsets=max_itemsets, max_rules=max_rules,
-        )
-        with console.status("training") as status:
-            result = train_and_evaluate(
-                baskets, params, test_days=test_days, test_fraction=test_fraction, seed=seed,
-                scoring=spec, progress=lambda message: status.update(message))
-        path = save_trained(out, result, overwrite=overwrite)
-    from basketry.model import read_manifest
+        run = TrainingRun(run_name=out.name) if track else None
+        if run is not None:
+            run.__enter__()
+        try:
+            registration = _train_run(
+                run, data, out, prefix, spec, seed, test_days, test_fraction, overwrite,
+                register, registered_model, force, tolerance, dict(
+                    format=fmt, transaction_col=transaction_col, item_col=item_col,
+                    timestamp_col=timestamp_col, customer_col=customer_col,
+                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset),
+                dict(min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+                     max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
+                     consequents=_split(consequents), antecedents=_split(antecedents),
+                     exclude=_split(exclude), multi_consequent=multi_consequent,
+                     max_itemsets=max_itemsets, max_rules=max_rules))
+        except BaseException as exc:
+            if run is not None:
+                run.__exit__(type(exc), exc, exc.__traceback__)
+                err_console.print(f"MLflow run {run.run_id} marked FAILED", highlight=False)
+            raise
+        if run is not None:
+            run.__exit__(None, None, None)
+    if run is not None:
+        console.print(f"MLflow run {run.run_id} ({run.uri})", highlight=False)
+    if registration is not None:
+        decision = registration.decision
+        verdict = ("promoted to [bold]champion[/]" + (" (forced)" if decision.forced else "")
+                   if decision.promote else "stays [bold]challenger[/], not promoted")
+        console.print(f"registered {registration.name} version {registration.version}: "
+                      f"{verdict}: {decision.summary()}")
 
+
+@contextmanager
+def _tracking_errors() -> Iterator[None]:
+    """MLflow missing or the tracking store unusable: one line and exit status 2."""
+    from basketry.training.registry import RegistryError
+    from basketry.training.tracking import TrackingError
+
+    try:
+        yield
+    except (TrackingError, RegistryError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _train_run(run: Any, data: Path, out: Path, prefix: Path, spec: Any, seed: int,
+               test_days: float | None, test_fraction: float | None, overwrite: bool,
+               register: bool, registered_model: str, force: bool, tolerance: float,
+               read_options: dict[str, Any], params: dict[str, Any]) -> Any:
+    """The body of ``train``: read, train, evaluate, save, report; track and register when
+    ``run`` is an MLflow run. Returns the registration (or ``None``)."""
+    from basketry.model import read_manifest
+    from basketry.training import save_trained, train_and_evaluate, write_report
+
+    started = time.perf_counter()
+    baskets = _read(data, **read_options)
+    _print_read_report(baskets)
+    with console.status("training") as status:
+        result = train_and_evaluate(
+            baskets, params, test_days=test_days, test_fraction=test_fraction, seed=seed,
+            scoring=spec, progress=lambda message: status.update(message))
+    path = save_trained(out, result, overwrite=overwrite)
     result.report["model_version"] = read_manifest(path)["model_version"]
     result.report["seconds"] = round(time.perf_counter() - started, 3)
     json_path, html_path = write_report(result.report, prefix)
     _print_evaluation(result)
     console.print(f"model saved to [bold]{path}[/]; report: {json_path}, {html_path}")
+    if run is None:
+        return None
+    with console.status("tracking"):
+        run.log_training(result, params, path, (json_path, html_path), data=data)
+    if not register:
+        return None
+    from basketry.training.registry import register as register_version
+
+    with console.status("registering"):
+        return register_version(run, result, name=registered_model, tolerance=tolerance,
+                                force=force)
 
 
 def _print_evaluation(result: Any) -> None:
@@ -467,10 +543,73 @@ def demo(
     )
 
 
+models_app = typer.Typer(help="The model registry (MLflow): versions, champion, promotion, "
+                         "rollback. Store: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
+                                              help="Registered model name.",
+                                              envvar="BASKETRY_REGISTERED_MODEL")]
+
+
+@models_app.command(name="list")
+def models_list(name: RegisteredModel = "basketry") -> None:
+    """The versions of the registered model, newest first, with aliases and HR@10."""
+    from basketry.training.registry import MAIN_METRIC, list_versions
+
+    with _tracking_errors():
+        rows = list_versions(name=name)
+    table = Table(title=f"registered model {name}")
+    for column in ("version", "aliases", "created (UTC)", "HR@10", "popularity HR@10", "gate"):
+        table.add_column(column)
+    for row in rows:
+        value, popularity = row[MAIN_METRIC], row["popularity " + MAIN_METRIC]
+        table.add_row(row["version"], ", ".join(row["aliases"]), row["created"],
+                      "–" if value is None else f"{value:.4f}",
+                      "–" if popularity is None else f"{popularity:.4f}",
+                      "forced" if row["tags"].get("basketry.forced") == "true" else
+                      "passed" if row["tags"].get("basketry.gate.passed") == "true" else
+                      "not passed")
+    console.print(table)
+
+
+@models_app.command(name="show")
+def models_show(version: Annotated[str, typer.Argument(help="Version number.")],
+                name: RegisteredModel = "basketry") -> None:
+    """One version as JSON: aliases, tags, run metrics, its model directory."""
+    from basketry.training.registry import show_version
+
+    with _tracking_errors():
+        sys.stdout.write(json.dumps(show_version(version, name=name), indent=2) + "\n")
+
+
+@models_app.command(name="promote")
+def models_promote(version: Annotated[str, typer.Argument(help="Version number.")],
+                   name: RegisteredModel = "basketry") -> None:
+    """Make VERSION the champion by hand (recorded as forced; no gate)."""
+    from basketry.training.registry import promote
+
+    with _tracking_errors():
+        previous = promote(version, name=name)
+    console.print(f"{name} champion: version {version}"
+                  + (f" (was {previous})" if previous else ""))
+
+
+@models_app.command(name="rollback")
+def models_rollback(name: RegisteredModel = "basketry") -> None:
+    """Point champion back at the previous champion (recorded as tags)."""
+    from basketry.training.registry import rollback
+
+    with _tracking_errors():
+        rolled_back, target = rollback(name=name)
+    console.print(f"{name} champion: version {target} (rolled back from {rolled_back})")
+
+
 @app.command()
 def serve(
     model: Annotated[str | None, typer.Option(
-        "--model", help="Model reference (a model directory). Env: BASKETRY_MODEL.")] = None,
+        "--model", help="Model reference: a model directory, or models:/NAME@ALIAS or "
+        "models:/NAME/VERSION in the registry. Env: BASKETRY_MODEL.")] = None,
     host: Annotated[str | None, typer.Option(help="Env: BASKETRY_HOST (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Env: BASKETRY_PORT (8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Env: BASKETRY_WORKERS (1).")] = None,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from basketry.model import Model, ModelError, load_model, read_manifest
 
@@ -29,20 +30,81 @@ class ModelRefError(ModelError):
 def resolve_model_ref(ref: str) -> Path:
     """The model directory a reference points to.
 
-    Today a reference is a directory path (``~`` expanded). The registry's ``models:/name@alias``
-    references plug in here: resolving an alias again on reload is how the watcher follows a
-    promotion or a rollback.
+    A reference is a directory path (``~`` expanded) or a registry reference
+    ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION``, resolved with the MLflow client (an
+    optional dependency) against ``MLFLOW_TRACKING_URI``, else the local store
+    ``sqlite:///$BASKETRY_HOME/mlflow.db`` (the training side's default). The watcher resolves
+    the reference again at every check, which is how serving follows a promotion or a rollback.
     """
     if not ref or not ref.strip():
         raise ModelRefError("no model reference given (set BASKETRY_MODEL or --model)")
     if ref.startswith("models:/"):
-        raise ModelRefError(
-            f"{ref!r}: registry references are not supported yet; give a model directory"
-        )
+        return _resolve_registry_ref(ref)
     path = Path(ref).expanduser()
     if not path.is_dir():
         raise ModelRefError(f"no model directory at {path}")
     return path.resolve()
+
+
+def registry_uri() -> str:
+    """``MLFLOW_TRACKING_URI``, else ``sqlite:///$BASKETRY_HOME/mlflow.db`` (``BASKETRY_HOME``
+    default ``~/.basketry``); the same rule as ``basketry.training.tracking.tracking_uri``."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    home = Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
+    return f"sqlite:///{(home / 'mlflow.db').resolve()}"
+
+
+def _resolve_registry_ref(ref: str) -> Path:
+    rest = ref[len("models:/"):].strip("/")
+    if "@" in rest:
+        name, _, alias = rest.rpartition("@")
+        version = None
+    else:
+        name, _, version = rest.rpartition("/")
+        alias = None
+    if not name or not (alias or version):
+        raise ModelRefError(f"{ref!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    try:
+        import mlflow
+        import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
+        from mlflow.models import Model as MlflowModel
+    except ImportError:
+        raise ModelRefError(
+            f"{ref!r}: registry references need MLflow: pip install 'basketry[mlflow]'"
+        ) from None
+    uri = registry_uri()
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise ModelRefError(f"{ref!r}: no model registry at {uri}")
+    try:
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        if alias is not None:
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        download = client.get_model_version_download_uri(name, version)
+        parsed = urlparse(download)
+        local = Path(unquote(parsed.path)) if parsed.scheme == "file" else (
+            Path(download) if not parsed.scheme else None)
+        if local is None or not local.is_dir():
+            # a remote artifact store: one local copy per version, reused
+            home = Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
+            target = home / "registry-cache" / name / str(version)
+            found = next(target.rglob("MLmodel"), None) if target.is_dir() else None
+            if found is None:
+                target.mkdir(parents=True, exist_ok=True)
+                mlflow.artifacts.download_artifacts(artifact_uri=download, dst_path=str(target))
+                found = next(target.rglob("MLmodel"), None)
+            if found is None:
+                raise ModelRefError(f"{ref!r}: version {version} has no MLmodel")
+            local = found.parent
+        data = MlflowModel.load(str(local)).flavors.get("python_function", {}).get("data")
+    except MlflowException as exc:
+        raise ModelRefError(f"{ref!r}: {exc.message}") from None
+    except OSError as exc:
+        raise ModelRefError(f"{ref!r}: {exc}") from None
+    if not data or not (local / data).is_dir():
+        raise ModelRefError(f"{ref!r}: version {version} is not a basketry model")
+    return (local / data).resolve()
 
 
 def read_catalogue(path: str | os.PathLike[str]) -> frozenset[str]:

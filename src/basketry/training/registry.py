@@ -1,0 +1,319 @@
+"""Model registry and promotion gate (MLflow Model Registry).
+
+Every tracked training can be registered as a new version of a registered model (default
+``basketry``); the version points at the run's ``model/`` (a ``python_function`` model whose
+data is the basketry artifact). A new version gets the alias ``challenger``. It becomes
+``champion`` only when, on the new model's own test split,
+
+1. it beats the popularity baseline on the main metric (``hit_rate@10``), and
+2. it is not worse than the current champion by more than the tolerance (default 0.005
+   absolute), the champion's artifact being re-evaluated on that same split;
+
+otherwise it stays challenger and the reasons are recorded (``basketry.gate`` tags) and
+printed. ``force`` promotes anyway and is recorded (``basketry.forced``).
+
+Champion history: the registered model's tag ``basketry.champion_history`` lists the versions
+that were champion, oldest first; ``rollback`` drops the last and points ``champion`` at the
+previous one (recorded as tags).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from basketry.model import load_model
+from basketry.training.evaluate import KS, evaluate, make_queries
+from basketry.training.tracking import TrainingRun, client, tracking_uri
+
+DEFAULT_REGISTERED_MODEL = "basketry"
+CHAMPION, CHALLENGER = "champion", "challenger"
+MAIN_METRIC = "hit_rate@10"
+DEFAULT_TOLERANCE = 0.005
+HISTORY_TAG = "basketry.champion_history"
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done (no such version, nothing to roll back...)."""
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    reasons: list[str]
+    metric: str = MAIN_METRIC
+    value: float | None = None
+    popularity: float | None = None
+    champion_version: str | None = None
+    champion_value: float | None = None
+    forced: bool = False
+
+    def summary(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass
+class Registration:
+    name: str
+    version: str
+    decision: GateDecision
+    aliases: list[str] = field(default_factory=list)
+
+
+def gate(value: float, popularity: float, champion_value: float | None, *,
+         tolerance: float = DEFAULT_TOLERANCE, metric: str = MAIN_METRIC,
+         champion_version: str | None = None, force: bool = False) -> GateDecision:
+    """The promotion rule on one split (pure: the numbers are measured elsewhere)."""
+    reasons: list[str] = []
+    ok = True
+    if value > popularity:
+        reasons.append(f"{metric} {value:.4f} beats popularity {popularity:.4f}")
+    else:
+        ok = False
+        reasons.append(f"{metric} {value:.4f} does not beat popularity {popularity:.4f}")
+    if champion_value is None:
+        reasons.append("no current champion")
+    elif value >= champion_value - tolerance:
+        reasons.append(f"not worse than champion v{champion_version} ({champion_value:.4f}) "
+                       f"beyond tolerance {tolerance:g}")
+    else:
+        ok = False
+        reasons.append(f"worse than champion v{champion_version} ({champion_value:.4f}) "
+                       f"beyond tolerance {tolerance:g}")
+    if force and not ok:
+        reasons.append("promoted anyway: --force")
+    return GateDecision(promote=ok or force, reasons=reasons, metric=metric, value=value,
+                        popularity=popularity, champion_version=champion_version,
+                        champion_value=champion_value, forced=force and not ok)
+
+
+# ---- finding a version's basketry artifact ---------------------------------------------------
+def _local_dir(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return Path(uri)
+    return None
+
+
+def version_model_dir(mlflow_client: Any, name: str, version: str,
+                      cache: str | os.PathLike[str] | None = None) -> Path:
+    """The basketry artifact directory of a registered version (downloaded into ``cache`` or a
+    temporary directory when the artifact store is remote)."""
+    import mlflow.artifacts
+    from mlflow.models import Model as MlflowModel
+
+    uri = mlflow_client.get_model_version_download_uri(name, version)
+    local = _local_dir(uri)
+    if local is None or not local.is_dir():
+        target = Path(cache or tempfile.mkdtemp(prefix="basketry-registry-"))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)))
+    flavor = MlflowModel.load(str(local)).flavors.get("python_function", {})
+    data = flavor.get("data")
+    if not data:
+        raise RegistryError(f"version {version} of {name!r} is not a basketry model")
+    return local / data
+
+
+# ---- the champion measured on a new split ----------------------------------------------------
+def evaluate_on_split(model_dir: Path, result: Any, *, seed: int | None = None
+                      ) -> dict[str, dict[str, float | None]]:
+    """Metrics of the model at ``model_dir`` on the test part of ``result``'s split, with the
+    same queries (same baskets, same hidden items; items the model does not know are dropped or
+    count as misses, as for the new model)."""
+    model = load_model(model_dir)
+    protocol = result.report.get("protocol", {})
+    seed = int(protocol.get("seed", 0) if seed is None else seed)
+    test = result.split.test
+    old_to_new = np.array([model.item_ids.get(str(item), -1) for item in test.items],
+                          dtype=np.int32)
+    queries = make_queries(test, old_to_new, max_queries=protocol.get("max_queries"),
+                           max_hidden_per_basket=protocol.get("max_hidden_per_basket"),
+                           seed=seed)
+    return evaluate(model, queries, seed=seed, ks=KS)
+
+
+# ---- registry operations ---------------------------------------------------------------------
+def _ensure_registered_model(c: Any, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.get_registered_model(name)
+    except MlflowException:
+        c.create_registered_model(name, description="basketry association-rule recommender")
+
+
+def _alias_version(c: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(c.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_history(c: Any, name: str) -> list[str]:
+    tags = c.get_registered_model(name).tags or {}
+    text = tags.get(HISTORY_TAG)
+    return [str(v) for v in json.loads(text)] if text else []
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _set_champion(c: Any, name: str, version: str, *, reason: str, forced: bool) -> None:
+    history = champion_history(c, name)
+    if not history or history[-1] != version:
+        history.append(version)
+    c.set_registered_model_alias(name, CHAMPION, version)
+    c.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    c.set_model_version_tag(name, version, "basketry.promoted_at", _now())
+    c.set_model_version_tag(name, version, "basketry.promotion", reason[:5000])
+    if forced:
+        c.set_model_version_tag(name, version, "basketry.forced", "true")
+
+
+def register(run: TrainingRun, result: Any, *, name: str = DEFAULT_REGISTERED_MODEL,
+             tolerance: float = DEFAULT_TOLERANCE, force: bool = False) -> Registration:
+    """Register the run's model as a new version, alias it ``challenger``, and promote it to
+    ``champion`` if the gate says so (or ``force``). The run must have logged its model."""
+    c = run.client
+    champion = None
+    champion_value = None
+    _ensure_registered_model(c, name)
+    champion = _alias_version(c, name, CHAMPION)
+    if champion is not None:
+        champion_metrics = evaluate_on_split(version_model_dir(c, name, champion), result)
+        champion_value = champion_metrics["model"][MAIN_METRIC]
+    value = float(result.metrics["model"][MAIN_METRIC])
+    popularity = float(result.metrics["popularity"][MAIN_METRIC])
+    decision = gate(value, popularity, champion_value, tolerance=tolerance,
+                    champion_version=champion, force=force)
+    version = c.create_model_version(
+        name, run.model_uri, run_id=run.run_id,
+        tags={"basketry.model_version": result.report.get("model_version", ""),
+              "basketry.gate": decision.summary()[:5000],
+              "basketry.gate.passed": str(decision.promote and not decision.forced).lower()},
+        description=f"{MAIN_METRIC} {value:.4f} (popularity {popularity:.4f})",
+    )
+    v = str(version.version)
+    c.set_registered_model_alias(name, CHALLENGER, v)
+    aliases = [CHALLENGER]
+    if decision.promote:
+        _set_champion(c, name, v, reason=decision.summary(), forced=decision.forced)
+        aliases.append(CHAMPION)
+    if champion_value is not None:
+        run.log_metrics({f"champion.{MAIN_METRIC.replace('@', '_at_')}": champion_value})
+    run.set_tags({"basketry.registered_model": name, "basketry.registered_version": v,
+                  "basketry.promoted": str(decision.promote).lower(),
+                  "basketry.forced": str(decision.forced).lower(),
+                  "basketry.gate": decision.summary()[:5000]})
+    return Registration(name=name, version=v, decision=decision, aliases=aliases)
+
+
+def promote(version: str, *, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None
+            ) -> str | None:
+    """Point ``champion`` at ``version`` by hand (recorded as forced); the previous champion."""
+    c = client(uri)
+    _check_version(c, name, version)
+    previous = _alias_version(c, name, CHAMPION)
+    _set_champion(c, name, str(version), reason="promoted by hand (basketry models promote)",
+                  forced=True)
+    return previous
+
+
+def rollback(*, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None
+             ) -> tuple[str, str]:
+    """Point ``champion`` back at the previous champion; ``(from_version, to_version)``."""
+    c = client(uri)
+    history = champion_history(c, name)
+    current = _alias_version(c, name, CHAMPION)
+    if current is not None and (not history or history[-1] != current):
+        history.append(current)
+    if len(history) < 2:
+        raise RegistryError(f"{name!r} has no previous champion to roll back to")
+    rolled_back = history.pop()
+    target = history[-1]
+    c.set_registered_model_alias(name, CHAMPION, target)
+    c.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    stamp = _now()
+    c.set_registered_model_tag(name, "basketry.last_rollback",
+                               json.dumps({"from": rolled_back, "to": target, "at": stamp}))
+    c.set_model_version_tag(name, rolled_back, "basketry.rolled_back_at", stamp)
+    c.set_model_version_tag(name, target, "basketry.restored_by_rollback_at", stamp)
+    return rolled_back, target
+
+
+def _check_version(c: Any, name: str, version: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return c.get_model_version(name, str(version))
+    except MlflowException:
+        raise RegistryError(f"{name!r} has no version {version}") from None
+
+
+def list_versions(*, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """The versions of ``name``, newest first, with aliases, main metric and gate outcome."""
+    from mlflow.exceptions import MlflowException
+
+    c = client(uri)
+    try:
+        registered = c.get_registered_model(name)
+    except MlflowException:
+        raise RegistryError(f"no registered model {name!r} in {tracking_uri(uri)}") from None
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (registered.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in c.search_model_versions(f"name = '{name}'"):
+        row = _describe(c, mv)
+        row["aliases"] = sorted(aliases.get(row["version"], []))
+        rows.append(row)
+    return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
+
+
+def show_version(version: str, *, name: str = DEFAULT_REGISTERED_MODEL,
+                 uri: str | None = None) -> dict[str, Any]:
+    c = client(uri)
+    out = _describe(c, _check_version(c, name, version), metrics=True)
+    out["model_dir"] = str(version_model_dir(c, name, str(version)))
+    return out
+
+
+def _describe(c: Any, mv: Any, *, metrics: bool = False) -> dict[str, Any]:
+    run_metrics: dict[str, float] = {}
+    status = None
+    if mv.run_id:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = c.get_run(mv.run_id)
+            run_metrics = dict(run.data.metrics)
+            status = run.info.status
+        except MlflowException:
+            pass
+    out: dict[str, Any] = {
+        "name": mv.name, "version": str(mv.version), "aliases": sorted(mv.aliases or []),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S",
+                                 time.gmtime((mv.creation_timestamp or 0) / 1000)),
+        "run_id": mv.run_id, "run_status": status, "source": mv.source,
+        MAIN_METRIC: run_metrics.get(f"model.{MAIN_METRIC.replace('@', '_at_')}"),
+        "popularity " + MAIN_METRIC:
+            run_metrics.get(f"popularity.{MAIN_METRIC.replace('@', '_at_')}"),
+        "tags": dict(mv.tags or {}),
+    }
+    if metrics:
+        out["metrics"] = dict(sorted(run_metrics.items()))
+    return out

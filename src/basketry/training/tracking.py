@@ -1,0 +1,278 @@
+"""Experiment tracking: every ``basketry train`` is an MLflow run.
+
+Logged: the parameters (mining, split, scoring, seed), every metric of the evaluation for every
+ranker (``model.hit_rate_at_10``, ``popularity.ndcg_at_5``...; MLflow names cannot hold ``@``),
+the dataset fingerprints and profile (tags and ``dataset/profile.json``), the JSON and HTML
+reports (``report/``), the model as an MLflow model whose ``python_function`` flavour loads the
+basketry artifact (``model/``; see :mod:`basketry.training.pyfunc`), and tags (basketry
+version, git commit when known). A run that fails is ended ``FAILED`` with the reason in the
+``basketry.failure`` tag.
+
+Store: ``MLFLOW_TRACKING_URI`` when set, else a SQLite database under basketry's home
+(``BASKETRY_HOME``, default ``~/.basketry``): ``sqlite:///$BASKETRY_HOME/mlflow.db`` with
+artifacts under ``$BASKETRY_HOME/mlartifacts``. MLflow is optional (the ``mlflow`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+DEFAULT_EXPERIMENT = "basketry"
+#: The MLflow model inside a run's artifacts.
+MODEL_ARTIFACT_PATH = "model"
+PYFUNC_LOADER = "basketry.training.pyfunc"
+
+
+class TrackingError(Exception):
+    """MLflow is missing or the tracking store cannot be used."""
+
+
+def basketry_home() -> Path:
+    return Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
+
+
+def tracking_uri(uri: str | None = None) -> str:
+    """The tracking (and registry) URI: ``uri``, else ``MLFLOW_TRACKING_URI``, else the local
+    SQLite store under basketry's home (created on first use)."""
+    if uri:
+        return uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    home = basketry_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(home / 'mlflow.db').resolve()}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite database
+    (``mlartifacts``), else the tracking server's default (``None``)."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def mlflow_available() -> bool:
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_mlflow() -> Any:
+    try:
+        import mlflow
+    except ImportError:
+        raise TrackingError(
+            "tracking needs MLflow: pip install 'basketry[mlflow]' (or pass --no-track)"
+        ) from None
+    return mlflow
+
+
+def git_commit() -> str | None:
+    """The commit of the basketry source tree when it is a git checkout, else ``None``."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def basketry_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("basketry")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def metric_name(ranker: str, metric: str) -> str:
+    return f"{ranker}.{metric.replace('@', '_at_')}"
+
+
+def flat_metrics(metrics: dict[str, dict[str, float | None]]) -> dict[str, float]:
+    """Every ranker's metrics as MLflow metric names (``None`` values are left out)."""
+    return {metric_name(ranker, name): float(value)
+            for ranker, values in metrics.items() for name, value in values.items()
+            if value is not None}
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, set | frozenset | tuple | list):
+        value = sorted(str(v) for v in value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:6000]
+
+
+def client(uri: str | None = None) -> Any:
+    mlflow = require_mlflow()
+    return mlflow.MlflowClient(tracking_uri=tracking_uri(uri), registry_uri=tracking_uri(uri))
+
+
+class TrainingRun:
+    """One MLflow run around a training, as a context manager.
+
+    Entering starts the run (``TrackingError`` if the store cannot be reached); leaving it ends
+    it ``FINISHED``, or ``FAILED`` with the reason when an exception escapes (re-raised).
+    """
+
+    def __init__(self, uri: str | None = None, experiment: str | None = None,
+                 run_name: str | None = None) -> None:
+        self.mlflow = require_mlflow()
+        self.uri = tracking_uri(uri)
+        self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") \
+            or DEFAULT_EXPERIMENT
+        self.run_name = run_name
+        self.client = self.mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self.run_id: str | None = None
+        self.artifact_uri: str | None = None
+        self.failure: str | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> TrainingRun:
+        try:
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                experiment_id = self.client.create_experiment(
+                    self.experiment, artifact_location=artifact_location(self.uri))
+            else:
+                experiment_id = found.experiment_id
+            tags = {"basketry.version": basketry_version(), "mlflow.source.name": "basketry train"}
+            commit = git_commit()
+            if commit:
+                tags["basketry.git_commit"] = commit
+                tags["mlflow.source.git.commit"] = commit
+            run = self.client.create_run(experiment_id, tags=tags, run_name=self.run_name)
+        except Exception as exc:
+            raise TrackingError(f"the tracking store {self.uri} cannot be used: "
+                                f"{type(exc).__name__}: {exc}") from exc
+        self.run_id = run.info.run_id
+        self.artifact_uri = run.info.artifact_uri
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.run_id is None:
+            return
+        if exc is None:
+            self.client.set_terminated(self.run_id, "FINISHED")
+            return
+        self.fail(exc)
+
+    def fail(self, exc: BaseException | str) -> None:
+        """End the run ``FAILED`` with the reason (best effort: the store may be the problem)."""
+        if isinstance(exc, str):
+            reason = exc
+        elif isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        self.failure = reason
+        try:
+            self.client.set_tag(self.run_id, "basketry.failure", reason[:5000])
+            self.client.set_terminated(self.run_id, "FAILED")
+        except Exception:
+            pass
+
+    # ---- logging -----------------------------------------------------------------------------
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        self.client.log_batch(self.run_id, params=[Param(k, _param(v))
+                                                   for k, v in params.items()])
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, v, now, 0) for k, v in metrics.items()]
+        for start in range(0, len(items), 1000):  # MLflow's batch limit
+            self.client.log_batch(self.run_id, metrics=items[start:start + 1000])
+
+    def log_json(self, value: Any, artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, value, artifact_file)
+
+    def log_training(self, result: Any, miner_params: dict[str, Any], model_dir: Path,
+                     reports: tuple[Path, ...] = (), data: str | os.PathLike[str] | None = None
+                     ) -> None:
+        """Log a :class:`~basketry.training.TrainResult` and what was written from it."""
+        from basketry.model import read_manifest
+
+        manifest = read_manifest(model_dir)
+        report = result.report
+        split = result.split.describe()
+        params: dict[str, Any] = {f"mining.{k}": v for k, v in miner_params.items()}
+        params.update({f"split.{k}": v for k, v in split.items()
+                       if k in ("method", "test_days", "test_fraction", "seed", "cutoff")})
+        params.update({f"scoring.{k}": v for k, v in result.scoring.items()})
+        params.update({
+            "seed": report.get("protocol", {}).get("seed"),
+            "tuned": result.tuning is not None and "skipped" not in (result.tuning or {}),
+            "protocol.max_queries": report.get("protocol", {}).get("max_queries"),
+            "protocol.max_hidden_per_basket":
+                report.get("protocol", {}).get("max_hidden_per_basket"),
+        })
+        if data is not None:
+            params["data"] = str(data)
+        self.log_params(params)
+        metrics = flat_metrics(result.metrics)
+        metrics.update({f"queries.{k}": float(v) for k, v in result.queries.describe().items()})
+        metrics.update({f"split.{k}": float(v) for k, v in split.items()
+                        if k.startswith("n_") and isinstance(v, int | float)})
+        metrics["rules.n_rules"] = float(report.get("mining", {}).get("n_rules", 0))
+        self.log_metrics(metrics)
+        dataset = manifest.get("dataset") or {}
+        self.set_tags({
+            "basketry.model_version": manifest["model_version"],
+            "basketry.data.source": report["data"]["source"],
+            "basketry.data.fingerprint": report["data"]["fingerprint"],
+            "basketry.data.n_baskets": report["data"]["n_baskets"],
+            "basketry.train.fingerprint": report["training"]["fingerprint"],
+            "basketry.train.n_baskets": report["training"]["n_baskets"],
+            "basketry.train.n_items": report["training"]["n_items"],
+            "basketry.split": split.get("method"),
+        })
+        self.log_json(dataset, "dataset/profile.json")
+        self.log_json({"data": report["data"], "training": report["training"],
+                       "split": split}, "dataset/fingerprint.json")
+        if result.tuning is not None:
+            self.log_json(result.tuning, "tuning.json")
+        for path in reports:
+            self.client.log_artifact(self.run_id, str(path), "report")
+        self.log_model(model_dir)
+
+    def log_model(self, model_dir: Path) -> str:
+        """Log the model directory as an MLflow model (``python_function`` flavour with the
+        basketry loader module, the artifact as its data) under ``model/``; its URI."""
+        import mlflow.pyfunc
+
+        with tempfile.TemporaryDirectory(prefix="basketry-mlflow-") as tmp:
+            local = Path(tmp) / MODEL_ARTIFACT_PATH
+            mlflow.pyfunc.save_model(
+                path=str(local), loader_module=PYFUNC_LOADER, data_path=str(model_dir),
+                pip_requirements=[f"basketry=={basketry_version()}"],
+            )
+            self.client.log_artifacts(self.run_id, str(local), MODEL_ARTIFACT_PATH)
+        return self.model_uri
+
+    @property
+    def model_uri(self) -> str:
+        return f"{self.artifact_uri}/{MODEL_ARTIFACT_PATH}"
