@@ -18,7 +18,7 @@ mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed
 from basketry.cli import app  # noqa: E402
 from basketry.data import sample_path  # noqa: E402
 from basketry.model import read_manifest  # noqa: E402
-from basketry.serving.state import ModelRefError, resolve_model_ref  # noqa: E402
+from basketry.serving.state import ModelHolder, ModelRefError, resolve_model_ref  # noqa: E402
 from basketry.training.registry import gate  # noqa: E402
 
 runner = CliRunner()
@@ -104,6 +104,9 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     served = resolve_model_ref("models:/basketry@champion")
     assert read_manifest(served)["model_version"] == manifest["model_version"]
     assert resolve_model_ref("models:/basketry/1") == served
+    holder = ModelHolder("models:/basketry@champion", None)
+    assert holder.load_initial().ok and holder.current.path == served
+    assert not holder.needs_reload()
     # the pyfunc flavour loads the artifact (no pickle) and recommends
     pyfunc = mlflow.pyfunc.load_model("models:/basketry@champion")
     answer = pyfunc.predict([["85123A"]])
@@ -128,6 +131,10 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     assert _champion(client) == "3"
     assert client.get_model_version("basketry", "3").tags["basketry.forced"] == "true"
     assert resolve_model_ref("models:/basketry@champion").name == "m3"
+    # the watcher's check re-resolves the alias: a new champion is picked up
+    assert holder.needs_reload()
+    assert holder._attempt(holder.reference, force=False).changed
+    assert holder.current.path.name == "m3"
 
     # 4. rollback points champion back at the previous champion, recorded as a tag
     result = runner.invoke(app, ["models", "rollback"])
@@ -137,6 +144,9 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     assert last["from"] == "3" and last["to"] == "1"
     assert "basketry.rolled_back_at" in client.get_model_version("basketry", "3").tags
     assert resolve_model_ref("models:/basketry@champion") == served
+    assert holder.needs_reload()  # and so is a rollback
+    holder._attempt(holder.reference, force=False)
+    assert holder.current.path == served
     result = runner.invoke(app, ["models", "rollback"])
     assert result.exit_code == 2 and "no previous champion" in result.output
     # promote by hand, list, show
@@ -203,7 +213,7 @@ def _postgres_uri() -> str | None:
 
 def test_postgres_tracking_store(monkeypatch, tmp_path):
     """The same train-register-resolve loop with PostgreSQL as the tracking store
-    (``BASKETRY_TEST_POSTGRES=postgresql://user:pw@localhost/db`` of an empty database)."""
+    (``BASKETRY_TEST_POSTGRES=postgresql+psycopg2://user:pw@localhost/db``, an empty database)."""
     uri = _postgres_uri()
     if uri is None:
         if os.environ.get("CI"):

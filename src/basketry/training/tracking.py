@@ -51,10 +51,14 @@ def tracking_uri(uri: str | None = None) -> str:
 
 def artifact_location(uri: str) -> str | None:
     """Where a new experiment keeps its artifacts: beside a SQLite database
-    (``mlartifacts``), else the tracking server's default (``None``)."""
+    (``mlartifacts``), under basketry's home for another database store (PostgreSQL, MySQL:
+    MLflow's default would be ``./mlruns`` of the current directory), else the tracking
+    server's default (``None``)."""
     if uri.startswith("sqlite:///"):
         db = Path(uri[len("sqlite:///"):])
         return (db.parent / "mlartifacts").resolve().as_uri()
+    if uri.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "mysql", "mssql"):
+        return (basketry_home() / "mlartifacts").resolve().as_uri()
     return None
 
 
