@@ -146,6 +146,14 @@ def worker(name: str, case: str) -> None:
     print(json.dumps(result))
 
 
+MAX_GB = 6.0  # address-space cap of a contestant's process (the machine is shared)
+
+
+def _cap_memory() -> None:
+    limit = int(MAX_GB * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def run_once(name: str, case: str, timeout: float, dump: Path | None = None) -> dict:
     env = dict(os.environ)
     if dump is not None:
@@ -154,11 +162,14 @@ def run_once(name: str, case: str, timeout: float, dump: Path | None = None) -> 
         done = subprocess.run(
             [sys.executable, __file__, "--worker", name, "--case", case],
             capture_output=True, text=True, timeout=timeout, check=False, env=env,
+            preexec_fn=_cap_memory,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timeout > {timeout:.0f} s"}
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["?"])[-1]
+        if "MemoryError" in done.stderr or done.returncode < 0:
+            return {"error": f"failed (memory cap {MAX_GB:g} GB or signal): {tail[:80]}"}
         return {"error": f"failed: {tail[:120]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -214,7 +225,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds per contestant run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of fast contestants (best)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--max-gb", type=float, default=MAX_GB,
+                        help="address-space cap per contestant process (GB)")
     args = parser.parse_args()
+    globals()["MAX_GB"] = args.max_gb
     if args.worker:
         worker(args.worker, args.case)
         return
