@@ -470,6 +470,8 @@ def generate(
     items: Annotated[int, typer.Option(help="Catalogue size.")] = 100_000,
     mean_size: Annotated[float, typer.Option(help="Mean number of random items per basket.")] = 8.0,
     zipf: Annotated[float, typer.Option(help="Zipf exponent of item popularity.")] = 1.0,
+    zipf_offset: Annotated[float, typer.Option(
+        help="Zipf-Mandelbrot offset: weight 1 / (rank + offset) ** exponent.")] = 10.0,
     patterns: Annotated[int, typer.Option(help="Planted co-purchase patterns.")] = 500,
     pattern_rate: Annotated[float, typer.Option(help="Share of baskets with a pattern.")] = 0.3,
     days: Annotated[int, typer.Option(help="Time span of the timestamps.")] = 365,
@@ -489,8 +491,8 @@ def generate(
         raise typer.BadParameter(f"cannot tell the format of {out}; pass --format",
                                  param_hint="--format")
     spec = SyntheticSpec(n_baskets=baskets, n_items=items, mean_basket_size=mean_size,
-                         zipf_exponent=zipf, n_patterns=patterns, pattern_rate=pattern_rate,
-                         days=days, seed=seed)
+                         zipf_exponent=zipf, zipf_offset=zipf_offset, n_patterns=patterns,
+                         pattern_rate=pattern_rate, days=days, seed=seed)
     try:
         spec.validate()
     except ValueError as exc:
