@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,15 +28,6 @@ def test_basket_files(shared_data, name, n_baskets, n_items, size):
     assert b.report["empty_baskets_dropped"] == 0
     if size is not None:
         assert np.all(b.sizes == size)
-
-
-def test_retail_is_fast(shared_data):
-    read_baskets(shared_data / "retail.dat")  # warm up pyarrow and the page cache
-    t = time.perf_counter()
-    b = read_baskets(shared_data / "retail.dat")
-    elapsed = time.perf_counter() - t
-    assert b.n_baskets == 88_162
-    assert elapsed < 1.0, f"retail.dat took {elapsed:.2f} s"
 
 
 def test_groceries_items(shared_data):
