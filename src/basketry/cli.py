@@ -88,6 +88,27 @@ LabelCol = Annotated[str | None, typer.Option(help="Item description column (opt
 Sep = Annotated[str | None, typer.Option(help="Item separator of basket-per-line files.")]
 Preset = Annotated[str | None, typer.Option(help="Column preset, e.g. online-retail.")]
 
+# Options shared by every command that mines (mine, train)
+MinSupport = Annotated[str, typer.Option(
+    help="A fraction of baskets in (0, 1] written with a point (0.01, 1.0), or an absolute "
+         "basket count written as an integer (25).", envvar="BASKETRY_MIN_SUPPORT")]
+MinConfidence = Annotated[float, typer.Option(help="In [0, 1].", envvar="BASKETRY_MIN_CONFIDENCE")]
+MinLift = Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")]
+MaxPValue = Annotated[float | None, typer.Option(
+    help="Keep rules whose one-sided Fisher p-value is <= this.")]
+MaxLen = Annotated[int | None, typer.Option(help="Longest itemset mined.")]
+Algorithm = Annotated[str, typer.Option(help="fpgrowth | apriori")]
+Consequents = Annotated[str | None, typer.Option(
+    help="Comma-separated items allowed as consequents.")]
+Antecedents = Annotated[str | None, typer.Option(
+    help="Comma-separated items allowed in antecedents.")]
+Exclude = Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")]
+MultiConsequent = Annotated[bool, typer.Option(
+    help="Also rules with several items in the consequent.")]
+MaxItemsets = Annotated[int | None, typer.Option(help="Stop with advice past this many itemsets.")]
+MaxRules = Annotated[int | None, typer.Option(help="Stop with advice past this many rules.")]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
+
 
 def _read(data: Path, **options: Any):  # -> Baskets
     from basketry.data import read_baskets
@@ -101,29 +122,19 @@ def mine(
     data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
                                       envvar="BASKETRY_MODEL_DIR")],
-    min_support: Annotated[str, typer.Option(
-        help="A fraction of baskets in (0, 1] written with a point (0.01, 1.0), or an absolute "
-             "basket count written as an integer (25).",
-        envvar="BASKETRY_MIN_SUPPORT")] = "0.01",
-    min_confidence: Annotated[float, typer.Option(help="In [0, 1].",
-                                                  envvar="BASKETRY_MIN_CONFIDENCE")] = 0.1,
-    min_lift: Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")] = None,
-    max_p_value: Annotated[float | None, typer.Option(
-        help="Keep rules whose one-sided Fisher p-value is <= this.")] = None,
-    max_len: Annotated[int | None, typer.Option(help="Longest itemset mined.")] = None,
-    algorithm: Annotated[str, typer.Option(help="fpgrowth | apriori")] = "fpgrowth",
-    consequents: Annotated[str | None, typer.Option(
-        help="Comma-separated items allowed as consequents.")] = None,
-    antecedents: Annotated[str | None, typer.Option(
-        help="Comma-separated items allowed in antecedents.")] = None,
-    exclude: Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")] = None,
-    multi_consequent: Annotated[bool, typer.Option(
-        help="Also rules with several items in the consequent.")] = False,
-    max_itemsets: Annotated[int | None, typer.Option(
-        help="Stop with advice past this many itemsets.")] = None,
-    max_rules: Annotated[int | None, typer.Option(
-        help="Stop with advice past this many rules.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing model dir.")] = False,
+    min_support: MinSupport = "0.01",
+    min_confidence: MinConfidence = 0.1,
+    min_lift: MinLift = None,
+    max_p_value: MaxPValue = None,
+    max_len: MaxLen = None,
+    algorithm: Algorithm = "fpgrowth",
+    consequents: Consequents = None,
+    antecedents: Antecedents = None,
+    exclude: Exclude = None,
+    multi_consequent: MultiConsequent = False,
+    max_itemsets: MaxItemsets = None,
+    max_rules: MaxRules = None,
+    overwrite: Overwrite = False,
     fmt: Format = "auto",
     transaction_col: TransactionCol = None,
     item_col: ItemCol = None,
@@ -183,29 +194,19 @@ def train(
     report: Annotated[Path | None, typer.Option(
         help="Report path prefix: writes PREFIX.json and PREFIX.html "
              "(default: OUT-report next to the model).")] = None,
-    min_support: Annotated[str, typer.Option(
-        help="A fraction of baskets in (0, 1] written with a point (0.01, 1.0), or an absolute "
-             "basket count written as an integer (25).",
-        envvar="BASKETRY_MIN_SUPPORT")] = "0.01",
-    min_confidence: Annotated[float, typer.Option(help="In [0, 1].",
-                                                  envvar="BASKETRY_MIN_CONFIDENCE")] = 0.1,
-    min_lift: Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")] = None,
-    max_p_value: Annotated[float | None, typer.Option(
-        help="Keep rules whose one-sided Fisher p-value is <= this.")] = None,
-    max_len: Annotated[int | None, typer.Option(help="Longest itemset mined.")] = None,
-    algorithm: Annotated[str, typer.Option(help="fpgrowth | apriori")] = "fpgrowth",
-    consequents: Annotated[str | None, typer.Option(
-        help="Comma-separated items allowed as consequents.")] = None,
-    antecedents: Annotated[str | None, typer.Option(
-        help="Comma-separated items allowed in antecedents.")] = None,
-    exclude: Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")] = None,
-    multi_consequent: Annotated[bool, typer.Option(
-        help="Also rules with several items in the consequent.")] = False,
-    max_itemsets: Annotated[int | None, typer.Option(
-        help="Stop with advice past this many itemsets.")] = None,
-    max_rules: Annotated[int | None, typer.Option(
-        help="Stop with advice past this many rules.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing model dir.")] = False,
+    min_support: MinSupport = "0.01",
+    min_confidence: MinConfidence = 0.1,
+    min_lift: MinLift = None,
+    max_p_value: MaxPValue = None,
+    max_len: MaxLen = None,
+    algorithm: Algorithm = "fpgrowth",
+    consequents: Consequents = None,
+    antecedents: Antecedents = None,
+    exclude: Exclude = None,
+    multi_consequent: MultiConsequent = False,
+    max_itemsets: MaxItemsets = None,
+    max_rules: MaxRules = None,
+    overwrite: Overwrite = False,
     track: Annotated[bool | None, typer.Option(
         "--track/--no-track", help="Record the run in MLflow (default: when MLflow is "
         "installed). Env: BASKETRY_TRACK.", envvar="BASKETRY_TRACK")] = None,

@@ -374,21 +374,7 @@ def _read_basket_lines(source: Path, sep: str | None) -> Baskets:
     }
     indptr, indices, _basket_line, dups = _group(line_of[keep], item_ids, n_lines, len(vocab))
     report["duplicate_items_merged"] = int(dups)
-    report["empty_baskets_dropped"] = int(n_lines - (indptr.shape[0] - 1))
-    report["rows_kept"] = int(indptr.shape[0] - 1)
-    if indptr.shape[0] == 1:
-        raise DataError(
-            f"{source}: no baskets left: {n_lines} lines read, none has an item "
-            f"({report['dropped_blank_items']} blank items)"
-        )
-    _add_totals(report, indptr, vocab)
-    return Baskets(
-        indptr=indptr,
-        indices=indices,
-        items=vocab,
-        source=str(source),
-        report=report,
-    )
+    return _basket_lines_result(source, report, indptr, indices, vocab, n_lines)
 
 
 def _read_ascii_lines(source: Path, data: bytes, sep: str, whitespace: bool) -> Baskets:
@@ -411,7 +397,6 @@ def _read_ascii_lines(source: Path, data: bytes, sep: str, whitespace: bool) -> 
     del words, order
     indptr, indices, dups = _lines.group_lines(t_line, rank[t_code], n_lines)
     del t_line, t_code
-    n_baskets = int(indptr.shape[0] - 1)
     report = {
         "format": "basket",
         "separator": "whitespace" if whitespace else sep,
@@ -420,22 +405,25 @@ def _read_ascii_lines(source: Path, data: bytes, sep: str, whitespace: bool) -> 
         "dropped_blank_items": int(blank),
         "dropped_null_items": 0,
         "duplicate_items_merged": int(dups),
-        "empty_baskets_dropped": int(n_lines - n_baskets),
-        "rows_kept": n_baskets,
     }
+    return _basket_lines_result(source, report, indptr, indices, vocab, n_lines)
+
+
+def _basket_lines_result(
+    source: object, report: dict, indptr: np.ndarray, indices: np.ndarray, vocab: np.ndarray,
+    n_lines: int,
+) -> Baskets:
+    """The baskets of a basket-per-line file, once both parsers have grouped them."""
+    n_baskets = int(indptr.shape[0] - 1)
+    report["empty_baskets_dropped"] = int(n_lines - n_baskets)
+    report["rows_kept"] = n_baskets
     if n_baskets == 0:
         raise DataError(
             f"{source}: no baskets left: {n_lines} lines read, none has an item "
             f"({report['dropped_blank_items']} blank items)"
         )
     _add_totals(report, indptr, vocab)
-    return Baskets(
-        indptr=indptr,
-        indices=indices,
-        items=vocab,
-        source=str(source),
-        report=report,
-    )
+    return Baskets(indptr=indptr, indices=indices, items=vocab, source=str(source), report=report)
 
 
 # --------------------------------------------------------------------------- shared helpers
