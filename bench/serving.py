@@ -6,22 +6,32 @@ connection count, on loopback:
 
   (a) a bare FastAPI + uvicorn endpoint returning a fixed JSON body;
   (b) basketry's ``POST /v1/recommendations`` serving the retail.dat model mined at support
-      0.0002, confidence 0.1 (about 100k rules), with baskets sampled from retail.dat.
+      0.0002, confidence 0.1 (about 100k rules), with baskets sampled from retail.dat;
+  (c) ``mlflow models serve --env-manager local`` of the same model, logged as an MLflow model
+      through basketry's own ``python_function`` flavour (``basketry.training.pyfunc``, the
+      way ``basketry train`` logs it, here into a throwaway SQLite store), driven on
+      ``POST /invocations`` with the same baskets, one per request, as
+      ``{"dataframe_records": [{"basket": [...], "k": 5}]}``. Before it is measured, its
+      answers to a few baskets are checked against (b)'s: the same items, in the same order.
 
-It prints throughput and p50/p99 latency of each and the ratio b/a, then the latency of (b) under
-a rate-limited load at 80% of its peak throughput. Goal (issue 4): b >= 1.0 x a, and p99 under
-10 ms at 80% of b's peak. Every phase is bounded in time; the whole run takes about a minute
-once the model is built (mining it the first time takes about half a minute more).
+It prints throughput and p50/p99 latency of each and the ratios b/a, b/c and c/a, then the
+latency of (b) under a rate-limited load at 80% of its peak throughput. Goal (issue 4): b >= 1.0
+x a, and p99 under 10 ms at 80% of b's peak. (c) shows what serving with basketry's own server
+buys over the MLflow route (issue 5); it is skipped, with a note, when MLflow is not installed.
+Every phase is bounded in time; the whole run takes about two minutes once the model is
+built (mining it the first time takes about half a minute more).
 
     .venv/bin/python bench/serving.py [--duration 10] [--connections 16] [--workers 1]
 
-Needs the ``serve`` and ``bench`` extras (FastAPI for the bare endpoint) and, preferably,
-``wrk`` (Debian: ``apt-get install -y wrk``).
+Needs the ``serve`` and ``bench`` extras (FastAPI for the bare endpoint, MLflow for (c)) and,
+preferably, ``wrk`` (Debian: ``apt-get install -y wrk``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -148,6 +158,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # what the server started and left behind (mlflow's uvicorn child), in its own session:
+        # ended, and waited for, so that it takes no CPU from the next phase
+        deadline = time.monotonic() + 10
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            while time.monotonic() < deadline:
+                os.killpg(self.proc.pid, 0)
+                time.sleep(0.1)
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
 
 
@@ -164,6 +183,66 @@ def start_basketry(port: int, workers: int, model: Path, tmp: Path) -> Server:
             "serve(model=sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]))")
     args = [PYTHON, "-c", code, str(model), str(port), str(workers)]
     return Server(args, {}, f"http://127.0.0.1:{port}/readyz", tmp / "basketry.log")
+
+
+# ---- (c): the same model through MLflow's pyfunc flavour and `mlflow models serve` ------------
+
+MLFLOW_PATH = "/invocations"
+
+
+def mlflow_missing() -> str | None:
+    """Why contestant (c) cannot run here, or ``None`` when it can."""
+    for module in ("mlflow", "fastapi", "uvicorn", "sqlalchemy", "alembic"):
+        if importlib.util.find_spec(module) is None:
+            return (f"{module} is not installed (pip install -e '.[bench]' brings MLflow and "
+                    f"its scoring server)")
+    return None
+
+
+def log_mlflow_model(model: Path, tmp: Path) -> tuple[str, str]:
+    """Log the model as ``basketry train`` does (an MLflow model whose ``python_function``
+    flavour is basketry's loader module, the artifact as its data) into a throwaway SQLite
+    store under ``tmp``; the model's ``runs:/`` URI and the store's URI."""
+    from basketry.training.tracking import TrainingRun
+
+    store = f"sqlite:///{(tmp / 'mlflow.db').resolve()}"
+    with TrainingRun(uri=store, experiment="bench-serving", run_name="bench-serving") as run:
+        run.log_model(model)
+    return f"runs:/{run.run_id}/model", store
+
+
+def start_mlflow(port: int, workers: int, model_uri: str, store: str, tmp: Path) -> Server:
+    # `mlflow models serve` execs `uvicorn` by name: the one beside this interpreter
+    path = f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    args = [PYTHON, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    return Server(args, {"MLFLOW_TRACKING_URI": store, "PATH": path},
+                  f"http://127.0.0.1:{port}/ping", tmp / "mlflow.log")
+
+
+def mlflow_bodies(bodies: list[str]) -> list[str]:
+    """(b)'s request bodies as one-row ``dataframe_records`` for the pyfunc's ``predict``."""
+    return [json.dumps({"dataframe_records": [json.loads(b)]}, separators=(",", ":"))
+            for b in bodies]
+
+
+def post(port: int, path: str, body: str, timeout: float = 10.0) -> Any:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def basketry_items(port: int, bodies: list[str]) -> list[list[str]]:
+    return [[i["item"] for i in post(port, "/v1/recommendations", b)["items"]] for b in bodies]
+
+
+def mlflow_items(port: int, bodies: list[str], timeout: float = 10.0) -> list[list[str]]:
+    answers = []
+    for body in mlflow_bodies(bodies):
+        (prediction,) = post(port, MLFLOW_PATH, body, timeout)["predictions"]
+        answers.append(list(prediction["items"]))
+    return answers
 
 
 # ---- load generators -------------------------------------------------------------------------
@@ -328,8 +407,10 @@ def main() -> int:
     model = args.model or build_model(args.support, args.confidence)
     manifest = json.loads((model / "manifest.json").read_text())
     tmp = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
+    sampled = sample_bodies(args.baskets, args.k, args.seed, 100)
     bodies = tmp / "baskets.jsonl"
-    bodies.write_text("\n".join(sample_bodies(args.baskets, args.k, args.seed, 100)) + "\n")
+    bodies.write_text("\n".join(sampled) + "\n")
+    check_bodies = sampled[:20]  # (c)'s answers to these must be (b)'s
     bare_bodies = tmp / "bare.jsonl"
     bare_bodies.write_text('{"basket":["85123A"],"k":5}\n')
     print(f"model {manifest['model_version']}: {manifest['counts']['n_rules']:,} rules, "
@@ -354,6 +435,7 @@ def main() -> int:
         finally:
             server.stop()
         show("(a) bare FastAPI + uvicorn", a)
+        c_skipped = mlflow_missing()
 
         port = free_port()
         server = start_basketry(port, args.workers, model, tmp)
@@ -368,33 +450,76 @@ def main() -> int:
             # peak, latency counted from each request's scheduled time
             target = 0.8 * b["rps"]
             cpu = server.cpu_seconds()
-            c = run_python_client(port, "/v1/recommendations", bodies, args.connections,
+            o = run_python_client(port, "/v1/recommendations", bodies, args.connections,
                                   args.duration, tmp, rate=target)
-            c["target_rps"] = target
-            c["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / c["requests"] * 1e6
+            o["target_rps"] = target
+            o["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / o["requests"] * 1e6
             # the share of one core the server got, against what this rate needs of it: less
             # than needed means the machine (other processes, the client) starved the server
-            c["server_core_share"] = (server.cpu_seconds() - cpu) / c["seconds"]
-            c["server_core_needed"] = target * b["server_cpu_us_per_request"] / 1e6
+            o["server_core_share"] = (server.cpu_seconds() - cpu) / o["seconds"]
+            o["server_core_needed"] = target * b["server_cpu_us_per_request"] / 1e6
+            expected = basketry_items(port, check_bodies) if c_skipped is None else []
         finally:
             server.stop()
-        show(f"(b) open loop at {c['rps'] / b['rps']:.0%} of peak", c)
-        print(f"      the server used {c['server_core_share']:.0%} of a core "
-              f"(this rate needs about {c['server_core_needed']:.0%}); the Python client "
-              f"used {c['client_cpu_seconds'] / c['seconds']:.0%}", flush=True)
+
+        c: dict[str, Any] | None = None
+        if c_skipped is None:
+            t = time.perf_counter()
+            model_uri, store = log_mlflow_model(model, tmp)
+            c_bodies = tmp / "invocations.jsonl"
+            c_bodies.write_text("\n".join(mlflow_bodies(sampled)) + "\n")
+            port = free_port()
+            server = start_mlflow(port, args.workers, model_uri, store, tmp)
+            try:
+                ready = time.perf_counter() - t
+                # generous: mlflow's scoring server has no warm-up, so its first answer loads
+                # the compiled scoring code (and compiles it if the numba cache is stale)
+                answers = mlflow_items(port, check_bodies[:1], timeout=120)
+                print(f"  (c) logged as {model_uri}, serving after {ready:.1f} s, first answer "
+                      f"after {time.perf_counter() - t - ready:.2f} s", flush=True)
+                answers += mlflow_items(port, check_bodies[1:])
+                same = sum(x == y for x, y in zip(answers, expected, strict=True))
+                if same != len(expected) or not any(expected):
+                    raise RuntimeError(
+                        f"mlflow models serve answered {same} of {len(expected)} baskets as "
+                        f"basketry does:\n  basketry {expected[:3]}\n  mlflow   {answers[:3]}")
+                load(tool, port, MLFLOW_PATH, c_bodies, args.connections, args.warmup, tmp)
+                cpu = server.cpu_seconds()
+                c = load(tool, port, MLFLOW_PATH, c_bodies, args.connections, args.duration,
+                         tmp)
+                c["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / c["requests"] \
+                    * 1e6
+                c["checked_baskets"] = same
+            finally:
+                server.stop()
+            show("(c) mlflow models serve /invocations", c)
+            print(f"      its answers to {same} baskets: the same items as (b)'s", flush=True)
+        else:
+            print(f"  (c) mlflow models serve: skipped, {c_skipped}", flush=True)
+        show(f"(b) open loop at {o['rps'] / b['rps']:.0%} of peak", o)
+        print(f"      the server used {o['server_core_share']:.0%} of a core "
+              f"(this rate needs about {o['server_core_needed']:.0%}); the Python client "
+              f"used {o['client_cpu_seconds'] / o['seconds']:.0%}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     ratio = b["rps"] / a["rps"]
     cpu_ratio = a["server_cpu_us_per_request"] / b["server_cpu_us_per_request"]
-    results.update(bare=a, recommendations=b, rate_limited=c, ratio=ratio, cpu_ratio=cpu_ratio,
-                   load_average_after=os.getloadavg())
-    print(f"\n  ratio b/a = {ratio:.2f} (goal >= 1.0)   p99 at {c['rps']:,.0f} req/s = "
-          f"{c['p99_ms']:.2f} ms (goal < 10 ms)")
+    results.update(bare=a, recommendations=b, rate_limited=o, mlflow=c, mlflow_skipped=c_skipped,
+                   ratio=ratio, cpu_ratio=cpu_ratio, load_average_after=os.getloadavg())
+    print(f"\n  ratio b/a = {ratio:.2f} (goal >= 1.0)   p99 at {o['rps']:,.0f} req/s = "
+          f"{o['p99_ms']:.2f} ms (goal < 10 ms)")
+    if c is not None:
+        results.update(ratio_b_c=b["rps"] / c["rps"], ratio_c_a=c["rps"] / a["rps"],
+                       cpu_ratio_c_b=c["server_cpu_us_per_request"]
+                       / b["server_cpu_us_per_request"])
+        print(f"  ratio b/c = {results['ratio_b_c']:.1f} (what basketry's server buys over "
+              f"mlflow models serve)   c/a = {results['ratio_c_a']:.2f}")
     # on a shared machine throughput follows the CPU share the server gets; the server's own
     # CPU time per request does not, so its ratio is the steadier estimate of b/a
-    print(f"  server CPU per request, a/b = {cpu_ratio:.2f} (b/a on an otherwise idle core); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"  server CPU per request, a/b = {cpu_ratio:.2f} (b/a on an otherwise idle core)"
+          + (f", c/b = {results['cpu_ratio_c_b']:.1f}" if c is not None else "")
+          + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     out = RESULTS / "serving.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"  figures written to {out.relative_to(ROOT)}")
