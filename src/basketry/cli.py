@@ -278,11 +278,7 @@ def train(
     if run is not None:
         console.print(f"MLflow run {run.run_id} ({run.uri})", highlight=False)
     if registration is not None:
-        decision = registration.decision
-        verdict = ("promoted to [bold]champion[/]" + (" (forced)" if decision.forced else "")
-                   if decision.promote else "stays [bold]challenger[/], not promoted")
-        console.print(f"registered {registration.name} version {registration.version}: "
-                      f"{verdict}: {decision.summary()}")
+        _print_registration(registration)
 
 
 @contextmanager
@@ -347,6 +343,232 @@ def _print_evaluation(result: Any) -> None:
                                 for c in columns))
     console.print(table)
     console.print(f"scoring: {result.scoring}", highlight=False)
+
+
+# ---- tune: a parameter sweep as nested MLflow runs (basketry.training.tune) ------------------
+GRID_HELP = (
+    "KEY=V1,V2,... one key per option, repeatable; every combination is a point. Keys: "
+    "min_support, min_confidence, min_lift, max_p_value, max_len (mining), scoring "
+    "(tuned | smoothed | confidence | lift), prior_weight, combine (smoothed scoring). "
+    "E.g. --grid min_support=0.005,0.01 --grid scoring=tuned,confidence")
+
+
+@app.command()
+def tune(
+    data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
+    grid: Annotated[list[str] | None, typer.Option("--grid", help=GRID_HELP)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the best model (and its report) here.")] = None,
+    test_days: Annotated[float | None, typer.Option(
+        help="Time split: test on the last N days (default 30 with timestamps).")] = None,
+    test_fraction: Annotated[float | None, typer.Option(
+        help="Seeded random split: this share of baskets is the test part.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
+    scoring: Annotated[str | None, typer.Option(
+        help="Scoring of points the grid does not set: tuned (default) | smoothed | "
+             "confidence | lift.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Report path prefix (default: OUT-report next to the model).")] = None,
+    min_support: MinSupport = "0.01",
+    min_confidence: MinConfidence = 0.1,
+    min_lift: MinLift = None,
+    max_p_value: MaxPValue = None,
+    max_len: MaxLen = None,
+    algorithm: Algorithm = "fpgrowth",
+    consequents: Consequents = None,
+    antecedents: Antecedents = None,
+    exclude: Exclude = None,
+    multi_consequent: MultiConsequent = False,
+    max_itemsets: MaxItemsets = None,
+    max_rules: MaxRules = None,
+    overwrite: Overwrite = False,
+    track: Annotated[bool | None, typer.Option(
+        "--track/--no-track", help="Record the sweep in MLflow: a parent run, a nested run per "
+        "point (default: when MLflow is installed).", envvar="BASKETRY_TRACK")] = None,
+    register: Annotated[bool, typer.Option(
+        "--register/--no-register", help="Register the best as a new version through the "
+        "promotion gate (needs tracking).")] = False,
+    registered_model: Annotated[str, typer.Option(
+        "--registered-model", help="Registered model name.",
+        envvar="BASKETRY_REGISTERED_MODEL")] = "basketry",
+    force: Annotated[bool, typer.Option(
+        help="Promote the best to champion even if the gate says no (recorded).")] = False,
+    tolerance: Annotated[float, typer.Option(
+        help="How much worse than the champion on HR@10 the best may be.")] = 0.005,
+    fmt: Format = "auto",
+    transaction_col: TransactionCol = None,
+    item_col: ItemCol = None,
+    timestamp_col: TimestampCol = None,
+    customer_col: CustomerCol = None,
+    quantity_col: QuantityCol = None,
+    label_col: LabelCol = None,
+    sep: Sep = None,
+    preset: Preset = None,
+) -> None:
+    """Sweep mining thresholds and the scoring rule over a grid: each point evaluated on a
+    validation slice of the training part (HR@10), the best refit and evaluated on the test
+    part; optionally saved (--out) and registered through the promotion gate (--register)."""
+    from basketry.training.tracking import TrainingRun, mlflow_available
+    from basketry.training.tune import SOURCE, GridError, SweepError, parse_grid
+
+    support = parse_support(str(min_support))
+    mining = dict(min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+                  max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
+                  consequents=_split(consequents), antecedents=_split(antecedents),
+                  exclude=_split(exclude), multi_consequent=multi_consequent,
+                  max_itemsets=max_itemsets, max_rules=max_rules)
+    if track is None:
+        track = mlflow_available()
+
+    def refuse(message: str) -> typer.Exit:
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        return typer.Exit(EXIT_BAD_INPUT)
+
+    try:  # the whole grid is checked before any run starts
+        parsed = parse_grid(grid or [])
+        points = parsed.points(mining, scoring)
+    except GridError as exc:
+        raise refuse(str(exc)) from None
+    if register and not track:
+        raise refuse("--register needs tracking (MLflow, --track)")
+    if test_days is not None and test_fraction is not None:
+        raise refuse("give either --test-days or --test-fraction, not both")
+    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
+        raise refuse(f"{out} already exists; pass --overwrite to replace it")
+    console.print(f"grid: {len(points)} point(s) over {', '.join(k for k, _ in parsed.axes)}",
+                  highlight=False)
+    parent: Any = None
+    with _clear_errors(), _tracking_errors():
+        if track:
+            parent = TrainingRun(run_name=out.name if out else "tune", source=SOURCE)
+            parent.__enter__()
+        try:
+            sweep, registration = _tune_run(
+                parent, data, parsed, mining, scoring, out, report, seed, test_days,
+                test_fraction, overwrite, register, registered_model, force, tolerance, dict(
+                    format=fmt, transaction_col=transaction_col, item_col=item_col,
+                    timestamp_col=timestamp_col, customer_col=customer_col,
+                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset))
+        except SweepError as exc:
+            parent_failed = parent is not None
+            if parent is not None:
+                parent.__exit__(type(exc), exc, exc.__traceback__)
+            raise refuse(str(exc) + ("; MLflow run marked FAILED" if parent_failed else "")
+                         ) from None
+        except BaseException as exc:
+            if parent is not None:
+                parent.__exit__(type(exc), exc, exc.__traceback__)
+                err_console.print(f"MLflow run {parent.run_id} marked FAILED", highlight=False)
+            raise
+        if parent is not None:
+            parent.__exit__(None, None, None)
+    if parent is not None:
+        console.print(f"MLflow run {parent.run_id} with {len(sweep.points)} nested runs "
+                      f"({parent.uri})", highlight=False)
+    if registration is not None:
+        _print_registration(registration)
+
+
+def _tune_run(parent: Any, data: Path, grid: Any, mining: dict[str, Any], scoring: str | None,
+              out: Path | None, report: Path | None, seed: int, test_days: float | None,
+              test_fraction: float | None, overwrite: bool, register: bool,
+              registered_model: str, force: bool, tolerance: float,
+              read_options: dict[str, Any]) -> tuple[Any, Any]:
+    """The body of ``tune``: read, sweep, show, save the best (``out``, or a temporary
+    directory to register it), log and register. Returns (the sweep, the registration)."""
+    import tempfile
+
+    from basketry.model import read_manifest
+    from basketry.training import save_trained, write_report
+    from basketry.training.tune import log_sweep, run_sweep
+
+    baskets = _read(data, **read_options)
+    _print_read_report(baskets)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total} points"), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("sweep", total=None)
+        sweep = run_sweep(
+            baskets, grid, mining, scoring=scoring, test_days=test_days,
+            test_fraction=test_fraction, seed=seed, parent=parent,
+            progress=lambda done, total, message: bar.update(
+                task, completed=done, total=total, description=message))
+    _print_sweep(sweep)
+    result = sweep.result
+    _print_evaluation(result)
+    with tempfile.TemporaryDirectory(prefix="basketry-tune-") as tmp:
+        path = reports = None
+        if out is not None or register:
+            target = out if out is not None else Path(tmp) / "best"
+            path = save_trained(target, result, overwrite=overwrite)
+            result.report["model_version"] = read_manifest(path)["model_version"]
+            reports = write_report(result.report, report or target.with_name(
+                target.name + "-report"))
+            if out is not None:
+                console.print(f"best model saved to [bold]{path}[/]; report: "
+                              f"{', '.join(map(str, reports))}")
+        if parent is None:
+            return sweep, None
+        with console.status("tracking"):
+            log_sweep(parent, sweep)
+            if path is not None:
+                parent.log_training(result, sweep.best.point.mining, path, reports or (),
+                                    data=data)
+            else:
+                parent.log_result(result, sweep.best.point.mining, data=data)
+        if not register:
+            return sweep, None
+        from basketry.training.registry import register as register_version
+
+        with console.status("registering"):
+            return sweep, register_version(parent, result, name=registered_model,
+                                           tolerance=tolerance, force=force)
+
+
+def _print_sweep(sweep: Any) -> None:
+    from basketry.training.tune import MINING_KEYS
+
+    queries = sweep.validation["queries"]["n_queries"]
+    table = Table(title=f"{len(sweep.points)} grid points on the validation slice "
+                        f"({queries:,} queries), best first by HR@10")
+    keys = [key for key, _ in sweep.grid.axes if key in MINING_KEYS]
+    for name in ("#", *keys, "scoring", "rules", "HR@10", "NDCG@10", "pop. HR@10"):
+        table.add_column(name, justify="left" if name == "scoring" else "right")
+
+    def show(value: float | None) -> str:
+        return "–" if value is None else f"{value:.4f}"
+
+    for outcome in sweep.ranked():
+        point = outcome.point
+        spec = outcome.scoring or (point.scoring if isinstance(point.scoring, dict) else None)
+        scoring = "tuned" if point.scoring == "tuned" else spec["method"] if spec else ""
+        if spec is not None:
+            scoring += "".join(f" {k[0]}={v:g}" for k, v in spec.items() if k != "method")
+        row = [f"{point.index}{' ★' if outcome is sweep.best else ''}",
+               *(_grid_value(point.values.get(key, point.mining.get(key))) for key in keys),
+               scoring, "–" if outcome.n_rules is None else f"{outcome.n_rules:,}",
+               show(outcome.figure()), show(outcome.figure("ndcg@10")),
+               show(outcome.figure(ranker="popularity")) if outcome.ok else "FAILED"]
+        table.add_row(*row)
+    console.print(table)
+    console.print("scoring: p = prior_weight, c = combine of smoothed; tuned: smoothed with p "
+                  "and c chosen on the validation slice as train does", highlight=False)
+    for outcome in sweep.failed:
+        console.print(f"point {outcome.point.index} FAILED: {outcome.reason}", highlight=False)
+    console.print(f"best: point {sweep.best.point.index} ({sweep.best.point.label}); "
+                  "refit on the whole training part, on the test part:", highlight=False)
+
+
+def _grid_value(value: Any) -> str:
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _print_registration(registration: Any) -> None:
+    decision = registration.decision
+    verdict = ("promoted to [bold]champion[/]" + (" (forced)" if decision.forced else "")
+               if decision.promote else "stays [bold]challenger[/], not promoted")
+    console.print(f"registered {registration.name} version {registration.version}: "
+                  f"{verdict}: {decision.summary()}")
 
 
 def _print_read_report(baskets: Any) -> None:

@@ -90,6 +90,11 @@ class AssociationMiner:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"AssociationMiner({args})"
 
+    def validate(self, n_baskets: int = 1) -> int:
+        """Check the parameters as :meth:`fit` does, without data (``MiningError`` naming the
+        first bad one); the minimum count they give on ``n_baskets`` baskets."""
+        return self._validate(n_baskets)
+
     def _validate(self, n_baskets: int) -> int:
         check_range("min_confidence", self.min_confidence, 0.0, 1.0)
         check_range("min_lift", self.min_lift, 0.0, None)

@@ -77,24 +77,84 @@ def _objective(metrics: dict[str, float | None]) -> float:
     return float(sum(metrics[name] or 0.0 for name in TUNING_OBJECTIVE))
 
 
-def tune_scoring(
+@dataclass(frozen=True)
+class PreparedSplit:
+    """The split of the data and its training part narrowed to the items it contains (what a
+    deployed model knows), with the map from the data's item ids to the training part's."""
+
+    split: Split
+    train: Baskets
+    old_to_new: np.ndarray
+
+
+def prepare_split(
+    baskets: Baskets,
+    *,
+    test_days: float | None = None,
+    test_fraction: float | None = None,
+    seed: int = 0,
+) -> PreparedSplit:
+    """Split ``baskets`` as ``train`` does and narrow the training part's vocabulary."""
+    split = split_baskets(baskets, test_days=test_days, test_fraction=test_fraction, seed=seed)
+    train, old_to_new = training_vocabulary(split.train)
+    if train.n_items == 0:
+        raise DataError("the training part has no items")
+    return PreparedSplit(split=split, train=train, old_to_new=old_to_new)
+
+
+@dataclass(frozen=True)
+class ValidationSlice:
+    """What tuning looks at: a validation split of the training part, its earlier (or other)
+    baskets narrowed to their vocabulary (what candidates are mined on), and the queries of
+    its validation baskets (at most ``TUNING_MAX_QUERIES``). The test part is never in it."""
+
+    split: Split
+    fit: Baskets
+    queries: Queries
+
+
+def validation_slice(
     train: Baskets,
     split: Split,
-    miner_params: dict[str, Any],
     *,
     seed: int = 0,
     max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Choose the scoring parameters on a validation slice of the training part: mine the
-    earlier (or the other) baskets of the training part with the same parameters, score the
-    validation baskets with every grid point, keep the best by the sum of HR@10 and NDCG@10."""
+) -> ValidationSlice:
+    """Cut the validation slice of ``train`` (the training part of ``split``) the way the
+    test part was cut; ``DataError`` when the training part is too small for one."""
     validation = _validation_split(train, split)
-    fit_part, old_to_new = training_vocabulary(validation.train)
-    miner = AssociationMiner(**miner_params).fit(fit_part)
-    items = items_table(fit_part.items, miner.item_counts_, fit_part.labels)
-    rules = miner.rules_table()
+    fit, old_to_new = training_vocabulary(validation.train)
     queries = make_queries(validation.test, old_to_new, max_queries=TUNING_MAX_QUERIES,
                            max_hidden_per_basket=max_hidden_per_basket, seed=seed)
+    return ValidationSlice(split=validation, fit=fit, queries=queries)
+
+
+@dataclass(frozen=True)
+class MinedRules:
+    """Rules mined from some baskets, with what a :class:`RuleScorer` needs around them."""
+
+    miner: AssociationMiner
+    items: Any  # pyarrow.Table of the items (model contract's items table)
+    rules: Any  # pyarrow.Table of the rules
+
+    def scorer(self, scoring: str | dict[str, Any] | None) -> RuleScorer:
+        return RuleScorer(self.items, self.rules, n_baskets=self.miner.n_baskets_,
+                          scoring=scoring)
+
+
+def mine_rules(baskets: Baskets, miner_params: dict[str, Any]) -> MinedRules:
+    """Mine ``baskets`` (narrowed to their vocabulary) with ``miner_params``."""
+    miner = AssociationMiner(**miner_params).fit(baskets)
+    return MinedRules(miner=miner,
+                      items=items_table(baskets.items, miner.item_counts_, baskets.labels),
+                      rules=miner.rules_table())
+
+
+def search_scoring(mined: MinedRules, queries: Queries) -> tuple[dict[str, Any],
+                                                                  list[dict[str, Any]]]:
+    """The coordinate search over ``TUNING_GRID`` (method ``smoothed``) on ``queries``: the
+    best scoring by the sum of HR@10 and NDCG@10 (the earlier one on ties) and every scoring
+    tried with its figures."""
     k = max(KS)
     tried: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any]] | None = None
@@ -106,7 +166,7 @@ def tune_scoring(
         if any(t["prior_weight"] == spec["prior_weight"] and t["combine"] == spec["combine"]
                for t in tried):
             return
-        scorer = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring=spec)
+        scorer = mined.scorer(spec)
         top, from_rules = scorer.top_items(queries.ptr, queries.items, k)
         metrics = ranker_metrics(top, queries, len(scorer.items), from_rules)
         value = _objective(metrics)
@@ -122,14 +182,38 @@ def tune_scoring(
     for combine in TUNING_GRID["combine"]:
         attempt(chosen_prior, combine)
     assert best is not None
-    return best[1], {
+    return best[1], tried
+
+
+def tuning_record(validation: ValidationSlice, mined: MinedRules, chosen: dict[str, Any],
+                  tried: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``train`` records of its tuning (``tuning.json``, the report)."""
+    return {
         "objective": " + ".join(TUNING_OBJECTIVE),
-        "validation": validation.describe(),
-        "queries": queries.describe(),
-        "n_rules": rules.num_rows,
+        "validation": validation.split.describe(),
+        "queries": validation.queries.describe(),
+        "n_rules": mined.rules.num_rows,
         "grid": tried,
-        "chosen": best[1],
+        "chosen": chosen,
     }
+
+
+def tune_scoring(
+    train: Baskets,
+    split: Split,
+    miner_params: dict[str, Any],
+    *,
+    seed: int = 0,
+    max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Choose the scoring parameters on a validation slice of the training part: mine the
+    earlier (or the other) baskets of the training part with the same parameters, score the
+    validation baskets with every grid point, keep the best by the sum of HR@10 and NDCG@10."""
+    validation = validation_slice(train, split, seed=seed,
+                                  max_hidden_per_basket=max_hidden_per_basket)
+    mined = mine_rules(validation.fit, miner_params)
+    chosen, tried = search_scoring(mined, validation.queries)
+    return chosen, tuning_record(validation, mined, chosen, tried)
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> dict[str, list[float]]:
@@ -166,28 +250,47 @@ def train_and_evaluate(
     """Split ``baskets``, tune the scoring (unless ``scoring`` is given or ``tune`` is off:
     then the given or default scoring), mine the training part, evaluate on the test part."""
     say = progress or (lambda _message: None)
-    split = split_baskets(baskets, test_days=test_days, test_fraction=test_fraction, seed=seed)
-    train, old_to_new = training_vocabulary(split.train)
-    if train.n_items == 0:
-        raise DataError("the training part has no items")
+    prepared = prepare_split(baskets, test_days=test_days, test_fraction=test_fraction,
+                             seed=seed)
     tuning = None
     if scoring is None and tune:
         say("tuning the scoring on a validation slice of the training part")
         try:
-            spec, tuning = tune_scoring(train, split, miner_params, seed=seed,
+            spec, tuning = tune_scoring(prepared.train, prepared.split, miner_params, seed=seed,
                                         max_hidden_per_basket=max_hidden_per_basket)
         except DataError as exc:  # too little data for a validation slice
             spec, tuning = scoring_spec(None), {"skipped": str(exc)}
     else:
         spec = scoring_spec(scoring)
+    return fit_and_evaluate(baskets, prepared, miner_params, spec, tuning=tuning, seed=seed,
+                            max_queries=max_queries,
+                            max_hidden_per_basket=max_hidden_per_basket, progress=progress)
+
+
+def fit_and_evaluate(
+    baskets: Baskets,
+    prepared: PreparedSplit,
+    miner_params: dict[str, Any],
+    scoring: str | dict[str, Any] | None,
+    *,
+    tuning: dict[str, Any] | None = None,
+    seed: int = 0,
+    max_queries: int | None = MAX_QUERIES,
+    max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Mine the training part of ``prepared`` (a split of ``baskets``) with ``miner_params``,
+    score with ``scoring`` and evaluate on the test part against the baselines."""
+    say = progress or (lambda _message: None)
+    split, train = prepared.split, prepared.train
+    spec = scoring_spec(scoring)
     say("mining the training part")
-    miner = AssociationMiner(**miner_params).fit(train)
-    items = items_table(train.items, miner.item_counts_, train.labels)
-    rules = miner.rules_table()
-    scorer = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring=spec)
-    max_conf = RuleScorer(items, rules, n_baskets=miner.n_baskets_, scoring="confidence")
+    mined = mine_rules(train, miner_params)
+    miner, rules = mined.miner, mined.rules
+    scorer = mined.scorer(spec)
+    max_conf = mined.scorer("confidence")
     say("evaluating on the test part")
-    queries = make_queries(split.test, old_to_new, max_queries=max_queries,
+    queries = make_queries(split.test, prepared.old_to_new, max_queries=max_queries,
                            max_hidden_per_basket=max_hidden_per_basket, seed=seed)
     metrics = evaluate(scorer, queries, baseline_scorer=max_conf, seed=seed)
     result = TrainResult(miner=miner, train=train, split=split, queries=queries, scoring=spec,

@@ -143,13 +143,16 @@ def evaluate_on_split(model_dir: Path, result: Any, *, seed: int | None = None
 
 
 # ---- registry operations ---------------------------------------------------------------------
-def _ensure_registered_model(c: Any, name: str) -> None:
+def _ensure_registered_model(c: Any, name: str) -> bool:
+    """Create the registered model ``name`` if it does not exist; whether it was created."""
     from mlflow.exceptions import MlflowException
 
     try:
         c.get_registered_model(name)
     except MlflowException:
         c.create_registered_model(name, description="basketry association-rule recommender")
+        return True
+    return False
 
 
 def _alias_version(c: Any, name: str, alias: str) -> str | None:
@@ -159,6 +162,12 @@ def _alias_version(c: Any, name: str, alias: str) -> str | None:
         return str(c.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
+
+
+def alias_version(alias: str, *, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None
+                  ) -> str | None:
+    """The version ``alias`` (``champion``, ``challenger``) points at, or ``None``."""
+    return _alias_version(client(uri), name, alias)
 
 
 def champion_history(c: Any, name: str) -> list[str]:
@@ -183,42 +192,123 @@ def _set_champion(c: Any, name: str, version: str, *, reason: str, forced: bool)
         c.set_model_version_tag(name, version, "basketry.forced", "true")
 
 
+@dataclass(frozen=True)
+class _RegistryState:
+    """What a registration may change on the registered model: its aliases and the champion
+    history tag (the new version's own tags go with it)."""
+
+    aliases: dict[str, str]
+    history: str | None
+
+
+def _registry_state(c: Any, name: str) -> _RegistryState:
+    registered = c.get_registered_model(name)
+    return _RegistryState(aliases={str(a): str(v) for a, v in (registered.aliases or {}).items()},
+                          history=(registered.tags or {}).get(HISTORY_TAG))
+
+
+def _undo_registration(c: Any, name: str, version: str | None, before: _RegistryState,
+                       created_model: bool) -> list[str]:
+    """Put the registered model back as it was before a registration that failed: aliases and
+    history first (so ``champion`` never points at a deleted version), then delete the new
+    version, then the registered model if this registration created it and it holds no
+    version. Every step is tried; the steps that failed are returned."""
+    problems: list[str] = []
+
+    def attempt(what: str, action: Any, *args: Any) -> None:
+        try:
+            action(*args)
+        except Exception as exc:
+            problems.append(f"{what}: {type(exc).__name__}: {exc}")
+
+    try:
+        now = _registry_state(c, name)
+    except Exception as exc:
+        now = None
+        problems.append(f"reading the registered model: {type(exc).__name__}: {exc}")
+    if now is not None:
+        for alias in sorted(set(now.aliases) | set(before.aliases)):
+            old, new = before.aliases.get(alias), now.aliases.get(alias)
+            if old == new:
+                continue
+            if old is None:
+                attempt(f"removing alias {alias}", c.delete_registered_model_alias, name, alias)
+            else:
+                attempt(f"restoring alias {alias} -> v{old}", c.set_registered_model_alias,
+                        name, alias, old)
+        if now.history != before.history:
+            if before.history is None:
+                attempt("removing the champion history", c.delete_registered_model_tag, name,
+                        HISTORY_TAG)
+            else:
+                attempt("restoring the champion history", c.set_registered_model_tag, name,
+                        HISTORY_TAG, before.history)
+    if version is not None:
+        attempt(f"deleting version {version}", c.delete_model_version, name, version)
+    if created_model and not problems:
+        try:
+            left = c.search_model_versions(f"name = '{name}'")
+        except Exception as exc:
+            problems.append(f"listing versions: {type(exc).__name__}: {exc}")
+        else:
+            if not left:
+                attempt(f"deleting the registered model {name!r}", c.delete_registered_model,
+                        name)
+    return problems
+
+
 def register(run: TrainingRun, result: Any, *, name: str = DEFAULT_REGISTERED_MODEL,
              tolerance: float = DEFAULT_TOLERANCE, force: bool = False) -> Registration:
     """Register the run's model as a new version, alias it ``challenger``, and promote it to
-    ``champion`` if the gate says so (or ``force``). The run must have logged its model."""
+    ``champion`` if the gate says so (or ``force``). The run must have logged its model.
+
+    All or nothing: when any step fails (the store refuses a write, the champion cannot be
+    evaluated...), what was done is undone (the aliases and the champion history are put back,
+    the new version is deleted) and ``RegistryError`` is raised with the reason; the caller
+    marks its run failed. A registration that could not be undone says what is left."""
     c = run.client
-    champion = None
-    champion_value = None
-    _ensure_registered_model(c, name)
-    champion = _alias_version(c, name, CHAMPION)
-    if champion is not None:
-        champion_metrics = evaluate_on_split(version_model_dir(c, name, champion), result)
-        champion_value = champion_metrics["model"][MAIN_METRIC]
-    value = float(result.metrics["model"][MAIN_METRIC])
-    popularity = float(result.metrics["popularity"][MAIN_METRIC])
-    decision = gate(value, popularity, champion_value, tolerance=tolerance,
-                    champion_version=champion, force=force)
-    version = c.create_model_version(
-        name, run.model_uri, run_id=run.run_id,
-        tags={"basketry.model_version": result.report.get("model_version", ""),
-              "basketry.gate": decision.summary()[:5000],
-              "basketry.gate.passed": str(decision.promote and not decision.forced).lower()},
-        description=f"{MAIN_METRIC} {value:.4f} (popularity {popularity:.4f})",
-    )
-    v = str(version.version)
-    c.set_registered_model_alias(name, CHALLENGER, v)
-    aliases = [CHALLENGER]
-    if decision.promote:
-        _set_champion(c, name, v, reason=decision.summary(), forced=decision.forced)
-        aliases.append(CHAMPION)
-    if champion_value is not None:
-        run.log_metrics({f"champion.{MAIN_METRIC.replace('@', '_at_')}": champion_value})
-    run.set_tags({"basketry.registered_model": name, "basketry.registered_version": v,
-                  "basketry.promoted": str(decision.promote).lower(),
-                  "basketry.forced": str(decision.forced).lower(),
-                  "basketry.gate": decision.summary()[:5000]})
-    return Registration(name=name, version=v, decision=decision, aliases=aliases)
+    created_model = _ensure_registered_model(c, name)
+    before = _registry_state(c, name)
+    version: str | None = None
+    try:
+        champion = before.aliases.get(CHAMPION)
+        champion_value = None
+        if champion is not None:
+            champion_metrics = evaluate_on_split(version_model_dir(c, name, champion), result)
+            champion_value = champion_metrics["model"][MAIN_METRIC]
+        value = float(result.metrics["model"][MAIN_METRIC])
+        popularity = float(result.metrics["popularity"][MAIN_METRIC])
+        decision = gate(value, popularity, champion_value, tolerance=tolerance,
+                        champion_version=champion, force=force)
+        created = c.create_model_version(
+            name, run.model_uri, run_id=run.run_id,
+            tags={"basketry.model_version": result.report.get("model_version", ""),
+                  "basketry.gate": decision.summary()[:5000],
+                  "basketry.gate.passed": str(decision.promote and not decision.forced).lower()},
+            description=f"{MAIN_METRIC} {value:.4f} (popularity {popularity:.4f})",
+        )
+        version = str(created.version)
+        c.set_registered_model_alias(name, CHALLENGER, version)
+        aliases = [CHALLENGER]
+        if decision.promote:
+            _set_champion(c, name, version, reason=decision.summary(), forced=decision.forced)
+            aliases.append(CHAMPION)
+        if champion_value is not None:
+            run.log_metrics({f"champion.{MAIN_METRIC.replace('@', '_at_')}": champion_value})
+        run.set_tags({"basketry.registered_model": name, "basketry.registered_version": version,
+                      "basketry.promoted": str(decision.promote).lower(),
+                      "basketry.forced": str(decision.forced).lower(),
+                      "basketry.gate": decision.summary()[:5000]})
+    except BaseException as exc:
+        problems = _undo_registration(c, name, version, before, created_model)
+        if not isinstance(exc, Exception):  # KeyboardInterrupt...: undone, then on its way
+            raise
+        what = f"registering {name!r} failed ({type(exc).__name__}: {exc})"
+        if problems:
+            raise RegistryError(f"{what}; undoing it failed too, left as is: "
+                                f"{'; '.join(problems)}") from exc
+        raise RegistryError(f"{what}; nothing was registered and no alias moved") from exc
+    return Registration(name=name, version=version, decision=decision, aliases=aliases)
 
 
 def promote(version: str, *, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None

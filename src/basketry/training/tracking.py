@@ -15,6 +15,8 @@ artifacts under ``$BASKETRY_HOME/mlartifacts``. MLflow is optional (the ``mlflow
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -80,6 +82,7 @@ def require_mlflow() -> Any:
     return mlflow
 
 
+@functools.cache
 def git_commit() -> str | None:
     """The commit of the basketry source tree when it is a git checkout, else ``None``."""
     here = Path(__file__).resolve().parent
@@ -124,20 +127,28 @@ def client(uri: str | None = None) -> Any:
     return mlflow.MlflowClient(tracking_uri=tracking_uri(uri), registry_uri=tracking_uri(uri))
 
 
+#: The tag MLflow reads to show a run nested under another (what ``nested=True`` sets).
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+
 class TrainingRun:
     """One MLflow run around a training, as a context manager.
 
     Entering starts the run (``TrackingError`` if the store cannot be reached); leaving it ends
     it ``FINISHED``, or ``FAILED`` with the reason when an exception escapes (re-raised).
+    ``parent_run_id`` makes it a nested run of that run (``basketry tune``'s grid points).
     """
 
     def __init__(self, uri: str | None = None, experiment: str | None = None,
-                 run_name: str | None = None) -> None:
+                 run_name: str | None = None, *, parent_run_id: str | None = None,
+                 source: str = "basketry train") -> None:
         self.mlflow = require_mlflow()
         self.uri = tracking_uri(uri)
         self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") \
             or DEFAULT_EXPERIMENT
         self.run_name = run_name
+        self.parent_run_id = parent_run_id
+        self.source = source
         self.client = self.mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         self.run_id: str | None = None
         self.artifact_uri: str | None = None
@@ -152,7 +163,9 @@ class TrainingRun:
                     self.experiment, artifact_location=artifact_location(self.uri))
             else:
                 experiment_id = found.experiment_id
-            tags = {"basketry.version": basketry_version(), "mlflow.source.name": "basketry train"}
+            tags = {"basketry.version": basketry_version(), "mlflow.source.name": self.source}
+            if self.parent_run_id:
+                tags[PARENT_RUN_TAG] = self.parent_run_id
             commit = git_commit()
             if commit:
                 tags["basketry.git_commit"] = commit
@@ -170,7 +183,8 @@ class TrainingRun:
         if self.run_id is None:
             return
         if exc is None:
-            self.client.set_terminated(self.run_id, "FINISHED")
+            if self.failure is None:  # else already ended FAILED by fail()
+                self.client.set_terminated(self.run_id, "FINISHED")
             return
         self.fail(exc)
 
@@ -183,11 +197,10 @@ class TrainingRun:
         else:
             reason = f"{type(exc).__name__}: {exc}"
         self.failure = reason
-        try:
+        with contextlib.suppress(Exception):  # each on its own: one may work without the other
             self.client.set_tag(self.run_id, "basketry.failure", reason[:5000])
+        with contextlib.suppress(Exception):
             self.client.set_terminated(self.run_id, "FAILED")
-        except Exception:
-            pass
 
     # ---- logging -----------------------------------------------------------------------------
     def log_params(self, params: dict[str, Any]) -> None:
@@ -221,6 +234,22 @@ class TrainingRun:
         from basketry.model import read_manifest
 
         manifest = read_manifest(model_dir)
+        self.log_result(result, miner_params, data=data, dataset=manifest.get("dataset") or {})
+        self.set_tags({"basketry.model_version": manifest["model_version"]})
+        for path in reports:
+            self.client.log_artifact(self.run_id, str(path), "report")
+        self.log_model(model_dir)
+
+    def log_result(self, result: Any, miner_params: dict[str, Any], *,
+                   data: str | os.PathLike[str] | None = None,
+                   dataset: dict[str, Any] | None = None) -> None:
+        """Log a :class:`~basketry.training.TrainResult` without a model: parameters, every
+        metric, the data tags, ``dataset/`` and ``tuning.json``. ``dataset`` is the training
+        part's profile (default: profiled here)."""
+        if dataset is None:
+            from basketry.data import profile
+
+            dataset = profile(result.train)
         report = result.report
         split = result.split.describe()
         params: dict[str, Any] = {f"mining.{k}": v for k, v in miner_params.items()}
@@ -243,9 +272,7 @@ class TrainingRun:
                         if k.startswith("n_") and isinstance(v, int | float)})
         metrics["rules.n_rules"] = float(report.get("mining", {}).get("n_rules", 0))
         self.log_metrics(metrics)
-        dataset = manifest.get("dataset") or {}
         self.set_tags({
-            "basketry.model_version": manifest["model_version"],
             "basketry.data.source": report["data"]["source"],
             "basketry.data.fingerprint": report["data"]["fingerprint"],
             "basketry.data.n_baskets": report["data"]["n_baskets"],
@@ -259,9 +286,6 @@ class TrainingRun:
                        "split": split}, "dataset/fingerprint.json")
         if result.tuning is not None:
             self.log_json(result.tuning, "tuning.json")
-        for path in reports:
-            self.client.log_artifact(self.run_id, str(path), "report")
-        self.log_model(model_dir)
 
     def log_model(self, model_dir: Path) -> str:
         """Log the model directory as an MLflow model (``python_function`` flavour with the
