@@ -830,6 +830,47 @@ def models_rollback(name: RegisteredModel = "basketry") -> None:
     console.print(f"{name} champion: version {target} (rolled back from {rolled_back})")
 
 
+@app.command(name="export")
+def export_command(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="pmml (PMML 4.4 AssociationModel)")] = "pmml",
+    k: Annotated[int, typer.Option(
+        "-k", help="Ranked recommendations the PMML Output declares for PMML scorers.")] = 5,
+    overwrite: Overwrite = False,
+) -> None:
+    """Write a model as a PMML 4.4 AssociationModel: items, itemsets and rules with support,
+    confidence, lift and leverage; the rest in basketry Extension elements, so that
+    `basketry import` restores the model exactly."""
+    from basketry.training.pmml import export_pmml
+
+    if fmt.lower() != "pmml":
+        raise typer.BadParameter(f"{fmt!r}: basketry exports pmml", param_hint="--format")
+    with _clear_errors():
+        path = export_pmml(model_dir, out, k=k, overwrite=overwrite)
+    console.print(f"PMML 4.4 AssociationModel of {model_dir} written to [bold]{path}[/] "
+                  f"({path.stat().st_size:,} bytes)")
+
+
+@app.command(name="import")
+def import_command(
+    pmml: Annotated[Path, typer.Argument(help="A PMML 4.4 file written by `basketry export`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    overwrite: Overwrite = False,
+) -> None:
+    """Read a PMML 4.4 AssociationModel written by `basketry export` back into a model
+    directory (nothing is written if the document is refused)."""
+    from basketry.model import read_manifest
+    from basketry.training.pmml import import_pmml
+
+    with _clear_errors():
+        path = import_pmml(pmml, out, overwrite=overwrite)
+        manifest = read_manifest(path)
+    counts = manifest["counts"]
+    console.print(f"model {manifest['model_version']} ({counts['n_items']:,} items, "
+                  f"{counts['n_rules']:,} rules) saved to [bold]{path}[/]")
+
+
 @app.command()
 def serve(
     model: Annotated[str | None, typer.Option(

@@ -132,6 +132,17 @@ def test_indexed_scoring_equals_naive_scan(scoring, rows, basket, k):
     assert [i for i in top[0].tolist() if i >= 0] == got
     recs = scorer.recommend([f"i{i}" for i in basket], k)
     assert from_rules[0] == recs.from_rules
+    # the id form (the serving application's path) is the same answer
+    ranked = scorer.rank([f"i{i}" for i in basket], k)
+    assert ranked.items == got and ranked.from_rules == recs.from_rules
+    assert ranked.scores == [r.score for r in recs.items]
+    assert [scorer.explain(r) if r >= 0 else None for r in ranked.ranks] == \
+        [r.rule for r in recs.items]
+    # banned ids are never recommended, and the rest keeps its order
+    banned = got[:2]
+    again = scorer.rank([f"i{i}" for i in basket], k, banned=np.array(banned, dtype=np.int32))
+    assert not set(again.items) & set(banned)
+    assert [i for i in got if i not in banned] == again.items[: len(got) - len(banned)]
 
 
 def test_rules_table_from_multiple_chunks(tiny_model):

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from basketry.serving import Settings
 from basketry.serving.docs_ui import swagger_ui_version
-from tests.serving.conftest import ADMIN, client_for
+from tests.serving.conftest import ADMIN, client_for, write_version
 
 
 def recommend(client: TestClient, body: object, **kw: object) -> tuple[int, dict]:
@@ -286,3 +286,33 @@ def test_openapi_and_docs(client: TestClient) -> None:
     assert client.get("/docs/assets/index.html").status_code == 404
     assert swagger_ui_version() >= (5,)  # Swagger UI 4 cannot render OpenAPI 3.1
     assert client.get("/docs/assets/..%2Fswagger-ui.js").status_code == 404
+
+
+def test_server_processes_freeze_what_is_loaded_and_let_a_replaced_model_go(
+        tmp_path: Path) -> None:
+    """The server's workers (``freeze_gc``) keep the loaded libraries and model out of the
+    collector's walks, and a reload frees the model it replaces (nothing leaks)."""
+    import gc
+    import weakref
+
+    from basketry.serving import create_app
+
+    model = tmp_path / "model"
+    write_version(model, "v1")
+    try:
+        app = create_app(Settings(model=str(model), admin_token=ADMIN), freeze_gc=True)
+        with TestClient(app=app) as c:
+            assert gc.get_freeze_count() > 0
+            old = app.holder.current.model
+            old.cycle = [old]  # only the cyclic collector can free it now
+            first = weakref.ref(old)
+            del old
+            write_version(model, "v2")
+            r = c.post("/v1/admin/reload", headers={"authorization": f"Bearer {ADMIN}"})
+            assert r.json()["status"] == "reloaded"
+            assert first() is None  # the replaced model was collected, not frozen forever
+            assert gc.get_freeze_count() > 0
+            assert c.post("/v1/recommendations", json={"basket": ["e"]}).json()["items"][0][
+                "label"].startswith("v2:")
+    finally:
+        gc.unfreeze()

@@ -49,46 +49,70 @@ def top_candidates(
         j = stack_pos[depth]
         lo = child_ptr[node]
         hi = child_ptr[node + 1]
-        # find each remaining basket item among the node's sorted children by binary search
-        # (the root and popular items have thousands of children; a basket has a few items)
+        # intersect the node's sorted children with the rest of the (sorted) basket: step
+        # through the shorter list and find each of its entries in the longer by binary
+        # search (the root and popular items have thousands of children, deeper nodes a few;
+        # a basket has a few items or, rarely, a hundred)
+        scan_children = hi - lo < n - j
         while j < n and lo < hi:
-            target = ids[j]
-            a, z = lo, hi
-            while a < z:
-                mid = (a + z) >> 1
-                if child_item[mid] < target:
-                    a = mid + 1
-                else:
-                    z = mid
-            lo = a
-            if lo < hi and child_item[lo] == target:
-                child = child_node[lo]
-                for g in range(node_lo[child], node_hi[child]):
-                    rank = group_ranks[g]
-                    item = consequent[rank]
-                    current = scratch[item]
-                    if current == _BLOCKED:
-                        continue
-                    if combine != 0.0:
-                        evidence[item] += excess[rank]
-                    if current <= rank:
-                        continue
-                    if current == _FREE:
-                        if n_touched == touched.shape[0]:
-                            grown = np.empty(2 * n_touched, dtype=np.int32)
-                            grown[:n_touched] = touched
-                            touched = grown
-                        touched[n_touched] = item
-                        n_touched += 1
-                    scratch[item] = rank
-                if child_ptr[child + 1] > child_ptr[child]:
-                    if depth == stack_node.shape[0]:
-                        stack_node = np.concatenate((stack_node, np.empty_like(stack_node)))
-                        stack_pos = np.concatenate((stack_pos, np.empty_like(stack_pos)))
-                    stack_node[depth] = child
-                    stack_pos[depth] = j + 1
-                    depth += 1
-                lo += 1
+            if scan_children:
+                target = child_item[lo]
+                a, z = j, n
+                while a < z:
+                    mid = (a + z) >> 1
+                    if ids[mid] < target:
+                        a = mid + 1
+                    else:
+                        z = mid
+                j = a
+                if j == n:
+                    break
+                if ids[j] != target:
+                    lo += 1
+                    continue
+            else:
+                target = ids[j]
+                a, z = lo, hi
+                while a < z:
+                    mid = (a + z) >> 1
+                    if child_item[mid] < target:
+                        a = mid + 1
+                    else:
+                        z = mid
+                lo = a
+                if lo == hi:
+                    break
+                if child_item[lo] != target:
+                    j += 1
+                    continue
+            # a match: the basket's item j is the node's child lo
+            child = child_node[lo]
+            for g in range(node_lo[child], node_hi[child]):
+                rank = group_ranks[g]
+                item = consequent[rank]
+                current = scratch[item]
+                if current == _BLOCKED:
+                    continue
+                if combine != 0.0:
+                    evidence[item] += excess[rank]
+                if current <= rank:
+                    continue
+                if current == _FREE:
+                    if n_touched == touched.shape[0]:
+                        grown = np.empty(2 * n_touched, dtype=np.int32)
+                        grown[:n_touched] = touched
+                        touched = grown
+                    touched[n_touched] = item
+                    n_touched += 1
+                scratch[item] = rank
+            if child_ptr[child + 1] > child_ptr[child]:
+                if depth == stack_node.shape[0]:
+                    stack_node = np.concatenate((stack_node, np.empty_like(stack_node)))
+                    stack_pos = np.concatenate((stack_pos, np.empty_like(stack_pos)))
+                stack_node[depth] = child
+                stack_pos[depth] = j + 1
+                depth += 1
+            lo += 1
             j += 1
     found = np.empty(n_touched, dtype=np.int64)
     score = np.empty(n_touched, dtype=np.float64)
@@ -120,6 +144,67 @@ def top_candidates(
     score = score[by_rank]
     order = np.argsort(-score, kind="mergesort")[:k]
     return found[order], score[order]
+
+
+@numba.njit(cache=True)
+def answer_basket(
+    ids: np.ndarray,  # int32, the basket's known item ids, sorted ascending, unique
+    exclude: np.ndarray,  # int32, further items never to recommend (request's exclude)
+    banned: np.ndarray,  # int32, items never to recommend (the catalogue's unavailable items)
+    k: int,
+    child_ptr: np.ndarray,
+    child_item: np.ndarray,
+    child_node: np.ndarray,
+    node_lo: np.ndarray,
+    node_hi: np.ndarray,
+    group_ranks: np.ndarray,
+    consequent: np.ndarray,
+    value: np.ndarray,
+    excess: np.ndarray,
+    combine: float,
+    popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
+    item_support: np.ndarray,  # float64, each item's support: a fallback's score
+    scratch: np.ndarray,
+    evidence: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One basket's whole answer: up to ``k`` items, best first, with the rank of the rule that
+    explains each (-1 for a popular fallback) and their scores, and how many came from rules.
+    The items from rules are ``top_candidates``'; the rest are the most popular items not in the
+    basket, not excluded, not banned and not already chosen."""
+    blocked = np.concatenate((ids, exclude, banned))
+    ranks = np.empty(0, dtype=np.int64)
+    scores = np.empty(0, dtype=np.float64)
+    if k > 0 and ids.shape[0] > 0:
+        ranks, scores = top_candidates(ids, blocked, k, child_ptr, child_item, child_node,
+                                       node_lo, node_hi, group_ranks, consequent, value, excess,
+                                       combine, scratch, evidence)
+    m = ranks.shape[0]
+    items = np.empty(k, dtype=np.int64)
+    out_ranks = np.full(k, -1, dtype=np.int64)
+    out_scores = np.empty(k, dtype=np.float64)
+    for t in range(m):
+        items[t] = consequent[ranks[t]]
+        out_ranks[t] = ranks[t]
+        out_scores[t] = scores[t]
+    n = m
+    if n < k:
+        # mark what may not be recommended, walk the popular items, then clear the marks
+        for b in blocked:
+            scratch[b] = _BLOCKED
+        for t in range(m):
+            scratch[items[t]] = _BLOCKED
+        for item in popular:
+            if n == k:
+                break
+            if scratch[item] != _BLOCKED:
+                items[n] = item
+                out_scores[n] = item_support[item]
+                n += 1
+        for b in blocked:
+            scratch[b] = _FREE
+        for t in range(n):
+            scratch[items[t]] = _FREE
+    return items[:n], out_ranks[:n], out_scores[:n], m
 
 
 @numba.njit(cache=True)

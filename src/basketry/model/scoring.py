@@ -30,12 +30,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-from basketry.model._fire import _FREE, batch_top_items, top_candidates
+from basketry.model._fire import _FREE, answer_basket, batch_top_items
 from basketry.model.errors import ModelError
 
 #: The scoring methods and their parameters with defaults; the manifest's ``scoring`` object
@@ -121,6 +121,28 @@ class Recommendations:
         return sum(1 for r in self.items if not r.fallback)
 
 
+class Ranked(NamedTuple):
+    """A recommendation as ids: what ``RuleScorer.rank`` answers, for callers that build their
+    own answer documents (the serving application) without a ``Recommendation`` per item.
+    ``recommend`` is the same answer with names, labels and rule explanations."""
+
+    #: recommended item ids (indices into ``RuleScorer.items``), best first
+    items: list[int]
+    #: the rank of the rule that explains each item (``RuleScorer.explain``), -1 for fallback
+    ranks: list[int]
+    #: each item's score
+    scores: list[float]
+    #: how many of ``items`` (the first ones) came from rules; the rest are fallback
+    from_rules: int
+    #: items of the basket the model does not know, in order of first appearance
+    unknown: list[str]
+    #: items of the basket the model knows (distinct)
+    n_known: int
+
+
+_NO_IDS = np.empty(0, dtype=np.int32)
+
+
 def _list_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (starting at 0) and flat values of a list<int32> column."""
     column = table.column(name)
@@ -153,7 +175,6 @@ class RuleScorer:
         self.item_ids = {item: i for i, item in enumerate(self.items)}
         # popularity: count desc, id asc (a stable sort of the negated counts)
         self.popular = np.argsort(-self.item_counts, kind="stable")
-        self._popular_list: list[int] = self.popular.tolist()
 
         a_off, a_val = _list_column(rules, "antecedent")
         c_off, c_val = _list_column(rules, "consequent")
@@ -212,6 +233,7 @@ class RuleScorer:
         self._by_rank: dict[int, Recommendation] = {}
         self._by_item: dict[int, Recommendation] = {}
         self._consequent = self._consequent.astype(np.int32)
+        self._item_support = self.item_counts.astype(np.float64) / self.n_baskets
 
     @property
     def n_rules(self) -> int:
@@ -222,19 +244,11 @@ class RuleScorer:
         return (self._child_ptr, self._child_item, self._child_node, self._node_lo,
                 self._node_hi, self._group_ranks, self._consequent, self._score, self._excess)
 
-    def _candidates(self, known: set[int], blocked: set[int], k: int) -> tuple[
-            np.ndarray, np.ndarray]:
-        """Best-rule ranks and scores of the top-``k`` candidates from rules, best first."""
-        scratch, evidence = self._scratch()
-        return top_candidates(
-            np.array(sorted(known), dtype=np.int32),
-            np.fromiter(blocked, dtype=np.int32, count=len(blocked)),
-            k,
-            *self._trie(),
-            self._combine,
-            scratch,
-            evidence,
-        )
+    def ids_of(self, items: Iterable[str]) -> np.ndarray:
+        """The ids (int32, ascending, distinct) of the given items that the model knows."""
+        item_ids = self.item_ids
+        return np.array(sorted({i for i in map(item_ids.get, items) if i is not None}),
+                        dtype=np.int32)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
         scratch = getattr(self._local, "scratch", None)
@@ -300,6 +314,10 @@ class RuleScorer:
             )
         return found
 
+    def explain(self, rank: int) -> FiredRule:
+        """The rule of ``rank`` (as in ``Ranked.ranks``)."""
+        return self._explain(rank)
+
     def _explain(self, rank: int) -> FiredRule:
         row = int(self._rule_row[rank])
         items = self.items
@@ -313,37 +331,51 @@ class RuleScorer:
             count=int(self._count[rank]),
         )
 
-    def recommend(
-        self, basket: Iterable[str], k: int = 5, exclude: Iterable[str] = ()
-    ) -> Recommendations:
-        """The top-``k`` items to add to ``basket``; see the module docstring for the method."""
+    def rank(
+        self, basket: Iterable[str], k: int = 5, exclude: Iterable[str] = (), *,
+        banned: np.ndarray | None = None,
+    ) -> Ranked:
+        """The top-``k`` items to add to ``basket`` as ids (see ``Ranked``); ``banned`` are
+        further item ids never to recommend (e.g. from ``ids_of`` of a catalogue, resolved once).
+        See the module docstring for the method."""
         if k < 0:
             raise ValueError("k must be >= 0")
-        item_ids, unknown, known = self.item_ids, [], set()
+        get = self.item_ids.get
+        known: set[int] = set()
+        unknown: list[str] = []
         for item in basket:
-            i = item_ids.get(item)
+            i = get(item)
             if i is None:
                 if item not in unknown:
                     unknown.append(item)
             else:
                 known.add(i)
-        blocked = set(known)
-        blocked.update(i for i in (item_ids.get(x) for x in exclude) if i is not None)
+        scratch, evidence = self._scratch()
+        items, ranks, scores, from_rules = answer_basket(
+            np.array(sorted(known), dtype=np.int32),
+            self.ids_of(exclude) if exclude else _NO_IDS,
+            _NO_IDS if banned is None else banned,
+            int(k),
+            *self._trie(),
+            self._combine,
+            self.popular,
+            self._item_support,
+            scratch,
+            evidence,
+        )
+        return Ranked(items.tolist(), ranks.tolist(), scores.tolist(), int(from_rules), unknown,
+                      len(known))
 
-        out: list[Recommendation] = []
-        if k and known:
-            ranks, scores = self._candidates(known, blocked, k)
-            for rank, score in zip(ranks.tolist(), scores.tolist(), strict=True):
-                out.append(self._from_rule(rank, score))
-                blocked.add(int(self._consequent[rank]))
-        if len(out) < k:
-            for item in self._popular_list:
-                if item in blocked:
-                    continue
-                out.append(self._from_popularity(item))
-                if len(out) == k:
-                    break
-        return Recommendations(items=out, unknown=unknown, model_version=self.model_version)
+    def recommend(
+        self, basket: Iterable[str], k: int = 5, exclude: Iterable[str] = ()
+    ) -> Recommendations:
+        """The top-``k`` items to add to ``basket``; see the module docstring for the method."""
+        ranked = self.rank(basket, k, exclude)
+        out = [self._from_rule(rank, score) if rank >= 0 else self._from_popularity(item)
+               for item, rank, score in zip(ranked.items, ranked.ranks, ranked.scores,
+                                            strict=True)]
+        return Recommendations(items=out, unknown=ranked.unknown,
+                               model_version=self.model_version)
 
     def associations(self, item: str, k: int = 5) -> Recommendations:
         """What is bought with one product (a product page, before any basket exists)."""

@@ -31,7 +31,7 @@ def app_from_env() -> Any:
 
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
-    return create_app(settings)
+    return create_app(settings, freeze_gc=True)
 
 
 def serve(settings: Settings | None = None, **overrides: Any) -> None:

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
+
+import numpy as np
 
 from basketry.model import Model, ModelError, load_model, read_manifest
 
@@ -135,13 +138,14 @@ class Snapshot:
     reference: str
     path: Path
     unavailable: frozenset[str]
-    #: Unavailable items the model knows, passed as ``exclude`` to scoring.
+    #: Unavailable items the model knows...
     blocked: tuple[str, ...]
+    #: ... and their ids, which scoring never recommends (resolved once, not per request)
+    banned: np.ndarray = field(compare=False, repr=False)
     catalogue_stamp: tuple[int, int] | None
     loaded_at: str = field(default_factory=_now)
     #: The serving side's cache of this model's answers encoded as JSON (see serving.app).
-    encoded: dict[object, tuple[object, bytes]] = field(default_factory=dict, compare=False,
-                                                         repr=False)
+    encoded: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -176,10 +180,12 @@ def load_snapshot(reference: str, catalogue: str | None, *, verify: bool = True)
     unavailable = read_catalogue(catalogue) if catalogue else frozenset()
     model = load_model(path, verify=verify)
     blocked = tuple(sorted(item for item in unavailable if item in model.item_ids))
+    banned = model.ids_of(blocked)
     # warm up before the swap: the first call of compiled scoring code pays its (cached) load
     model.recommend(model.items[:3], k=3, exclude=blocked)
+    model.rank(model.items[:3], k=3, banned=banned)
     return Snapshot(model=model, reference=reference, path=path, unavailable=unavailable,
-                    blocked=blocked, catalogue_stamp=stamp)
+                    blocked=blocked, banned=banned, catalogue_stamp=stamp)
 
 
 class ModelHolder:
@@ -194,6 +200,9 @@ class ModelHolder:
         self.last_reload: ReloadOutcome | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[ReloadOutcome, Snapshot | None], None]] = []
+        #: Called on the event loop after ``reload`` swapped in a new snapshot, once the
+        #: loading thread is done with the previous one.
+        self.after_swap: list[Callable[[], None]] = []
 
     def subscribe(self, listener: Callable[[ReloadOutcome, Snapshot | None], None]) -> None:
         """``listener(outcome, snapshot_or_None)`` is called after every reload attempt."""
@@ -214,7 +223,14 @@ class ModelHolder:
         catalogue file are unchanged. At most one reload runs at a time.
         """
         async with self._lock:
-            return await asyncio.to_thread(self._attempt, reference or self.reference, force=force)
+            before = self.current
+            outcome = await asyncio.to_thread(self._attempt, reference or self.reference,
+                                              force=force)
+            if self.current is not before:
+                del before
+                for hook in self.after_swap:
+                    hook()
+            return outcome
 
     def needs_reload(self, reference: str | None = None) -> bool:
         """Cheap check (manifest and catalogue stat) used by the watcher."""
