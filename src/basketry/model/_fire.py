@@ -11,6 +11,18 @@ _FREE = np.iinfo(np.int64).max  # scratch value of an item no fired rule has rea
 _BLOCKED = -1  # scratch value of an item that must not be recommended
 
 
+@numba.njit(cache=True, inline="always")
+def _lower_bound(values: np.ndarray, lo: int, hi: int, target: int) -> int:
+    """The first position in ``values[lo:hi]`` (ascending) whose value is >= ``target``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @numba.njit(cache=True)
 def top_candidates(
     ids: np.ndarray,  # int32, the basket's known item ids, sorted ascending, unique
@@ -57,14 +69,7 @@ def top_candidates(
         while j < n and lo < hi:
             if scan_children:
                 target = child_item[lo]
-                a, z = j, n
-                while a < z:
-                    mid = (a + z) >> 1
-                    if ids[mid] < target:
-                        a = mid + 1
-                    else:
-                        z = mid
-                j = a
+                j = _lower_bound(ids, j, n, target)
                 if j == n:
                     break
                 if ids[j] != target:
@@ -72,14 +77,7 @@ def top_candidates(
                     continue
             else:
                 target = ids[j]
-                a, z = lo, hi
-                while a < z:
-                    mid = (a + z) >> 1
-                    if child_item[mid] < target:
-                        a = mid + 1
-                    else:
-                        z = mid
-                lo = a
+                lo = _lower_bound(child_item, lo, hi, target)
                 if lo == hi:
                     break
                 if child_item[lo] != target:
