@@ -15,11 +15,17 @@ $(VENV)/.installed-%: pyproject.toml
 	$(PIP) install --quiet -e ".[$*]"
 	touch $@
 
-## demo: set up, train on the bundled sample, save the model, show rules and recommendations,
-## then serve it on http://$(HOST):$(PORT) (Ctrl-C stops it)
-demo: $(VENV)/.installed-serve
-	$(BIN)/basketry demo --out models/demo --host $(HOST) --port $(PORT)
-	$(BIN)/basketry serve --model models/demo --host $(HOST) --port $(PORT)
+## demo: set up (serving and MLflow extras), train on the bundled sample with an offline
+## evaluation, track the run and register the model in the local MLflow store
+## ($$BASKETRY_HOME, default ~/.basketry), apply the promotion gate, show rules and
+## recommendations, then serve the champion, models:/basketry@champion, on
+## http://$(HOST):$(PORT) (Ctrl-C stops it). Run it again: a new version, gated against the
+## champion. When no version has passed the gate yet, the demo says why and serves the
+## challenger instead: $(DEMO_REF) holds the reference served.
+DEMO_REF := models/demo.ref
+demo: $(VENV)/.installed-serve,mlflow
+	$(BIN)/basketry demo --out models/demo --serve-ref $(DEMO_REF) --host $(HOST) --port $(PORT)
+	$(BIN)/basketry serve --model "$$(cat $(DEMO_REF))" --host $(HOST) --port $(PORT)
 
 ## browser: Debian's chromium + chromedriver for the real-browser tests (installed when root)
 browser:

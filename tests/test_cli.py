@@ -124,14 +124,61 @@ def test_generate_writes_a_readable_file(tmp_path):
     assert read_manifest(tmp_path / "m")["dataset"]["n_baskets"] == 2000
 
 
-def test_demo_runs_on_the_bundled_sample(tmp_path):
-    out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--out", str(out)])
+def test_demo_trains_registers_gates_and_serves_the_champion(tmp_path, monkeypatch):
+    """`make demo` twice from a fresh home: each run a new registered version gated against
+    the champion, the champion alias resolving to a loadable model; same data and
+    parameters, the same artifact (rules, checksums, model version) and the same metrics."""
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    from basketry.model import read_artifact
+    from basketry.serving.state import resolve_model_ref
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("BASKETRY_HOME", str(home))
+    monkeypatch.delenv("BASKETRY_TRACK")  # the demo tracks by default when MLflow is there
+    out, ref = tmp_path / "demo", tmp_path / "demo.ref"
+    served = []
+    for run in (1, 2):
+        result = runner.invoke(app, ["demo", "--out", str(out), "--serve-ref", str(ref)])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert f"registered basketry version {run}: promoted to champion" in text
+        assert "beats popularity" in text
+        if run == 2:
+            assert "not worse than champion v1" in text  # gated against the champion
+        assert ref.read_text().strip() == "models:/basketry@champion"
+        assert "fallback" in text  # the unknown-item basket shows popular items
+        assert "curl -s http://127.0.0.1:8000/v1/recommendations" in text
+        path = resolve_model_ref("models:/basketry@champion")
+        model = load_model(path)
+        assert model.n_rules > 0 and model.version == read_manifest(out)["model_version"]
+        served.append(path)
+    assert (home / "mlflow.db").is_file()  # the embedded default store
+    manifests = [read_manifest(p) for p in served]
+    assert served[0] != served[1]
+    assert manifests[0]["files"] == manifests[1]["files"]  # sha256 of every file
+    assert manifests[0]["model_version"] == manifests[1]["model_version"]
+    assert manifests[0]["metrics"] == manifests[1]["metrics"]
+    assert read_artifact(served[0]).rules.equals(read_artifact(served[1]).rules)
+    uri = f"sqlite:///{(home / 'mlflow.db').resolve()}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    runs = [client.get_run(client.get_model_version("basketry", v).run_id) for v in ("1", "2")]
+    second = dict(runs[1].data.metrics)
+    # the second run also measured the champion (the first model) on its split: same figure
+    assert second.pop("champion.hit_rate_at_10") == second["model.hit_rate_at_10"]
+    assert runs[0].data.metrics == second
+    assert runs[0].data.params == runs[1].data.params
+
+
+def test_demo_without_tracking_serves_the_directory(tmp_path):
+    out, ref = tmp_path / "demo", tmp_path / "demo.ref"
+    result = runner.invoke(app, ["demo", "--no-track", "--out", str(out), "--serve-ref",
+                                 str(ref)])
     assert result.exit_code == 0, result.output
+    assert "nothing was registered" in " ".join(result.output.split())
+    assert ref.read_text().strip() == str(out)
     model = load_model(out)
-    assert model.n_rules > 0
+    assert model.n_rules > 0 and model.manifest["metrics"]["split"]["method"] == "time"
     assert model.manifest["dataset"]["time_span"]["first"] is not None
-    assert "fallback" in result.output  # the unknown-item basket shows popular items
 
 
 def test_budget_stops_with_advice_and_writes_nothing(basket_file, tmp_path):

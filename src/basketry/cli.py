@@ -733,29 +733,53 @@ def demo(
                                       envvar="BASKETRY_DEMO_MODEL")] = Path("models/demo"),
     min_support: Annotated[str, typer.Option(envvar="BASKETRY_MIN_SUPPORT")] = "0.01",
     min_confidence: Annotated[float, typer.Option(envvar="BASKETRY_MIN_CONFIDENCE")] = 0.2,
+    track: Annotated[bool | None, typer.Option(
+        "--track/--no-track", help="Track, register and gate in MLflow (default: when MLflow "
+        "is installed). Env: BASKETRY_TRACK.", envvar="BASKETRY_TRACK")] = None,
+    registered_model: Annotated[str, typer.Option(
+        "--registered-model", help="Registered model name.",
+        envvar="BASKETRY_REGISTERED_MODEL")] = "basketry",
+    serve_ref: Annotated[Path | None, typer.Option(
+        "--serve-ref", help="Write the model reference to serve into this file "
+        "(`make demo` serves what it names).")] = None,
     host: Annotated[str, typer.Option(help="Where `make demo` will serve it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Where `make demo` will serve it.")] = 8000,
 ) -> None:
-    """The main job on the bundled sample: read, validate, mine, save, show rules and examples."""
+    """The main job on the bundled sample: train with an offline evaluation, register the
+    model, apply the promotion gate, show rules and example recommendations of the model to
+    serve (the champion), and say how to serve it."""
     from basketry.data import sample_path
+    from basketry.model import load_model
+    from basketry.training.tracking import mlflow_available
 
     data = sample_path()
+    if track is None:
+        track = mlflow_available()
     console.rule("basketry demo: UCI Online Retail sample (CC BY 4.0)")
-    mine(data, out=out, min_support=min_support, min_confidence=min_confidence, min_lift=None,
-         max_p_value=None, max_len=None, algorithm="fpgrowth", consequents=None,
-         antecedents=None, exclude=None, multi_consequent=False, max_itemsets=None,
-         max_rules=None, overwrite=True, fmt="auto", transaction_col=None, item_col=None,
-         timestamp_col=None, customer_col=None, quantity_col=None, label_col=None, sep=None,
-         preset=None)
-    rules(out, sort="lift", top=10, item=None, output="table")
-    from basketry.model import load_model
-
-    model = load_model(out)
+    train(data, out=out, test_days=30.0, test_fraction=None, seed=0, scoring=None, report=None,
+          min_support=min_support, min_confidence=min_confidence, min_lift=None,
+          max_p_value=None, max_len=None, algorithm="fpgrowth", consequents=None,
+          antecedents=None, exclude=None, multi_consequent=False, max_itemsets=None,
+          max_rules=None, overwrite=True, track=track, register=track,
+          registered_model=registered_model, force=False, tolerance=0.005, fmt="auto",
+          transaction_col=None, item_col=None, timestamp_col=None, customer_col=None,
+          quantity_col=None, label_col=None, sep=None, preset=None)
+    ref, model_dir = (_demo_registry_ref(registered_model) if track
+                      else (str(out), out))
+    if not track:
+        console.print("MLflow is not installed (pip install 'basketry[mlflow]'): nothing was "
+                      f"registered; serving the model directory {out}", highlight=False)
+    console.rule(f"the model to serve: {ref}")
+    rules(model_dir, sort="lift", top=10, item=None, output="table")
+    model = load_model(model_dir)
     popular = [model.items[i] for i in model.popular[:3].tolist()]
     for basket in ([popular[0]], popular[1:3], ["NO-SUCH-ITEM"]):
         _print_recommendations(model.recommend(basket, k=5), basket)
+    if serve_ref is not None:
+        serve_ref.parent.mkdir(parents=True, exist_ok=True)
+        serve_ref.write_text(ref + "\n")
     base = f"http://{host}:{port}"
-    console.rule(f"serve it: basketry serve --model {out}  (make demo does it next)")
+    console.rule(f"serve it: basketry serve --model {ref}  (make demo does it next)")
     console.print(
         "Then, from another terminal:\n"
         f"  curl -s {base}/v1/recommendations -H 'content-type: application/json' "
@@ -763,9 +787,42 @@ def demo(
         f"  curl -s '{base}/v1/items/{popular[0]}/associations?k=5'\n"
         f"  curl -s {base}/v1/model\n"
         f"  curl -s {base}/metrics\n"
-        f"  open {base}/docs for the interactive API documentation",
+        f"  open {base}/docs for the interactive API documentation\n"
+        f"  basketry models list    (the registry: versions, champion, challenger)",
         highlight=False, soft_wrap=True,
     )
+
+
+def _demo_registry_ref(name: str) -> tuple[str, Path]:
+    """What the demo serves after a registration: the champion (which the new version became,
+    or not: the gate's reasons were printed); with no champion at all (the first version did
+    not pass the gate), the new version as challenger, said loudly. The reference and the
+    version's local basketry artifact."""
+    from basketry.training.registry import CHALLENGER, CHAMPION, alias_version, version_model_dir
+    from basketry.training.tracking import client
+
+    with _tracking_errors():
+        champion = alias_version(CHAMPION, name=name)
+        new = alias_version(CHALLENGER, name=name)
+        alias = CHAMPION if champion is not None else CHALLENGER
+        version = champion if champion is not None else new
+        if version is None:  # pragma: no cover - a registration always sets challenger
+            raise typer.Exit(EXIT_BAD_INPUT)
+        model_dir = version_model_dir(client(), name, version)
+    if champion == new:
+        console.print(f"version {new} is the champion: serving models:/{name}@champion",
+                      highlight=False)
+    elif champion is not None:
+        console.print(f"version {new} stays challenger (the gate's reasons are above); the "
+                      f"champion is still version {champion}: serving models:/{name}@champion",
+                      highlight=False)
+    else:
+        err_console.print(
+            f"[bold yellow]note:[/] no version of {name!r} has passed the promotion gate, so "
+            f"there is no champion; serving version {new} as challenger "
+            f"(models:/{name}@challenger) for the demo only. It does not beat the popularity "
+            "baseline: try a lower --min-support.", highlight=False)
+    return f"models:/{name}@{alias}", model_dir
 
 
 models_app = typer.Typer(help="The model registry (MLflow): versions, champion, promotion, "
