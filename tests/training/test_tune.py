@@ -217,3 +217,16 @@ def test_tune_failures_mark_the_parent_failed(tracked, tmp_path):
     newest = [r for r in _runs(tracked) if r.info.run_id not in seen]
     assert len(newest) == 1 and newest[0].info.status == "FAILED"
     assert newest[0].data.tags["basketry.failure"].startswith("DataError")
+
+
+def test_tune_with_an_unreachable_store_stops_before_reading(monkeypatch, tmp_path):
+    monkeypatch.setenv("BASKETRY_TRACK", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    result = runner.invoke(app, ["tune", str(sample_path()), *SPLIT, "--grid",
+                                 "min_support=0.02", "--out", str(tmp_path / "m"), "--register"])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "cannot be used" in text and "read " not in text
+    assert not (tmp_path / "m").exists()
