@@ -11,7 +11,6 @@ Public API::
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from basketry.data.baskets import Baskets
@@ -38,6 +37,8 @@ def sample_path() -> Path:
 
     Read it with ``read_baskets(sample_path())`` (the online-retail preset is detected).
     """
+    from importlib import resources  # 50 ms to import: only when the sample is asked for
+
     resource = resources.files("basketry.data").joinpath("sample", SAMPLE_NAME)
     path = Path(str(resource))
     if not path.is_file():

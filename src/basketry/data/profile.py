@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
-import numba
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from basketry.data._jit import ready
+from basketry.data._lazy import LazyModule
 from basketry.data.baskets import Baskets
+
+pa = LazyModule("pyarrow")
+pc = LazyModule("pyarrow.compute")
 
 __all__ = ["FINGERPRINT_VERSION", "SIZE_BIN_EDGES", "fingerprint", "profile"]
 
@@ -58,6 +60,9 @@ def fingerprint(baskets: Baskets) -> str:
     The result is ``"sha256:"`` followed by the 64 lowercase hexadecimal digits.
     Computed with numpy and numba kernels (no Python loop per basket or item).
     """
+    from basketry.data import _fingerprint as fk
+
+    ready()
     indptr = np.ascontiguousarray(baskets.indptr, dtype=np.int64)
     indices = np.ascontiguousarray(baskets.indices)
     n_baskets = indptr.shape[0] - 1
@@ -75,10 +80,10 @@ def fingerprint(baskets: Baskets) -> str:
         rank_of_id = np.zeros(len(items), dtype=np.uint32)
         rank_of_id[used[order]] = np.arange(used.shape[0], dtype=np.uint32)
         ranks = rank_of_id[indices]
-    if not _ranks_sorted(indptr, ranks):
+    if not fk.ranks_sorted(indptr, ranks):
         if np.shares_memory(ranks, indices):
             ranks = ranks.copy()  # never modify the caller's baskets
-        _sort_segments(indptr, ranks)
+        fk.sort_segments(indptr, ranks)
 
     if baskets.timestamps is not None:
         ts = np.asarray(baskets.timestamps).astype("datetime64[ns]", copy=False)
@@ -87,7 +92,7 @@ def fingerprint(baskets: Baskets) -> str:
         ts = None
     perm = _canonical_order(indptr, ranks, ts)
     sizes = np.diff(indptr)[perm].astype("<u8")
-    flat = _gather(indptr, ranks, perm, int(indptr[-1]))
+    flat = fk.gather(indptr, ranks, perm, int(indptr[-1]))
 
     h = hashlib.sha256()
     h.update(_HEADER)
@@ -106,84 +111,6 @@ def fingerprint(baskets: Baskets) -> str:
     return "sha256:" + h.hexdigest()
 
 
-@numba.njit(cache=True, nogil=True)
-def _ranks_sorted(indptr: np.ndarray, ranks: np.ndarray) -> bool:
-    for b in range(indptr.shape[0] - 1):
-        for k in range(indptr[b] + 1, indptr[b + 1]):
-            if ranks[k - 1] >= ranks[k]:
-                return False
-    return True
-
-
-@numba.njit(cache=True, nogil=True)
-def _sort_segments(indptr: np.ndarray, ranks: np.ndarray) -> None:
-    for b in range(indptr.shape[0] - 1):
-        lo, hi = indptr[b], indptr[b + 1]
-        if hi - lo > 32:
-            ranks[lo:hi].sort()
-        else:
-            for p in range(lo + 1, hi):
-                v = ranks[p]
-                q = p - 1
-                while q >= lo and ranks[q] > v:
-                    ranks[q + 1] = ranks[q]
-                    q -= 1
-                ranks[q + 1] = v
-
-
-@numba.njit(cache=True, nogil=True)
-def _gather(indptr: np.ndarray, ranks: np.ndarray, perm: np.ndarray, nnz: int) -> np.ndarray:
-    out = np.empty(nnz, dtype=np.uint32)
-    pos = 0
-    for j in range(perm.shape[0]):
-        b = perm[j]
-        for k in range(indptr[b], indptr[b + 1]):
-            out[pos] = ranks[k]
-            pos += 1
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _pack(
-    indptr: np.ndarray, ranks: np.ndarray, baskets: np.ndarray, start: int, slots: int,
-    bits: int,
-) -> np.ndarray:
-    """Per basket, ranks ``start .. start + slots - 1`` (each + 1, 0 past the end) packed
-    big-end first into one uint64."""
-    out = np.zeros(baskets.shape[0], dtype=np.uint64)
-    for j in range(baskets.shape[0]):
-        b = baskets[j]
-        lo, hi = indptr[b] + start, indptr[b + 1]
-        v = np.uint64(0)
-        for s in range(slots):
-            v <<= np.uint64(bits)
-            if lo + s < hi:
-                v |= np.uint64(ranks[lo + s]) + np.uint64(1)
-        out[j] = v
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _sort_runs(sub: np.ndarray, key: np.ndarray, bounds: np.ndarray) -> None:
-    """Sort ``sub`` and ``key`` in place by ``key`` within each run ``bounds[r]:bounds[r+1]``."""
-    for r in range(bounds.shape[0] - 1):
-        lo, hi = bounds[r], bounds[r + 1]
-        if hi - lo <= 16:
-            for p in range(lo + 1, hi):
-                k, v = key[p], sub[p]
-                q = p - 1
-                while q >= lo and key[q] > k:
-                    key[q + 1] = key[q]
-                    sub[q + 1] = sub[q]
-                    q -= 1
-                key[q + 1] = k
-                sub[q + 1] = v
-        else:
-            o = np.argsort(key[lo:hi])
-            key[lo:hi] = key[lo:hi][o]
-            sub[lo:hi] = sub[lo:hi][o]
-
-
 def _canonical_order(
     indptr: np.ndarray, ranks: np.ndarray, ts: np.ndarray | None
 ) -> np.ndarray:
@@ -194,6 +121,8 @@ def _canonical_order(
     and sort each tied run by them. A run is settled when it has one basket or its baskets
     are exhausted (they are then identical).
     """
+    from basketry.data import _fingerprint as fk
+
     n = indptr.shape[0] - 1
     sizes = np.diff(indptr)
     n_ranks = int(ranks.max()) + 1 if ranks.size else 1
@@ -201,7 +130,7 @@ def _canonical_order(
     slots = max(64 // bits, 1)
     size_bits = max(int(sizes.max() if n else 0).bit_length(), 1)
     slots0 = (64 - size_bits) // bits if size_bits < 64 else 0
-    key = _pack(indptr, ranks, np.arange(n, dtype=np.int64), 0, slots0, bits)
+    key = fk.pack(indptr, ranks, np.arange(n, dtype=np.int64), 0, slots0, bits)
     if slots0:
         key |= sizes.astype(np.uint64) << np.uint64(64 - size_bits)
     else:
@@ -233,8 +162,8 @@ def _canonical_order(
         bounds = np.append(np.flatnonzero(first), act.shape[0])
         sub = perm[act]
         # the first round after the timestamp sort uses (size, first ranks)
-        key = key0[sub] if start < 0 else _pack(indptr, ranks, sub, start, slots, bits)
-        _sort_runs(sub, key, bounds)
+        key = key0[sub] if start < 0 else fk.pack(indptr, ranks, sub, start, slots, bits)
+        fk.sort_runs(sub, key, bounds)
         perm[act] = sub
         tie = np.zeros(act.shape[0], dtype=bool)
         tie[1:] = key[1:] == key[:-1]

@@ -53,14 +53,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from basketry.data._jit import ready
+from basketry.data._lazy import LazyModule
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
+
+# Arrow is imported when a long-format file (or a non-ASCII basket file) is read, not for the
+# ASCII basket-per-line path (FIMI .dat files), which never touches it.
+pa = LazyModule("pyarrow")
+pc = LazyModule("pyarrow.compute")
+pacsv = LazyModule("pyarrow.csv")
+pq = LazyModule("pyarrow.parquet")
 
 __all__ = ["FORMATS", "PRESETS", "Preset", "read_baskets"]
 
