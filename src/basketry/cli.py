@@ -798,7 +798,13 @@ def _demo_registry_ref(name: str) -> tuple[str, Path]:
     or not: the gate's reasons were printed); with no champion at all (the first version did
     not pass the gate), the new version as challenger, said loudly. The reference and the
     version's local basketry artifact."""
-    from basketry.training.registry import CHALLENGER, CHAMPION, alias_version, version_model_dir
+    from basketry.training.registry import (
+        CHALLENGER,
+        CHAMPION,
+        RegistryError,
+        alias_version,
+        version_model_dir,
+    )
     from basketry.training.tracking import client
 
     with _tracking_errors():
@@ -806,8 +812,8 @@ def _demo_registry_ref(name: str) -> tuple[str, Path]:
         new = alias_version(CHALLENGER, name=name)
         alias = CHAMPION if champion is not None else CHALLENGER
         version = champion if champion is not None else new
-        if version is None:  # pragma: no cover - a registration always sets challenger
-            raise typer.Exit(EXIT_BAD_INPUT)
+        if version is None:  # a registration sets challenger: someone removed it since
+            raise RegistryError(f"{name!r} has neither a champion nor a challenger to serve")
         model_dir = version_model_dir(client(), name, version)
     if champion == new:
         console.print(f"version {new} is the champion: serving models:/{name}@champion",

@@ -176,6 +176,12 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     assert result.exit_code == 2, result.output
     assert len(client.search_model_versions("name = 'basketry'")) == before
     assert _champion(client) == "2"
+    assert str(client.get_model_version_by_alias("basketry", "challenger").version) == "3"
+    latest = client.search_runs([run.info.experiment_id], order_by=["attributes.start_time DESC"],
+                                max_results=1)[0]
+    assert latest.info.status == "FAILED"
+    assert latest.data.tags["basketry.failure"].startswith("BudgetExceeded")
+    assert "registered_version" not in " ".join(latest.data.tags)
 
 
 def test_unreachable_store_fails_cleanly(monkeypatch, tmp_path):

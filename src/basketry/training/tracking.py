@@ -6,7 +6,8 @@ the dataset fingerprints and profile (tags and ``dataset/profile.json``), the JS
 reports (``report/``), the model as an MLflow model whose ``python_function`` flavour loads the
 basketry artifact (``model/``; see :mod:`basketry.training.pyfunc`), and tags (basketry
 version, git commit when known). A run that fails is ended ``FAILED`` with the reason in the
-``basketry.failure`` tag.
+``basketry.failure`` tag. ``basketry tune`` is a parent run with a nested run per grid point
+(``parent_run_id``: the ``mlflow.parentRunId`` tag; see :mod:`basketry.training.tune`).
 
 Store: ``MLFLOW_TRACKING_URI`` when set, else a SQLite database under basketry's home
 (``BASKETRY_HOME``, default ``~/.basketry``): ``sqlite:///$BASKETRY_HOME/mlflow.db`` with
