@@ -8,8 +8,10 @@ PORT ?= 8000
 
 .PHONY: demo test browser bench clean
 
-# One install stamp per set of extras; redone when pyproject.toml changes.
-$(VENV)/.installed-%: pyproject.toml
+# One install stamp per set of extras; redone when pyproject.toml changes, or setup.py or a
+# module beside the kernels (the install compiles the kernels ahead of time, see setup.py).
+KERNEL_SOURCES := $(wildcard src/basketry/data/_*.py src/basketry/mining/_*.py)
+$(VENV)/.installed-%: pyproject.toml setup.py $(KERNEL_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e ".[$*]"
@@ -36,10 +38,13 @@ browser:
 	  "(sudo apt-get install chromium chromium-driver)"; fi
 
 ## test: set up with test extras, then ruff, the import contracts and the whole pytest suite
+## (with the kernels compiled ahead of time), then the data and mining tests again with numba's
+## JIT kernels (the fallback when the ahead-of-time ones are missing or stale)
 test: $(VENV)/.installed-test browser
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/mining.py

@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from basketry.data._jit import ready
+from basketry.data._compiled import kernels
 from basketry.data._lazy import LazyModule
 from basketry.data.baskets import Baskets
 
@@ -60,9 +60,6 @@ def fingerprint(baskets: Baskets) -> str:
     The result is ``"sha256:"`` followed by the 64 lowercase hexadecimal digits.
     Computed with numpy and numba kernels (no Python loop per basket or item).
     """
-    from basketry.data import _fingerprint as fk
-
-    ready()
     indptr = np.ascontiguousarray(baskets.indptr, dtype=np.int64)
     indices = np.ascontiguousarray(baskets.indices)
     n_baskets = indptr.shape[0] - 1
@@ -80,10 +77,10 @@ def fingerprint(baskets: Baskets) -> str:
         rank_of_id = np.zeros(len(items), dtype=np.uint32)
         rank_of_id[used[order]] = np.arange(used.shape[0], dtype=np.uint32)
         ranks = rank_of_id[indices]
-    if not fk.ranks_sorted(indptr, ranks):
+    if not kernels.ranks_sorted(indptr, ranks):
         if np.shares_memory(ranks, indices):
             ranks = ranks.copy()  # never modify the caller's baskets
-        fk.sort_segments(indptr, ranks)
+        kernels.sort_segments(indptr, ranks)
 
     if baskets.timestamps is not None:
         ts = np.asarray(baskets.timestamps).astype("datetime64[ns]", copy=False)
@@ -92,7 +89,7 @@ def fingerprint(baskets: Baskets) -> str:
         ts = None
     perm = _canonical_order(indptr, ranks, ts)
     sizes = np.diff(indptr)[perm].astype("<u8")
-    flat = fk.gather(indptr, ranks, perm, int(indptr[-1]))
+    flat = kernels.gather(indptr, ranks, perm, int(indptr[-1]))
 
     h = hashlib.sha256()
     h.update(_HEADER)
@@ -121,8 +118,6 @@ def _canonical_order(
     and sort each tied run by them. A run is settled when it has one basket or its baskets
     are exhausted (they are then identical).
     """
-    from basketry.data import _fingerprint as fk
-
     n = indptr.shape[0] - 1
     sizes = np.diff(indptr)
     n_ranks = int(ranks.max()) + 1 if ranks.size else 1
@@ -130,7 +125,7 @@ def _canonical_order(
     slots = max(64 // bits, 1)
     size_bits = max(int(sizes.max() if n else 0).bit_length(), 1)
     slots0 = (64 - size_bits) // bits if size_bits < 64 else 0
-    key = fk.pack(indptr, ranks, np.arange(n, dtype=np.int64), 0, slots0, bits)
+    key = kernels.pack(indptr, ranks, np.arange(n, dtype=np.int64), 0, slots0, bits)
     if slots0:
         key |= sizes.astype(np.uint64) << np.uint64(64 - size_bits)
     else:
@@ -162,8 +157,8 @@ def _canonical_order(
         bounds = np.append(np.flatnonzero(first), act.shape[0])
         sub = perm[act]
         # the first round after the timestamp sort uses (size, first ranks)
-        key = key0[sub] if start < 0 else fk.pack(indptr, ranks, sub, start, slots, bits)
-        fk.sort_runs(sub, key, bounds)
+        key = key0[sub] if start < 0 else kernels.pack(indptr, ranks, sub, start, slots, bits)
+        kernels.sort_runs(sub, key, bounds)
         perm[act] = sub
         tie = np.zeros(act.shape[0], dtype=bool)
         tie[1:] = key[1:] == key[:-1]

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from basketry.data._jit import ready
+from basketry.data._compiled import kernels
 from basketry.data._lazy import LazyModule
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
@@ -385,10 +385,7 @@ def _read_ascii_lines(source: Path, data: bytes, sep: str, whitespace: bool) -> 
     """The basket format for ASCII input: one compiled pass over the bytes (same result and
     report as the general path, several times faster and without Arrow's intermediate
     arrays)."""
-    from basketry.data import _lines
-
-    ready()
-    n_lines, items_read, blank, t_line, t_code, u_start, u_end = _lines.tokenize(
+    n_lines, items_read, blank, t_line, t_code, u_start, u_end = kernels.tokenize(
         np.frombuffer(data, dtype=np.uint8), -1 if whitespace else ord(sep)
     )
     words = [data[a:b].decode("ascii") for a, b in zip(u_start.tolist(), u_end.tolist(),
@@ -399,7 +396,7 @@ def _read_ascii_lines(source: Path, data: bytes, sep: str, whitespace: bool) -> 
     rank = np.empty(len(words), dtype=np.int32)
     rank[np.array(order, dtype=np.int64)] = np.arange(len(words), dtype=np.int32)
     del words, order
-    indptr, indices, dups = _lines.group_lines(t_line, rank[t_code], n_lines)
+    indptr, indices, dups = kernels.group_lines(t_line, rank[t_code], n_lines)
     del t_line, t_code
     report = {
         "format": "basket",
@@ -455,12 +452,9 @@ def _group(
     Returns indptr, indices, the original basket number of every kept basket, and how many
     duplicate pairs were merged. Linear time (a counting sort by basket, compiled).
     """
-    from basketry.data._columns import group_pairs
-
-    ready()
-    indptr, indices, present, dups = group_pairs(
+    indptr, indices, present, dups = kernels.group_pairs(
         np.ascontiguousarray(basket, dtype=np.int32), np.ascontiguousarray(item, dtype=np.int32),
-        n_baskets,
+        int(n_baskets),
     )
     return indptr, indices, present, int(dups)
 
@@ -806,10 +800,7 @@ def _from_table(
     t_column = table[roles["transaction"]]
     if _plain_ints(t_column):
         # integer ids: codes in one compiled pass (rows grouped by transaction cost no lookup)
-        from basketry.data._columns import int_codes
-
-        ready()
-        t_codes, t_ids = int_codes(_int64(t_column))
+        t_codes, t_ids = kernels.int_codes(_int64(t_column))
         in_order = True  # codes numbered by first appearance, no null
         t_dict = pc.cast(_arrow_int64(t_ids), pa.string())
         del t_ids

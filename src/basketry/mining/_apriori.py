@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from basketry.mining._kernels import build_row_table, build_trie, count_trie, lookup_row
+from basketry.mining._kernels import build_row_table, lookup_row
 
 
 @njit(cache=True)
@@ -94,12 +94,3 @@ def generate_candidates(prev):
                     n_out += 1
         g = h
     return out[:n_out].copy()
-
-
-def count_candidates(indptr: np.ndarray, indices: np.ndarray, cands: np.ndarray) -> np.ndarray:
-    """Support counts of fixed-length candidate itemsets (lexicographically sorted rows)."""
-    n, k = cands.shape
-    c_indptr = np.arange(n + 1, dtype=np.int64) * k
-    first_child, next_sib, item, row, maxdepth = build_trie(c_indptr, cands.reshape(-1))
-    counts = np.zeros(n, dtype=np.int64)
-    return count_trie(indptr, indices, first_child, next_sib, item, row, maxdepth, counts)

@@ -7,19 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from basketry.data._jit import ready
 from basketry.data.baskets import Baskets
-from basketry.mining import _apriori, _fpgrowth
-from basketry.mining._kernels import (
-    build_trie,
-    count_trie,
-    gather_rows,
-    lookup_rows,
-    map_sort_rows,
-    radix_order,
-    recode_baskets,
-    strip_rows,
-)
+from basketry.mining._compiled import kernels
 from basketry.mining._params import (
     as_item_set,
     check_algorithm,
@@ -153,7 +142,6 @@ def frequent_itemsets(
     Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found.
     ``progress`` is called with the fraction of the work done.
     """
-    ready()
     b = as_baskets(baskets)
     algorithm = check_algorithm(algorithm)
     max_len = check_max("max_len", max_len)
@@ -193,7 +181,7 @@ def frequent_itemsets(
     )
     limit_non_a = a_mask is not None and not multi_consequent
 
-    t_ptr, t_idx = recode_baskets(b.indptr, b.indices, new_of_old)
+    t_ptr, t_idx = kernels.recode_baskets(b.indptr, b.indices, new_of_old)
     if progress is not None:
         progress(0.0)
 
@@ -215,25 +203,25 @@ def frequent_itemsets(
     np.cumsum(r_len, out=r_ptr[1:])
     if c_mask is not None and r_cnt.shape[0]:
         # rows in recoded ids sorted ascending within each row
-        r_items = map_sort_rows(r_ptr, r_items, np.arange(max(m, 1), dtype=np.int32))
+        r_items = kernels.map_sort_rows(r_ptr, r_items, np.arange(max(m, 1), dtype=np.int32))
         drop = is_c.astype(np.bool_)
         has_c = np.add.reduceat(drop[r_items].astype(np.int64), r_ptr[:-1]) > 0
         has_c[r_len == 0] = False
-        x_ptr, x_idx = strip_rows(r_ptr, r_items, drop)
+        x_ptr, x_idx = kernels.strip_rows(r_ptr, r_items, drop)
         if algorithm == "fpgrowth":
             x_cnt = np.zeros(x_ptr.shape[0] - 1, dtype=np.int64)
             if x_cnt.shape[0]:
-                fc, ns, it, rw, md = build_trie(x_ptr, x_idx)
-                count_trie(t_ptr, t_idx, fc, ns, it, rw, md, x_cnt)
+                fc, ns, it, rw, md = kernels.build_trie(x_ptr, x_idx)
+                kernels.count_trie(t_ptr, t_idx, fc, ns, it, rw, md, x_cnt)
             keep_ptr, keep_idx, keep_cnt = r_ptr, r_items, r_cnt
         else:
             # Apriori mined everything over the allowed items: keep what rules need
-            pos = lookup_rows(r_ptr, r_items, x_ptr, x_idx)
+            pos = kernels.lookup_rows(r_ptr, r_items, x_ptr, x_idx)
             if (pos < 0).any():  # cannot happen: subsets of frequent itemsets are frequent
                 raise AssertionError("antecedent itemset missing from Apriori result")
             x_cnt = r_cnt[pos]
             sel = np.flatnonzero(has_c)
-            keep_ptr, keep_idx = gather_rows(r_ptr, r_items, sel)
+            keep_ptr, keep_idx = kernels.gather_rows(r_ptr, r_items, sel)
             keep_cnt = r_cnt[sel]
         r_ptr = np.concatenate([keep_ptr, x_ptr[1:] + keep_ptr[-1]])
         r_items = np.concatenate([keep_idx, x_idx])
@@ -242,9 +230,9 @@ def frequent_itemsets(
             _budget_error(r_cnt, max_itemsets, n, max_len)
 
     # back to original ids, sorted by (length, ids)
-    orig = map_sort_rows(r_ptr, r_items, old_of_new if m else np.zeros(1, dtype=np.int32))
-    final = radix_order(r_ptr, orig, n_all, True)
-    f_ptr, f_idx = gather_rows(r_ptr, orig, final)
+    orig = kernels.map_sort_rows(r_ptr, r_items, old_of_new if m else np.zeros(1, dtype=np.int32))
+    final = kernels.radix_order(r_ptr, orig, n_all, True)
+    f_ptr, f_idx = kernels.gather_rows(r_ptr, orig, final)
     if progress is not None:
         progress(1.0)
     return FrequentItemsets(
@@ -267,7 +255,7 @@ def _mine_fpgrowth(
     max_itemsets, progress, n_baskets,
 ):
     m = counts_new.shape[0]
-    parent, item, count, n0, hstart, hnodes, weight = _fpgrowth.build_tree(t_ptr, t_idx, m)
+    parent, item, count, n0, hstart, hnodes, weight = kernels.build_tree(t_ptr, t_idx, m)
     # chunks of top-level items, processed from the least frequent; ~100 progress steps
     tops = np.arange(m - 1, first_c - 1, -1)
     w = weight[tops]
@@ -292,7 +280,7 @@ def _mine_fpgrowth(
     ml = -1 if max_len is None else max_len
     for lo, hi in bounds:
         max_out = -1 if max_itemsets is None else max_itemsets - found
-        o_len, o_items, o_cnt, stopped = _fpgrowth.mine(
+        o_len, o_items, o_cnt, stopped = kernels.mine(
             parent, item, count, n0, hstart, hnodes, counts_new, lo, hi, min_count, ml,
             is_non_a, limit_non_a, max_out,
         )
@@ -306,6 +294,17 @@ def _mine_fpgrowth(
             done += float(weight[lo:hi].sum())
             progress(min(done / total, 1.0) * 0.99)
     return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
+
+
+def _count_candidates(indptr: np.ndarray, indices: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """Support counts of fixed-length candidate itemsets (lexicographically sorted rows)."""
+    n, k = cands.shape
+    c_indptr = np.arange(n + 1, dtype=np.int64) * k
+    first_child, next_sib, item, row, maxdepth = kernels.build_trie(
+        c_indptr, np.ascontiguousarray(cands.reshape(-1))
+    )
+    counts = np.zeros(n, dtype=np.int64)
+    return kernels.count_trie(indptr, indices, first_child, next_sib, item, row, maxdepth, counts)
 
 
 def _mine_apriori(
@@ -326,8 +325,8 @@ def _mine_apriori(
     if max_len is not None and max_len < 2:
         return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
     if m * (m - 1) // 2 <= 25_000_000:  # int32 triangle, at most 100 MB
-        pair_counts = _apriori.count_pairs(t_ptr, t_idx, m)
-        level, level_cnt = _apriori.frequent_pairs(
+        pair_counts = kernels.count_pairs(t_ptr, t_idx, m)
+        level, level_cnt = kernels.frequent_pairs(
             pair_counts, m, min_count, is_non_a, limit_non_a
         )
         del pair_counts
@@ -337,7 +336,7 @@ def _mine_apriori(
         if limit_non_a:
             non_a = is_non_a.astype(bool)
             cands = cands[~(non_a[cands[:, 0]] & non_a[cands[:, 1]])]
-        c = _apriori.count_candidates(t_ptr, t_idx, cands)
+        c = _count_candidates(t_ptr, t_idx, cands)
         keep = c >= min_count
         level, level_cnt = cands[keep], c[keep]
     k = 2
@@ -351,10 +350,10 @@ def _mine_apriori(
             progress(0.99 * k / (k + 1))
         if max_len is not None and k >= max_len:
             break
-        cands = _apriori.generate_candidates(level)
+        cands = kernels.generate_candidates(level)
         if cands.shape[0] == 0:
             break
-        c = _apriori.count_candidates(t_ptr, t_idx, cands)
+        c = _count_candidates(t_ptr, t_idx, cands)
         keep = c >= min_count
         level, level_cnt = cands[keep], c[keep]
         k += 1

@@ -8,11 +8,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from basketry.data._jit import ready
-from basketry.mining._fisher import fisher_upper
-from basketry.mining._kernels import gather_rows, order_by_two_keys, radix_order, rule_measures
+from basketry.mining._compiled import kernels
 from basketry.mining._params import check_max, check_range, exact_fraction
-from basketry.mining._rules_kernel import generate_rules
 from basketry.mining.errors import BudgetExceeded, MiningError
 from basketry.mining.itemsets import FrequentItemsets
 
@@ -122,11 +119,10 @@ class LazyMeasures(Mapping):
             return value
         if name not in MEASURES:
             raise KeyError(name)
-        ready()
         if name == "p_value":
-            self._values[name] = fisher_upper(*self._counts, self._n)
+            self._values[name] = kernels.fisher_upper(*self._counts, self._n)
         else:
-            table = rule_measures(*self._counts, self._n)
+            table = kernels.rule_measures(*self._counts, self._n)
             for k, key in enumerate(MEASURES[:-1]):
                 self._values[key] = table[k]
         return self._values[name]
@@ -161,7 +157,6 @@ def association_rules(
     Fisher exact test. Raises ``BudgetExceeded`` once more than ``max_rules`` rules pass the
     confidence and lift thresholds.
     """
-    ready()
     check_range("min_confidence", min_confidence, 0.0, 1.0)
     check_range("min_lift", min_lift, 0.0, None)
     check_range("max_p_value", max_p_value, 0.0, 1.0, low_open=True)
@@ -191,7 +186,7 @@ def association_rules(
     )
     conf_floor = 0.0 if not min_confidence else float(min_confidence) * (1 - 1e-9)
     lift_floor = 0.0 if not min_lift else float(min_lift) * (1 - 1e-9)
-    z, x, y, stopped, broken = generate_rules(
+    z, x, y, stopped, broken = kernels.generate_rules(
         itemsets.indptr,
         itemsets.indices,
         itemsets.counts,
@@ -240,15 +235,15 @@ def association_rules(
     # deterministic order: antecedent ids, then consequent ids (lexicographic)
     n_sets = len(itemsets)
     rank = np.empty(n_sets, dtype=np.int64)
-    rank[radix_order(itemsets.indptr, itemsets.indices, n_items, False)] = np.arange(n_sets)
-    order = order_by_two_keys(rank[x], rank[y], max(n_sets, 1))
+    rank[kernels.radix_order(itemsets.indptr, itemsets.indices, n_items, False)] = np.arange(n_sets)
+    order = kernels.order_by_two_keys(rank[x], rank[y], max(n_sets, 1))
     x, y, n_xy, n_x, n_y = x[order], y[order], n_xy[order], n_x[order], n_y[order]
     if max_p_value is not None:
-        ok = fisher_upper(n_xy, n_x, n_y, n) <= max_p_value
+        ok = kernels.fisher_upper(n_xy, n_x, n_y, n) <= max_p_value
         x, y, n_xy, n_x, n_y = x[ok], y[ok], n_xy[ok], n_x[ok], n_y[ok]
     measures = LazyMeasures(n_xy, n_x, n_y, n)
-    a_ptr, a_idx = gather_rows(itemsets.indptr, itemsets.indices, x)
-    c_ptr, c_idx = gather_rows(itemsets.indptr, itemsets.indices, y)
+    a_ptr, a_idx = kernels.gather_rows(itemsets.indptr, itemsets.indices, x)
+    c_ptr, c_idx = kernels.gather_rows(itemsets.indptr, itemsets.indices, y)
     return Rules(
         antecedent_indptr=a_ptr,
         antecedent_indices=a_idx,
