@@ -7,6 +7,10 @@ made afterwards for the check is not). Every contestant's frequent itemsets are 
 pyfim's (same itemsets, same counts); where they differ, each differing itemset is counted
 directly in the file to tell who is right. Figures are printed as ratios to pyfim.
 
+basketry runs twice: ``basketry`` with its kernels compiled ahead of time at install (as a user
+runs it; numba is not imported) and ``basketry-jit`` with numba's JIT kernels loaded from numba's
+cache (``BASKETRY_KERNELS=jit``, the fallback when the ahead-of-time modules are missing).
+
 basketry's timed result is its ``Rules`` (antecedent, consequent and the three counts of every
 rule that passed the exact confidence threshold); its interest measures and Fisher p-value are
 computed when first looked at, not timed here (pyfim's result carries the rule support only).
@@ -43,7 +47,7 @@ CASES = {
     "chess-0.6": ("chess.dat", 0.6, 0.9),
     "mushroom-0.15": ("mushroom.dat", 0.15, 0.9),
 }
-CONTESTANTS = ("pyfim", "basketry", "mlxtend", "efficient-apriori")
+CONTESTANTS = ("pyfim", "basketry", "basketry-jit", "mlxtend", "efficient-apriori")
 
 
 def _lines(path: Path) -> list[list[str]]:
@@ -87,6 +91,7 @@ def run_pyfim(path: Path, support: float, confidence: float) -> dict:
 
 def run_basketry(path: Path, support: float, confidence: float) -> dict:
     from basketry.data import read_baskets
+    from basketry.data._compiled import kernels
     from basketry.mining import AssociationMiner
 
     start = time.perf_counter()
@@ -101,7 +106,7 @@ def run_basketry(path: Path, support: float, confidence: float) -> dict:
     listed = [(tuple(names[a:b]), c) for a, b, c in
               zip(bounds[:-1], bounds[1:], fi.counts.tolist(), strict=True)]
     return {"seconds": elapsed, "rules": n_rules, "itemsets": len(fi), "peak_mb": peak,
-            "digest": _digest(listed)}
+            "digest": _digest(listed), "kernels": kernels.status}
 
 
 def run_mlxtend(path: Path, support: float, confidence: float) -> dict:
@@ -136,8 +141,8 @@ def run_efficient_apriori(path: Path, support: float, confidence: float) -> dict
             "digest": _digest(flat)}
 
 
-RUNNERS = {"pyfim": run_pyfim, "basketry": run_basketry, "mlxtend": run_mlxtend,
-           "efficient-apriori": run_efficient_apriori}
+RUNNERS = {"pyfim": run_pyfim, "basketry": run_basketry, "basketry-jit": run_basketry,
+           "mlxtend": run_mlxtend, "efficient-apriori": run_efficient_apriori}
 
 
 def worker(name: str, case: str) -> None:
@@ -156,6 +161,9 @@ def _cap_memory() -> None:
 
 def run_once(name: str, case: str, timeout: float, dump: Path | None = None) -> dict:
     env = dict(os.environ)
+    env.pop("BASKETRY_KERNELS", None)
+    if name == "basketry-jit":
+        env["BASKETRY_KERNELS"] = "jit"
     if dump is not None:
         env["BENCH_DUMP"] = str(dump)
     try:
@@ -260,9 +268,10 @@ def main() -> None:
             same = "yes" if r["digest"] == ref.get("digest") else \
                 explain_difference(case, name, scratch)
             r["same"] = same
+            kernels = f"  [{r['kernels']}]" if "kernels" in r else ""
             print(f"{case:<18} {name:<18} {r['itemsets']:>9,} {r['rules']:>9,} "
                   f"{r['seconds']:>8.3f} {t_ratio:>8.2f} {r['peak_mb']:>8.0f} {m_ratio:>8.2f}"
-                  f"  {same}", flush=True)
+                  f"  {same}{kernels}", flush=True)
         ours = results[case].get("basketry", {})
         if "seconds" in ours and "seconds" in ref:
             budget = ref["peak_mb"] + input_mb
