@@ -10,7 +10,8 @@ PORT ?= 8000
 
 # One install stamp per set of extras; redone when pyproject.toml changes, or setup.py or a
 # module beside the kernels (the install compiles the kernels ahead of time, see setup.py).
-KERNEL_SOURCES := $(wildcard src/basketry/data/_*.py src/basketry/mining/_*.py)
+KERNEL_SOURCES := $(filter-out %/__init__.py,\
+                  $(wildcard src/basketry/data/_*.py src/basketry/mining/_*.py))
 $(VENV)/.installed-%: pyproject.toml setup.py $(KERNEL_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip

@@ -21,11 +21,12 @@ missing or stale ahead-of-time module an error instead of a silent fallback; the
 ``auto``. The results are the same either way: the same source compiled by the same compiler
 (``tests/mining/test_aot.py`` checks it kernel by kernel).
 
-Signatures: per kernel, one code per argument. ``i8 i4 u1 f8 b1``: an int64, int32, uint8,
-float64 or bool scalar (an ``int``, ``float`` or ``bool`` from Python, or a numpy scalar of
-exactly that type); ``i8[:]``: a C-contiguous, aligned 1-D numpy array of that dtype, ``i4[:,:]``
-2-D; a trailing ``!`` marks an array the kernel writes into (compiled as mutable; the others are
-compiled read-only, so a kernel that writes into an unmarked argument does not build).
+Signatures: per kernel, one code per argument. ``i8 f8 b1``: an int64, float64 or bool scalar
+(an ``int``, ``float`` or ``bool`` from Python, or a numpy scalar of exactly that type);
+``i8[:]`` (or ``i4 u1 u4 u8 f8 b1``): a C-contiguous, aligned 1-D numpy array of that dtype,
+``i4[:,:]`` 2-D; a trailing ``!`` marks an array the kernel writes into (compiled as mutable; the
+others are compiled read-only, so a kernel that writes into an unmarked argument does not
+build).
 """
 
 from __future__ import annotations
