@@ -28,21 +28,25 @@ def top_candidates(
     ids: np.ndarray,  # int32, the basket's known item ids, sorted ascending, unique
     blocked: np.ndarray,  # int32, items never to recommend (basket, exclude)
     k: int,
-    child_ptr: np.ndarray,  # int64 (n_nodes + 1): children of trie node v are child_ptr[v]..
+    # int64 (n_nodes, 4): of trie node v, [v, 0]..[v, 1] is the range in group_ranks of the
+    # rules whose antecedent ends at v and [v, 2]..[v, 3] the range of its child edges (one row,
+    # one cache line, per node visited)
+    nodes: np.ndarray,
     child_item: np.ndarray,  # int32, item of each child edge, ascending within a node
     child_node: np.ndarray,  # int64, node each child edge leads to
-    node_lo: np.ndarray,  # int64, rank range of the rules whose antecedent ends at the node
-    node_hi: np.ndarray,
     group_ranks: np.ndarray,  # int64, ranks grouped by antecedent, ascending within a group
+    # the consequent item and the evidence (added with weight ``combine``) of each entry of
+    # group_ranks, stored beside it so that a fired group is read in one sequential pass
+    group_item: np.ndarray,  # int32
+    group_excess: np.ndarray,  # float64
     consequent: np.ndarray,  # int32, consequent item of each rank
     value: np.ndarray,  # float64, each rank's rule score (non-increasing with rank)
-    excess: np.ndarray,  # float64, each rank's evidence added with weight ``combine``
     combine: float,  # weight of the summed evidence; 0: the best rule alone decides
     scratch: np.ndarray,  # int64 (n_items,), all _FREE on entry and on return
     evidence: np.ndarray,  # float64 (n_items,), all 0 on entry and on return
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ranks of the best rule of each of the top-``k`` candidate items and the candidates'
-    scores, best first. An item's score is ``value[best rank] + combine * sum(excess)`` over
+    scores, best first. An item's score is ``value[best rank] + combine * sum(evidence)`` over
     all its fired rules; ties go to the better (lower) best rank."""
     for b in blocked:
         scratch[b] = _BLOCKED
@@ -57,10 +61,10 @@ def top_candidates(
     n = ids.shape[0]
     while depth:
         depth -= 1
-        node = stack_node[depth]
+        v = stack_node[depth]
         j = stack_pos[depth]
-        lo = child_ptr[node]
-        hi = child_ptr[node + 1]
+        lo = nodes[v, 2]
+        hi = nodes[v, 3]
         # intersect the node's sorted children with the rest of the (sorted) basket: step
         # through the shorter list and find each of its entries in the longer by binary
         # search (the root and popular items have thousands of children, deeper nodes a few;
@@ -85,14 +89,14 @@ def top_candidates(
                     continue
             # a match: the basket's item j is the node's child lo
             child = child_node[lo]
-            for g in range(node_lo[child], node_hi[child]):
-                rank = group_ranks[g]
-                item = consequent[rank]
+            for g in range(nodes[child, 0], nodes[child, 1]):
+                item = group_item[g]
                 current = scratch[item]
                 if current == _BLOCKED:
                     continue
                 if combine != 0.0:
-                    evidence[item] += excess[rank]
+                    evidence[item] += group_excess[g]
+                rank = group_ranks[g]
                 if current <= rank:
                     continue
                 if current == _FREE:
@@ -103,7 +107,7 @@ def top_candidates(
                     touched[n_touched] = item
                     n_touched += 1
                 scratch[item] = rank
-            if child_ptr[child + 1] > child_ptr[child]:
+            if nodes[child, 3] > nodes[child, 2]:
                 if depth == stack_node.shape[0]:
                     stack_node = np.concatenate((stack_node, np.empty_like(stack_node)))
                     stack_pos = np.concatenate((stack_pos, np.empty_like(stack_pos)))
@@ -112,36 +116,39 @@ def top_candidates(
                 depth += 1
             lo += 1
             j += 1
-    found = np.empty(n_touched, dtype=np.int64)
-    score = np.empty(n_touched, dtype=np.float64)
+    # the top k by score descending, then best rank ascending (a total order: ranks are
+    # distinct), kept by insertion: k is small, the candidates a few dozen to a few hundred
+    kk = min(k, n_touched)
+    top_rank = np.empty(kk, dtype=np.int64)
+    top_score = np.empty(kk, dtype=np.float64)
+    m = 0
     for t in range(n_touched):
         item = touched[t]
         rank = scratch[item]
-        found[t] = rank
-        score[t] = value[rank] + combine * evidence[item]
+        score = value[rank] + combine * evidence[item]
         scratch[item] = _FREE
         evidence[item] = 0.0
+        if kk == 0 or (m == kk and not _before(score, rank, top_score[m - 1],
+                                                top_rank[m - 1])):
+            continue
+        p = m if m < kk else kk - 1
+        while p > 0 and _before(score, rank, top_score[p - 1], top_rank[p - 1]):
+            top_score[p] = top_score[p - 1]
+            top_rank[p] = top_rank[p - 1]
+            p -= 1
+        top_score[p] = score
+        top_rank[p] = rank
+        if m < kk:
+            m += 1
     for b in blocked:
         scratch[b] = _FREE
-    if combine == 0.0:
-        # ranks are ordered by rule score already: the k smallest ranks, ascending
-        if n_touched > 2 * k + 16 and k > 0:
-            found = found[found <= np.partition(found, k - 1)[k - 1]]
-        found.sort()
-        found = found[:k]
-        return found, value[found]
-    if n_touched > 2 * k + 16:
-        # keep only candidates that can be in the top k (ties at the k-th score included)
-        threshold = -np.partition(-score, k - 1)[k - 1] if k > 0 else np.inf
-        keep = score >= threshold
-        found = found[keep]
-        score = score[keep]
-    # score descending, then best rank ascending: a total order (ranks are distinct)
-    by_rank = np.argsort(found)
-    found = found[by_rank]
-    score = score[by_rank]
-    order = np.argsort(-score, kind="mergesort")[:k]
-    return found[order], score[order]
+    return top_rank, top_score
+
+
+@numba.njit(cache=True, inline="always")
+def _before(score: float, rank: int, other_score: float, other_rank: int) -> bool:
+    """Whether a candidate ranks before another: higher score, then better (lower) rank."""
+    return score > other_score or (score == other_score and rank < other_rank)
 
 
 @numba.njit(cache=True)
@@ -150,15 +157,14 @@ def answer_basket(
     exclude: np.ndarray,  # int32, further items never to recommend (request's exclude)
     banned: np.ndarray,  # int32, items never to recommend (the catalogue's unavailable items)
     k: int,
-    child_ptr: np.ndarray,
+    nodes: np.ndarray,
     child_item: np.ndarray,
     child_node: np.ndarray,
-    node_lo: np.ndarray,
-    node_hi: np.ndarray,
     group_ranks: np.ndarray,
+    group_item: np.ndarray,
+    group_excess: np.ndarray,
     consequent: np.ndarray,
     value: np.ndarray,
-    excess: np.ndarray,
     combine: float,
     popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
     item_support: np.ndarray,  # float64, each item's support: a fallback's score
@@ -173,9 +179,9 @@ def answer_basket(
     ranks = np.empty(0, dtype=np.int64)
     scores = np.empty(0, dtype=np.float64)
     if k > 0 and ids.shape[0] > 0:
-        ranks, scores = top_candidates(ids, blocked, k, child_ptr, child_item, child_node,
-                                       node_lo, node_hi, group_ranks, consequent, value, excess,
-                                       combine, scratch, evidence)
+        ranks, scores = top_candidates(ids, blocked, k, nodes, child_item, child_node,
+                                       group_ranks, group_item, group_excess,
+                                       consequent, value, combine, scratch, evidence)
     m = ranks.shape[0]
     items = np.empty(k, dtype=np.int64)
     out_ranks = np.full(k, -1, dtype=np.int64)
@@ -211,15 +217,14 @@ def batch_top_items(
     q_items: np.ndarray,  # int32, sorted ascending and unique within each query
     k: int,
     use_rules: bool,
-    child_ptr: np.ndarray,
+    nodes: np.ndarray,
     child_item: np.ndarray,
     child_node: np.ndarray,
-    node_lo: np.ndarray,
-    node_hi: np.ndarray,
     group_ranks: np.ndarray,
+    group_item: np.ndarray,
+    group_excess: np.ndarray,
     consequent: np.ndarray,
     value: np.ndarray,
-    excess: np.ndarray,
     combine: float,
     popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
     scratch: np.ndarray,
@@ -235,9 +240,9 @@ def batch_top_items(
         ids = q_items[q_ptr[q] : q_ptr[q + 1]]
         m = 0
         if use_rules and k > 0 and ids.shape[0] > 0:
-            ranks, _ = top_candidates(ids, ids, k, child_ptr, child_item, child_node, node_lo,
-                                      node_hi, group_ranks, consequent, value, excess, combine,
-                                      scratch, evidence)
+            ranks, _ = top_candidates(ids, ids, k, nodes, child_item, child_node,
+                                      group_ranks, group_item, group_excess,
+                                      consequent, value, combine, scratch, evidence)
             for r in ranks:
                 out[q, m] = consequent[r]
                 m += 1

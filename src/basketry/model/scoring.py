@@ -189,7 +189,7 @@ class RuleScorer:
         self._rule_row = single[order]  # rank -> row in rules.parquet
         self._consequent = c_val[c_off[self._rule_row]]
         self._score = np.ascontiguousarray(score[order])
-        self._excess = np.ascontiguousarray(all_excess[single][order])
+        excess = all_excess[single][order]
         self._confidence = rules.column("confidence").to_numpy()[self._rule_row]
         self._lift = lift[order]
         self._support = rules.column("support").to_numpy()[self._rule_row]
@@ -217,15 +217,17 @@ class RuleScorer:
             ranks.extend(members)  # ascending rank within each group
             self.max_antecedent_len = max(self.max_antecedent_len, len(key))
         n_nodes = len(children)
-        self._child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
-        np.cumsum([len(c) for c in children], out=self._child_ptr[1:])
+        child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in children], out=child_ptr[1:])
         edges = [(item, child) for c in children for item, child in sorted(c.items())]
         self._child_item = np.array([e[0] for e in edges], dtype=np.int32)
         self._child_node = np.array([e[1] for e in edges], dtype=np.int64)
-        self._node_lo = np.zeros(n_nodes, dtype=np.int64)
-        self._node_hi = np.zeros(n_nodes, dtype=np.int64)
+        # per node: its rules' range in _group_ranks, then its child edges' range
+        self._nodes = np.zeros((n_nodes, 4), dtype=np.int64)
         for node, (lo, hi) in ranges.items():
-            self._node_lo[node], self._node_hi[node] = lo, hi
+            self._nodes[node, 0], self._nodes[node, 1] = lo, hi
+        self._nodes[:, 2] = child_ptr[:-1]
+        self._nodes[:, 3] = child_ptr[1:]
         self._group_ranks = np.asarray(ranks, dtype=np.int64)
         # per-thread scratch for the compiled walk, so concurrent threads never share one
         self._local = threading.local()
@@ -233,6 +235,9 @@ class RuleScorer:
         self._by_rank: dict[int, Recommendation] = {}
         self._by_item: dict[int, Recommendation] = {}
         self._consequent = self._consequent.astype(np.int32)
+        # each group entry's consequent and evidence beside it (read sequentially in the walk)
+        self._group_item = np.ascontiguousarray(self._consequent[self._group_ranks])
+        self._group_excess = np.ascontiguousarray(excess[self._group_ranks])
         self._item_support = self.item_counts.astype(np.float64) / self.n_baskets
 
     @property
@@ -241,8 +246,8 @@ class RuleScorer:
         return int(self._rule_row.shape[0])
 
     def _trie(self) -> tuple[np.ndarray, ...]:
-        return (self._child_ptr, self._child_item, self._child_node, self._node_lo,
-                self._node_hi, self._group_ranks, self._consequent, self._score, self._excess)
+        return (self._nodes, self._child_item, self._child_node, self._group_ranks,
+                self._group_item, self._group_excess, self._consequent, self._score)
 
     def ids_of(self, items: Iterable[str]) -> np.ndarray:
         """The ids (int32, ascending, distinct) of the given items that the model knows."""
