@@ -90,6 +90,44 @@ def test_the_direct_access_log_writes_what_logging_writes() -> None:
            [strip.sub(r"\1 ", x) for x in text_logged]
 
 
+def test_access_lines_are_written_in_batches() -> None:
+    """Under a running event loop the lines wait up to FLUSH_DELAY (or FLUSH_LINES lines) and
+    go out in one write: a steady stream of single requests is not a write per request."""
+    from basketry.serving import logs
+
+    class Counting(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Counting.writes += 1
+            return super().write(text)
+
+    logger = logging.getLogger("basketry.test.access.batches")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    out = Counting()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    logger.handlers[:] = [handler]
+    access = AccessLog(logger)
+
+    async def traffic() -> tuple[int, int, int]:
+        for i in range(3):
+            access(f"r{i}", "POST", "/v1/recommendations", 200, 0.001)
+            await asyncio.sleep(0)  # separate event-loop turns
+        waiting = len(out.getvalue().splitlines())
+        await asyncio.sleep(logs.FLUSH_DELAY + 0.05)
+        after_delay = len(out.getvalue().splitlines())
+        for i in range(logs.FLUSH_LINES):
+            access(f"s{i}", "POST", "/v1/recommendations", 200, 0.001)
+        return waiting, after_delay, len(out.getvalue().splitlines())
+
+    waiting, after_delay, after_burst = asyncio.run(traffic())
+    assert waiting == 0 and after_delay == 3
+    assert after_burst == 3 + logs.FLUSH_LINES  # a full batch goes out at once
+    assert Counting.writes == 2
+
+
 def test_access_log_off_below_info() -> None:
     logger = logging.getLogger("basketry.test.access.quiet")
     logger.setLevel(logging.WARNING)

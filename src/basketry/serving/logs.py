@@ -80,6 +80,12 @@ def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
     }
 
 
+#: Access lines are written together, at most this many seconds after the first of them...
+FLUSH_DELAY = 0.05
+#: ... or as soon as this many wait: one write per batch, not one system call per request.
+FLUSH_LINES = 256
+
+
 class AccessLog:
     """The access line of every request (``request`` at INFO), at a few microseconds each.
 
@@ -87,8 +93,8 @@ class AccessLog:
     caller's frame, a datetime, ``json.dumps``, a locked write and a flush), as much as scoring
     a basket. When the access logger's handlers are the ones :func:`configure_logging` (or
     uvicorn's config from :func:`uvicorn_log_config`) installs, stream handlers with this
-    module's formatters and no filters, the same line is formatted here and the lines of one
-    event-loop turn are written together, right after it. With any other logging set-up (a
+    module's formatters and no filters, the same line is formatted here and the lines of up to
+    50 ms (or 256 lines) are written together. With any other logging set-up (a
     user's handlers or filters) each line goes through ``logger.info`` as before.
     """
 
@@ -153,9 +159,11 @@ class AccessLog:
         lines.append(line)
         if len(lines) == 1:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
             except RuntimeError:  # no event loop: write now
                 self.flush()
+        elif len(lines) >= FLUSH_LINES:
+            self.flush()
 
     def flush(self) -> None:
         """Write the lines kept so far."""
