@@ -240,12 +240,59 @@ def test_coalesced_writes_send_one_turns_writes_together() -> None:
     assert aborting.writes == [] and aborting.aborted
 
 
-def test_serve_uses_the_coalescing_protocol() -> None:
+def test_serve_uses_the_direct_coalescing_protocol() -> None:
     from uvicorn.config import Config
 
-    from basketry.serving.protocol import CoalescingHttpToolsProtocol
+    from basketry.serving.protocol import CoalescingHttpToolsProtocol, DirectHttpToolsProtocol
     from basketry.serving.server import http_protocol
 
     config = Config(app=lambda *a: None, http=http_protocol())
     config.load()
-    assert config.http_protocol_class is CoalescingHttpToolsProtocol
+    assert config.http_protocol_class is DirectHttpToolsProtocol
+    assert issubclass(DirectHttpToolsProtocol, CoalescingHttpToolsProtocol)
+
+
+def test_the_direct_protocol_answers_while_parsing_and_leaves_the_rest_to_uvicorn(
+        model_dir: Path) -> None:
+    """Fed a recommendation request, the protocol has the answer written before the event
+    loop turns (no ASGI task); a request for another path starts uvicorn's task instead."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from basketry.serving.protocol import DirectHttpToolsProtocol, _Answered
+
+    app = create_app(Settings(model=str(model_dir)))
+    app.holder.load_initial()
+    body = b'{"basket": ["a"], "k": 2}'
+    request = (b"POST /v1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+               b"x-request-id: direct-1\r\n\r\n%s" % (len(body), body))
+
+    async def main() -> tuple[list[bytes], bool, int, int]:
+        config = Config(app=app, http=DirectHttpToolsProtocol, log_config=None,
+                        proxy_headers=False)  # as basketry serve runs it
+        config.load()
+        state = ServerState()
+        transport = _Transport()
+        transport.get_extra_info = lambda name: None  # type: ignore[method-assign]
+        protocol = DirectHttpToolsProtocol(config=config, server_state=state, app_state={})
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(request)
+        answered_here = type(protocol.cycle) is _Answered and protocol.cycle.response_complete
+        tasks_before = len(state.tasks)
+        await asyncio.sleep(0)  # the coalesced write goes out at the end of the turn
+        written = list(transport.writes)
+        protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        tasks_after = len(state.tasks)
+        protocol.connection_lost(None)
+        return written, answered_here, tasks_before, tasks_after
+
+    written, answered_here, tasks_before, tasks_after = asyncio.run(main())
+    assert answered_here and tasks_before == 0
+    assert tasks_after == 1  # uvicorn's ASGI task for the other path
+    assert len(written) == 1 and written[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    head, _, payload = written[0].partition(b"\r\n\r\n")
+    assert b"x-request-id: direct-1" in head and b"content-length: %d" % len(payload) in head
+    with client_for(Settings(model=str(model_dir), fast_path=False)) as c:
+        expected = c.post("/v1/recommendations", content=body,
+                          headers={"x-request-id": "direct-1"}).content
+    assert payload == expected

@@ -248,3 +248,104 @@ def test_two_workers_share_reloads_and_metrics(
             assert time.monotonic() < deadline, text
             time.sleep(0.2)
         assert 'basketry_http_requests_total{endpoint="/v1/recommendations"' in text
+
+
+def _exchange(url: str, raw: bytes, *, expect_close: bool = False) -> bytes:
+    """Send raw bytes on a new connection; what comes back until the peer closes or stays quiet
+    for half a second."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(raw)
+        s.settimeout(0.5 if not expect_close else 10)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _responses(raw: bytes) -> list[tuple[str, dict[str, str], bytes]]:
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+        size = int(headers["content-length"])
+        out.append((lines[0], headers, rest[:size]))
+        raw = rest[size:]
+    return out
+
+
+def _post(path: str, body: bytes, *extra: str, version: str = "1.1") -> bytes:
+    head = [f"POST {path} HTTP/{version}", "Host: x", "Content-Type: application/json",
+            f"Content-Length: {len(body)}", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def test_the_server_answers_fast_requests_in_the_protocol_as_the_application_does(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    """``basketry serve`` answers the recommendation endpoints in its HTTP protocol (no ASGI
+    task): same documents and headers as the application's own path, pipelined requests in
+    order, connection handling, limits, and the cases it leaves to uvicorn."""
+    from litestar.testing import TestClient
+
+    from basketry.serving import Settings, create_app
+
+    model = versions["v1"][0]
+    one = json.dumps({"basket": ["a", "b"], "k": 3}).encode()
+    batch = json.dumps({"requests": [{"basket": ["e"]}, {"basket": ["a"], "k": 2}]}).encode()
+    with TestClient(app=create_app(Settings(model=str(model)))) as app_client:
+        expected_one = app_client.post("/v1/recommendations", content=one,
+                                       headers={"x-request-id": "req-1"}).content
+        expected_batch = app_client.post("/v1/recommendations/batch", content=batch,
+                                         headers={"x-request-id": "req-2"}).content
+    for running in start(tmp_path, model, max_body_bytes=2000):
+        # three pipelined requests in one write: two answered in the protocol, one by the app
+        raw = (_post("/v1/recommendations", one, "x-request-id: req-1")
+               + _post("/v1/recommendations/batch", batch, "x-request-id: req-2")
+               + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answers = _responses(_exchange(running.url, raw))
+        assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 3
+        assert answers[0][2] == expected_one and answers[1][2] == expected_batch
+        assert answers[0][1]["x-request-id"] == "req-1"
+        assert answers[0][1]["content-type"] == "application/json"
+        assert "date" in answers[0][1] and "connection" not in answers[0][1]
+        assert json.loads(answers[2][2]) == {"status": "ok"}
+        # the client closes: so does the server, after answering
+        closing = _responses(_exchange(running.url, _post("/v1/recommendations", one,
+                                                          "Connection: close"),
+                                       expect_close=True))
+        assert closing[0][1]["connection"] == "close" and closing[0][0].endswith("200 OK")
+        old = _responses(_exchange(running.url, _post("/v1/recommendations", one, version="1.0"),
+                                   expect_close=True))
+        assert old[0][1]["connection"] == "close" and json.loads(old[0][2])["items"]
+        # limits and errors, as the application answers them
+        big = _post("/v1/recommendations", b'{"basket": ["' + b"a" * 3000 + b'"]}')
+        status, _, body = _responses(_exchange(running.url, big))[0]
+        assert status == "HTTP/1.1 413 Request Entity Too Large"
+        assert json.loads(body)["error"] == "body_too_large"
+        status, _, body = _responses(_exchange(running.url, _post("/v1/recommendations",
+                                                                  b'{"basket": [1]}')))[0]
+        assert status.endswith("422 Unprocessable Entity") and json.loads(body)["field"]
+        # a chunked body is read by the protocol too; Expect: 100-continue goes to uvicorn
+        chunked = (b"POST /v1/recommendations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                   b"\r\nx-request-id: req-1\r\n\r\n" + b"%x\r\n%s\r\n0\r\n\r\n" % (len(one), one))
+        assert _responses(_exchange(running.url, chunked))[0][2] == expected_one
+        continued = _exchange(running.url, _post("/v1/recommendations", one,
+                                                 "Expect: 100-continue", "x-request-id: req-1"))
+        assert continued.endswith(expected_one)
+        # many requests on one kept-alive connection
+        with running.client() as c:
+            for _ in range(50):
+                r = c.post("/v1/recommendations", content=one,
+                           headers={"x-request-id": "req-1"})
+                assert r.status_code == 200 and r.content == expected_one
+        # every one counted once, whichever path answered it (5 above, 50 here)
+        metrics = httpx.get(f"{running.url}/metrics").text
+        assert 'basketry_http_requests_total{endpoint="/v1/recommendations",method="POST",' \
+               'status="200"} 55.0' in metrics

@@ -718,60 +718,81 @@ class RequestContext:
     def new_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_count) & 0xFFFFFFFF:08x}"
 
-    async def __call__(self, scope: Any, receive: Callable[..., Any],
-                       send: Callable[..., Any]) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
+    def request_id(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, int]:
+        """The request's id (the client's ``x-request-id`` when it is safe, else a new one) and
+        its declared body length (-1 when not given)."""
         rid = None
         length = -1
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 if 0 < len(candidate) <= 64 and set(candidate) <= _SAFE_ID:
                     rid = candidate
             elif name == b"content-length" and value.isdigit():
                 length = int(value)
-        if rid is None:
-            rid = self.new_request_id()
-        scope["basketry.request_id"] = rid
+        return rid or self.new_request_id(), length
+
+    def answer_fast(self, fast: Callable[[bytes, str], tuple[int, bytes]], path: str,
+                    rid: str, body: bytes | None, start: float) -> tuple[int, bytes]:
+        """The whole answer of a fast-path request whose body was read (``None``: larger than
+        the limit), counted in the metrics and the access log."""
         status = 500
+        try:
+            if body is None:
+                status, payload = 413, msgspec.json.encode(S.ErrorResponse(
+                    error="body_too_large", field=None, request_id=rid,
+                    message=f"the body is larger than {self.max_body} bytes"))
+            else:
+                status, payload = fast(body, rid)
+            return status, payload
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid})
+            raise
+        finally:
+            self._count(path, "POST", status, rid, start)
+
+    def _count(self, path: str, method: str, status: int, rid: str, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        endpoint = _endpoint_of(path)
+        self.metrics.observe_request(endpoint, method, status, elapsed)
+        if self.access is not None:
+            self.access(rid, method, endpoint, status, elapsed)
+
+    async def __call__(self, scope: Any, receive: Callable[..., Any],
+                       send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid, length = self.request_id(scope["headers"])
+        scope["basketry.request_id"] = rid
         header = (b"x-request-id", rid.encode())
         path = scope["path"]
+        fast = self.fast_routes.get(path) if scope["method"] == "POST" else None
+        if fast is not None:
+            body = await self._read_body(receive, length)
+            status, payload = self.answer_fast(fast, path, rid, body, start)
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()), header]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        status = 500
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
         try:
-            fast = self.fast_routes.get(path) if scope["method"] == "POST" else None
-            if fast is not None:
-                body = await self._read_body(receive, length)
-                if body is None:
-                    status, payload = 413, msgspec.json.encode(S.ErrorResponse(
-                        error="body_too_large", field=None, request_id=rid,
-                        message=f"the body is larger than {self.max_body} bytes"))
-                else:
-                    status, payload = fast(body, rid)
-                await send({"type": "http.response.start", "status": status, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()), header]})
-                await send({"type": "http.response.body", "body": payload})
-                return
-
-            async def send_with_id(message: Any) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    message["headers"] = [*message.get("headers", ()), header]
-                await send(message)
-
             await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid})
             raise
         finally:
-            elapsed = time.perf_counter() - start
-            endpoint = _endpoint_of(path)
-            self.metrics.observe_request(endpoint, scope["method"], status, elapsed)
-            if self.access is not None:
-                self.access(rid, scope["method"], endpoint, status, elapsed)
+            self._count(path, scope["method"], status, rid, start)
 
     async def _read_body(self, receive: Callable[..., Any], length: int) -> bytes | None:
         """The request body, or None when it is larger than the limit (not read further)."""

@@ -12,8 +12,9 @@ from basketry.serving.settings import Settings
 
 #: Import string uvicorn uses to build the app in each worker process.
 APP_FACTORY = "basketry.serving.server:app_from_env"
-#: uvicorn's httptools protocol sending each response in one write (basketry.serving.protocol).
-HTTP_PROTOCOL = "basketry.serving.protocol:CoalescingHttpToolsProtocol"
+#: uvicorn's httptools protocol sending each response in one write and answering the
+#: recommendation endpoints without an ASGI task per request (basketry.serving.protocol).
+HTTP_PROTOCOL = "basketry.serving.protocol:DirectHttpToolsProtocol"
 
 
 def http_protocol() -> str:
