@@ -29,7 +29,10 @@ def _same(a, b) -> None:
 
 
 WORDS = ["a", "b", "ab", "milk", "x1", "tea bag", "long-item-name-over-8", "long-item-name-over-9",
-         "Z", "0", "10", "9"]
+         "Z", "0", "10", "9",
+         # integers take the direct table unless they have a leading zero, a sign or 7+ digits
+         "1", "01", "001", "00", "-1", "+1", "1e3", "999999", "1000000", "0999999", "123456",
+         "1234567", "1048576"]
 GAPS = [" ", "  ", "\t", "\x0b", "\x0c", "\x1c", "\x1f", " \t "]
 
 

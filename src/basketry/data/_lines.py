@@ -14,6 +14,9 @@ from numba import njit
 _FNV = np.uint64(0xCBF29CE484222325)
 _PRIME = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+#: Tokens that are decimal integers below this (no sign, no leading zero) find their code in a
+#: direct table instead of the hash table: the FIMI files' item ids, read at half the cost.
+_DIRECT = 1 << 20
 
 
 @njit(cache=True, inline="always")
@@ -47,6 +50,7 @@ def tokenize(buf, sep):
     h_len = np.empty(hcap, dtype=np.int64)
     u_start = np.empty(1024, dtype=np.int64)
     u_end = np.empty(1024, dtype=np.int64)
+    direct = np.full(_DIRECT, -1, dtype=np.int32)
     n_unique = 0
     n_tok = 0
     n_lines = 0
@@ -97,67 +101,90 @@ def tokenize(buf, sep):
             if te == ts:
                 blank += 1
                 continue
-            # key: the first 8 bytes packed (compared without touching the buffer), hash of all
-            h = _FNV
-            key = np.uint64(0)
-            for k in range(ts, te):
-                b = np.uint64(buf[k])
-                h = (h ^ b) * _PRIME
-                if k - ts < 8:
-                    key |= b << np.uint64(8 * (k - ts))
-            h ^= h >> np.uint64(32)
+            # a short decimal integer without a leading zero: its value indexes the direct table
+            value = 0
             tl = te - ts
-            mask = np.uint64(hcap - 1)
-            slot = (h * _MIX) & mask
-            while True:
-                c = h_code[slot]
+            if tl <= 6 and (buf[ts] != 48 or tl == 1):
+                for k in range(ts, te):
+                    d = buf[k] - 48
+                    if d < 0 or d > 9:
+                        value = -1
+                        break
+                    value = value * 10 + d
+            else:
+                value = -1
+            if 0 <= value < _DIRECT:
+                c = direct[value]
                 if c < 0:
                     if n_unique >= u_start.shape[0]:
                         u_start = _grow(u_start, 2 * n_unique)
                         u_end = _grow(u_end, 2 * n_unique)
                     u_start[n_unique] = ts
                     u_end[n_unique] = te
-                    h_code[slot] = n_unique
-                    h_hash[slot] = h
-                    h_key[slot] = key
-                    h_len[slot] = tl
-                    c = n_unique
+                    c = direct[value] = n_unique
                     n_unique += 1
-                    if 2 * n_unique > hcap:
-                        # grow and rehash
-                        ncap = 2 * hcap
-                        n_code = np.full(ncap, -1, dtype=np.int32)
-                        n_hash = np.empty(ncap, dtype=np.uint64)
-                        n_key = np.empty(ncap, dtype=np.uint64)
-                        n_len = np.empty(ncap, dtype=np.int64)
-                        nmask = np.uint64(ncap - 1)
-                        for s in range(hcap):
-                            if h_code[s] >= 0:
-                                z = (h_hash[s] * _MIX) & nmask
-                                while n_code[z] >= 0:
-                                    z = (z + np.uint64(1)) & nmask
-                                n_code[z] = h_code[s]
-                                n_hash[z] = h_hash[s]
-                                n_key[z] = h_key[s]
-                                n_len[z] = h_len[s]
-                        h_code = n_code
-                        h_hash = n_hash
-                        h_key = n_key
-                        h_len = n_len
-                        hcap = ncap
-                    break
-                if h_hash[slot] == h and h_key[slot] == key and h_len[slot] == tl:
-                    if tl <= 8:
+            else:
+                # key: the first 8 bytes packed (compared without touching the buffer), hash of all
+                h = _FNV
+                key = np.uint64(0)
+                for k in range(ts, te):
+                    b = np.uint64(buf[k])
+                    h = (h ^ b) * _PRIME
+                    if k - ts < 8:
+                        key |= b << np.uint64(8 * (k - ts))
+                h ^= h >> np.uint64(32)
+                tl = te - ts
+                mask = np.uint64(hcap - 1)
+                slot = (h * _MIX) & mask
+                while True:
+                    c = h_code[slot]
+                    if c < 0:
+                        if n_unique >= u_start.shape[0]:
+                            u_start = _grow(u_start, 2 * n_unique)
+                            u_end = _grow(u_end, 2 * n_unique)
+                        u_start[n_unique] = ts
+                        u_end[n_unique] = te
+                        h_code[slot] = n_unique
+                        h_hash[slot] = h
+                        h_key[slot] = key
+                        h_len[slot] = tl
+                        c = n_unique
+                        n_unique += 1
+                        if 2 * n_unique > hcap:
+                            # grow and rehash
+                            ncap = 2 * hcap
+                            n_code = np.full(ncap, -1, dtype=np.int32)
+                            n_hash = np.empty(ncap, dtype=np.uint64)
+                            n_key = np.empty(ncap, dtype=np.uint64)
+                            n_len = np.empty(ncap, dtype=np.int64)
+                            nmask = np.uint64(ncap - 1)
+                            for s in range(hcap):
+                                if h_code[s] >= 0:
+                                    z = (h_hash[s] * _MIX) & nmask
+                                    while n_code[z] >= 0:
+                                        z = (z + np.uint64(1)) & nmask
+                                    n_code[z] = h_code[s]
+                                    n_hash[z] = h_hash[s]
+                                    n_key[z] = h_key[s]
+                                    n_len[z] = h_len[s]
+                            h_code = n_code
+                            h_hash = n_hash
+                            h_key = n_key
+                            h_len = n_len
+                            hcap = ncap
                         break
-                    us = u_start[c]
-                    same = True
-                    for k in range(8, tl):
-                        if buf[us + k] != buf[ts + k]:
-                            same = False
+                    if h_hash[slot] == h and h_key[slot] == key and h_len[slot] == tl:
+                        if tl <= 8:
                             break
-                    if same:
-                        break
-                slot = (slot + np.uint64(1)) & mask
+                        us = u_start[c]
+                        same = True
+                        for k in range(8, tl):
+                            if buf[us + k] != buf[ts + k]:
+                                same = False
+                                break
+                        if same:
+                            break
+                    slot = (slot + np.uint64(1)) & mask
             if n_tok >= t_line.shape[0]:
                 t_line = _grow(t_line, 2 * n_tok)
                 t_code = _grow(t_code, 2 * n_tok)
