@@ -32,6 +32,17 @@ def _grow(a, cap):
 
 
 @njit(cache=True)
+def _first_seen(u_start, u_end, code, ts, te):
+    """Record where the token of a new ``code`` first occurs (the arrays grown when full)."""
+    if code >= u_start.shape[0]:
+        u_start = _grow(u_start, 2 * code)
+        u_end = _grow(u_end, 2 * code)
+    u_start[code] = ts
+    u_end[code] = te
+    return u_start, u_end
+
+
+@njit(cache=True)
 def tokenize(buf, sep):
     """Tokens of the lines of ``buf`` (uint8). ``sep``: separator byte, or -1 for whitespace.
 
@@ -116,11 +127,7 @@ def tokenize(buf, sep):
             if 0 <= value < _DIRECT:
                 c = direct[value]
                 if c < 0:
-                    if n_unique >= u_start.shape[0]:
-                        u_start = _grow(u_start, 2 * n_unique)
-                        u_end = _grow(u_end, 2 * n_unique)
-                    u_start[n_unique] = ts
-                    u_end[n_unique] = te
+                    u_start, u_end = _first_seen(u_start, u_end, n_unique, ts, te)
                     c = direct[value] = n_unique
                     n_unique += 1
             else:
@@ -139,11 +146,7 @@ def tokenize(buf, sep):
                 while True:
                     c = h_code[slot]
                     if c < 0:
-                        if n_unique >= u_start.shape[0]:
-                            u_start = _grow(u_start, 2 * n_unique)
-                            u_end = _grow(u_end, 2 * n_unique)
-                        u_start[n_unique] = ts
-                        u_end[n_unique] = te
+                        u_start, u_end = _first_seen(u_start, u_end, n_unique, ts, te)
                         h_code[slot] = n_unique
                         h_hash[slot] = h
                         h_key[slot] = key
