@@ -108,6 +108,9 @@ MultiConsequent = Annotated[bool, typer.Option(
 MaxItemsets = Annotated[int | None, typer.Option(help="Stop with advice past this many itemsets.")]
 MaxRules = Annotated[int | None, typer.Option(help="Stop with advice past this many rules.")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
+RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
+                                              help="Registered model name.",
+                                              envvar="BASKETRY_REGISTERED_MODEL")]
 
 
 def _read(data: Path, **options: Any):  # -> Baskets
@@ -213,9 +216,7 @@ def train(
     register: Annotated[bool | None, typer.Option(
         "--register/--no-register", help="Register the model as a new version and apply the "
         "promotion gate (default: when tracking).")] = None,
-    registered_model: Annotated[str, typer.Option(
-        "--registered-model", help="Registered model name.",
-        envvar="BASKETRY_REGISTERED_MODEL")] = "basketry",
+    registered_model: RegisteredModel = "basketry",
     force: Annotated[bool, typer.Option(
         help="Promote to champion even if the gate says no (recorded).")] = False,
     tolerance: Annotated[float, typer.Option(
@@ -388,9 +389,7 @@ def tune(
     register: Annotated[bool, typer.Option(
         "--register/--no-register", help="Register the best as a new version through the "
         "promotion gate (needs tracking).")] = False,
-    registered_model: Annotated[str, typer.Option(
-        "--registered-model", help="Registered model name.",
-        envvar="BASKETRY_REGISTERED_MODEL")] = "basketry",
+    registered_model: RegisteredModel = "basketry",
     force: Annotated[bool, typer.Option(
         help="Promote the best to champion even if the gate says no (recorded).")] = False,
     tolerance: Annotated[float, typer.Option(
@@ -736,9 +735,7 @@ def demo(
     track: Annotated[bool | None, typer.Option(
         "--track/--no-track", help="Track, register and gate in MLflow (default: when MLflow "
         "is installed). Env: BASKETRY_TRACK.", envvar="BASKETRY_TRACK")] = None,
-    registered_model: Annotated[str, typer.Option(
-        "--registered-model", help="Registered model name.",
-        envvar="BASKETRY_REGISTERED_MODEL")] = "basketry",
+    registered_model: RegisteredModel = "basketry",
     serve_ref: Annotated[Path | None, typer.Option(
         "--serve-ref", help="Write the model reference to serve into this file "
         "(`make demo` serves what it names).")] = None,
@@ -835,9 +832,6 @@ models_app = typer.Typer(help="The model registry (MLflow): versions, champion, 
                          "rollback. Store: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db.",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
-RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
-                                              help="Registered model name.",
-                                              envvar="BASKETRY_REGISTERED_MODEL")]
 
 
 @models_app.command(name="list")
