@@ -15,8 +15,11 @@ connection count, on loopback:
       answers to a few baskets are checked against (b)'s: the same items, in the same order.
 
 It prints throughput and p50/p99 latency of each and the ratios b/a, b/c and c/a, then the
-latency of (b) under a rate-limited load at 80% of its peak throughput. Goal (issue 4): b >= 1.0
-x a, and p99 under 10 ms at 80% of b's peak. (c) shows what serving with basketry's own server
+latency of (b) under a rate-limited (open-loop) load at 80% of its peak throughput, beside the
+same phase on (a) at 80% of a's peak as a control (what the machine and the client add by
+themselves); open-loop latency counts from each request's scheduled time, and is also printed
+without the client's own timer lateness. Goal (issue 4): b >= 1.0 x a, and p99 under 10 ms at 80%
+of b's peak. (c) shows what serving with basketry's own server
 buys over the MLflow route (issue 5); it is skipped, with a note, when MLflow is not installed.
 Every phase is bounded in time; the whole run takes about two minutes once the model is
 built (mining it the first time takes about half a minute more).
