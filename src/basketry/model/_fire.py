@@ -227,39 +227,24 @@ def batch_top_items(
     value: np.ndarray,
     combine: float,
     popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
+    item_support: np.ndarray,
     scratch: np.ndarray,
     evidence: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``RuleScorer.recommend`` for many baskets at once, as item ids: (n_queries, k) items
-    (-1 where fewer than ``k`` exist) and the number of them that came from rules."""
+    """``answer_basket`` for many baskets at once (the offline evaluation): (n_queries, k) item
+    ids (-1 where fewer than ``k`` exist) and the number of them that came from rules.
+    ``use_rules=False`` gives the popularity answers alone (the basket's items still blocked)."""
     n_q = q_ptr.shape[0] - 1
     out = np.full((n_q, k), -1, dtype=np.int64)
     from_rules = np.zeros(n_q, dtype=np.int64)
-    taken = np.zeros(scratch.shape[0], dtype=np.bool_)
+    none = np.empty(0, dtype=np.int32)
     for q in range(n_q):
         ids = q_items[q_ptr[q] : q_ptr[q + 1]]
-        m = 0
-        if use_rules and k > 0 and ids.shape[0] > 0:
-            ranks, _ = top_candidates(ids, ids, k, nodes, child_item, child_node,
-                                      group_ranks, group_item, group_excess,
-                                      consequent, value, combine, scratch, evidence)
-            for r in ranks:
-                out[q, m] = consequent[r]
-                m += 1
+        basket, exclude = (ids, none) if use_rules else (none, ids)
+        items, _, _, m = answer_basket(basket, exclude, none, k, nodes, child_item,
+                                       child_node, group_ranks, group_item, group_excess,
+                                       consequent, value, combine, popular, item_support,
+                                       scratch, evidence)
+        out[q, : items.shape[0]] = items
         from_rules[q] = m
-        if m < k:
-            for i in ids:
-                taken[i] = True
-            for t in range(m):
-                taken[out[q, t]] = True
-            for item in popular:
-                if m == k:
-                    break
-                if not taken[item]:
-                    out[q, m] = item
-                    m += 1
-            for i in ids:
-                taken[i] = False
-            for t in range(m):
-                taken[out[q, t]] = False
     return out, from_rules

@@ -284,7 +284,8 @@ class RuleScorer:
             bool(use_rules),
             *self._trie(),
             self._combine,
-            self.popular.astype(np.int64),
+            self.popular,
+            self._item_support,
             scratch,
             evidence,
         )

@@ -138,9 +138,8 @@ class Snapshot:
     reference: str
     path: Path
     unavailable: frozenset[str]
-    #: Unavailable items the model knows...
-    blocked: tuple[str, ...]
-    #: ... and their ids, which scoring never recommends (resolved once, not per request)
+    #: The ids of the unavailable items the model knows: scoring never recommends them
+    #: (resolved once per load, not per request).
     banned: np.ndarray = field(compare=False, repr=False)
     catalogue_stamp: tuple[int, int] | None
     loaded_at: str = field(default_factory=_now)
@@ -179,13 +178,11 @@ def load_snapshot(reference: str, catalogue: str | None, *, verify: bool = True)
     stamp = _stamp(catalogue)
     unavailable = read_catalogue(catalogue) if catalogue else frozenset()
     model = load_model(path, verify=verify)
-    blocked = tuple(sorted(item for item in unavailable if item in model.item_ids))
-    banned = model.ids_of(blocked)
+    banned = model.ids_of(unavailable)
     # warm up before the swap: the first call of compiled scoring code pays its (cached) load
-    model.recommend(model.items[:3], k=3, exclude=blocked)
     model.rank(model.items[:3], k=3, banned=banned)
     return Snapshot(model=model, reference=reference, path=path, unavailable=unavailable,
-                    blocked=blocked, banned=banned, catalogue_stamp=stamp)
+                    banned=banned, catalogue_stamp=stamp)
 
 
 class ModelHolder:
