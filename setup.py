@@ -58,10 +58,32 @@ def _numba_type(code: str):
     return nt.Array(scalar, ndim, "C", readonly=not written)
 
 
+def _release_gil_in_wrappers() -> None:
+    """pycc compiles every exported function with default flags, whose Python wrapper holds
+    the GIL for the whole call; ``nogil=True`` of the JIT kernels has no pycc equivalent.
+    The kernels touch no Python object, so their wrappers release it (as the JIT's do for
+    ``nogil`` kernels): threads can run them side by side (FP-Growth's ``n_jobs``)."""
+    import numba.pycc.compiler as pycc_compiler
+    from numba.core.compiler import Flags
+
+    if getattr(pycc_compiler.Flags, "_basketry_nogil", False):
+        return
+
+    class NoGilFlags(Flags):
+        _basketry_nogil = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    pycc_compiler.Flags = NoGilFlags
+
+
 def _make_cc(package: str, build_dir: str):
     warnings.simplefilter("ignore")  # pycc's pending-deprecation notice
     from numba.pycc import CC
 
+    _release_gil_in_wrappers()
     table = _kernel_table(package)
     cc = CC(EXTENSION, source_module=sys.modules[f"{package}._compiled"])
     cpu = os.environ.get("BASKETRY_AOT_CPU", "host")

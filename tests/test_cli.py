@@ -28,10 +28,11 @@ def basket_file(tmp_path):
 def test_mine_then_rules_then_recommend(basket_file, tmp_path):
     out = tmp_path / "model"
     result = runner.invoke(app, ["mine", str(basket_file), "--min-support", "0.1",
-                                 "--min-confidence", "0.5", "--out", str(out)])
+                                 "--min-confidence", "0.5", "--out", str(out), "--jobs", "2"])
     assert result.exit_code == 0, result.output
     assert "model saved" in result.output
     manifest = read_manifest(out)
+    assert "n_jobs" not in manifest["parameters"]  # how it ran, not what it found
     assert manifest["parameters"]["min_count"] == 3  # ceil(0.1 * 30)
     assert manifest["dataset"]["n_baskets"] == 30
     assert manifest["dataset"]["fingerprint"].startswith("sha256:")
@@ -61,6 +62,7 @@ def test_mine_then_rules_then_recommend(basket_file, tmp_path):
         (["--min-support", "0"], "min_support"),
         (["--min-support", "0.1", "--min-confidence", "1.5"], "min_confidence"),
         (["--format", "xml"], "format"),
+        (["--min-support", "0.1", "--jobs", "0"], "n_jobs"),
     ],
 )
 def test_bad_parameters_exit_2_and_write_nothing(basket_file, tmp_path, args, message):

@@ -107,6 +107,9 @@ MultiConsequent = Annotated[bool, typer.Option(
     help="Also rules with several items in the consequent.")]
 MaxItemsets = Annotated[int | None, typer.Option(help="Stop with advice past this many itemsets.")]
 MaxRules = Annotated[int | None, typer.Option(help="Stop with advice past this many rules.")]
+Jobs = Annotated[int | None, typer.Option(
+    "--jobs", "-j", help="Threads FP-Growth uses (default: one per core); never changes a result.",
+    envvar="BASKETRY_JOBS")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
 RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
                                               help="Registered model name.",
@@ -137,6 +140,7 @@ def mine(
     multi_consequent: MultiConsequent = False,
     max_itemsets: MaxItemsets = None,
     max_rules: MaxRules = None,
+    jobs: Jobs = None,
     overwrite: Overwrite = False,
     fmt: Format = "auto",
     transaction_col: TransactionCol = None,
@@ -166,7 +170,7 @@ def mine(
             max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
             consequents=_split(consequents), antecedents=_split(antecedents),
             exclude=_split(exclude), multi_consequent=multi_consequent,
-            max_itemsets=max_itemsets, max_rules=max_rules,
+            max_itemsets=max_itemsets, max_rules=max_rules, n_jobs=jobs,
         )
         with _progress("mining") as progress:
             miner.fit(baskets, progress=progress)

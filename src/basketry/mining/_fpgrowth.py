@@ -243,7 +243,7 @@ def _emit(o_len, o_cnt, o_items, n_out, n_oitems, prefix, ln, extra, n_extra, co
     return o_len, o_cnt, o_items
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def mine(
     a_parent,
     a_item,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from fractions import Fraction
 
@@ -77,6 +78,20 @@ def check_max(name: str, value: int | None, minimum: int = 1) -> int | None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise MiningError(f"{name} must be an int >= {minimum} or None, got {value!r}")
     return int(value)
+
+
+def check_n_jobs(n_jobs: int | None) -> int:
+    """The number of threads ``n_jobs`` asks for: None or -1 = every core this process may
+    use, else an int >= 1."""
+    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
+        raise MiningError(f"n_jobs must be an int >= 1, -1 (every core) or None (every core), "
+                          f"got {n_jobs!r}")
+    return int(n_jobs)
 
 
 def check_algorithm(algorithm: str) -> str:

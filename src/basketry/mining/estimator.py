@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from basketry.data.baskets import Baskets
-from basketry.mining._params import check_algorithm, check_max, check_range, min_count_from_support
+from basketry.mining._params import (
+    check_algorithm,
+    check_max,
+    check_n_jobs,
+    check_range,
+    min_count_from_support,
+)
 from basketry.mining.errors import MiningError
 from basketry.mining.itemsets import FrequentItemsets, as_baskets, frequent_itemsets
 from basketry.mining.rules import COUNTS, MEASURES, Rules, association_rules
@@ -28,6 +34,8 @@ class AssociationMiner:
     """Mine frequent itemsets and association rules from baskets.
 
     Parameters are stored as given and validated in :meth:`fit` (scikit-learn convention).
+    ``n_jobs`` is the number of threads FP-Growth uses (None or -1: one per core); it changes
+    the time a fit takes, never its result, and is not recorded with a saved model.
     After ``fit``: ``itemsets_`` and ``rules_`` (pandas DataFrames, built lazily),
     ``rules_table()`` (pyarrow), ``n_baskets_``, ``min_count_``, ``items_``, ``item_counts_``,
     and the array results ``frequent_itemsets_`` and ``rules_arrays_``.
@@ -47,6 +55,7 @@ class AssociationMiner:
         multi_consequent: bool = False,
         max_itemsets: int | None = None,
         max_rules: int | None = None,
+        n_jobs: int | None = None,
     ) -> None:
         self.min_support = min_support
         self.min_confidence = min_confidence
@@ -60,6 +69,7 @@ class AssociationMiner:
         self.multi_consequent = multi_consequent
         self.max_itemsets = max_itemsets
         self.max_rules = max_rules
+        self.n_jobs = n_jobs
 
     _PARAMS = (
         "min_support",
@@ -74,6 +84,7 @@ class AssociationMiner:
         "multi_consequent",
         "max_itemsets",
         "max_rules",
+        "n_jobs",
     )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -103,6 +114,7 @@ class AssociationMiner:
         check_max("max_itemsets", self.max_itemsets)
         check_max("max_rules", self.max_rules)
         check_algorithm(self.algorithm)
+        check_n_jobs(self.n_jobs)
         if not isinstance(self.multi_consequent, bool | np.bool_):
             raise MiningError(
                 f"multi_consequent must be True or False, got {self.multi_consequent!r}"
@@ -132,6 +144,7 @@ class AssociationMiner:
             multi_consequent=bool(self.multi_consequent),
             max_itemsets=self.max_itemsets,
             progress=mining_progress,
+            n_jobs=self.n_jobs,
         )
         rules = association_rules(
             fi,

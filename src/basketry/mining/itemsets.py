@@ -13,6 +13,7 @@ from basketry.mining._params import (
     as_item_set,
     check_algorithm,
     check_max,
+    check_n_jobs,
     min_count_from_support,
 )
 from basketry.mining.errors import BudgetExceeded, MiningError
@@ -127,6 +128,7 @@ def frequent_itemsets(
     multi_consequent: bool = False,
     max_itemsets: int | None = None,
     progress: Progress | None = None,
+    n_jobs: int | None = None,
 ) -> FrequentItemsets:
     """Mine the frequent itemsets of ``baskets``, exactly.
 
@@ -140,12 +142,15 @@ def frequent_itemsets(
     plus the itemsets ``Z - consequents`` of those (the antecedent counts rules need).
 
     Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found.
-    ``progress`` is called with the fraction of the work done.
+    ``progress`` is called with the fraction of the work done. ``n_jobs``: threads that share
+    FP-Growth's work (None or -1: one per core this process may use); the result does not
+    depend on it.
     """
     b = as_baskets(baskets)
     algorithm = check_algorithm(algorithm)
     max_len = check_max("max_len", max_len)
     max_itemsets = check_max("max_itemsets", max_itemsets)
+    threads = check_n_jobs(n_jobs)
     n = b.n_baskets
     min_count = min_count_from_support(min_support, n)
     items = b.items
@@ -192,7 +197,7 @@ def frequent_itemsets(
     elif algorithm == "fpgrowth":
         r_len, r_items, r_cnt = _mine_fpgrowth(
             t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
-            max_itemsets, progress, n,
+            max_itemsets, progress, n, threads,
         )
     else:
         r_len, r_items, r_cnt = _mine_apriori(
@@ -252,15 +257,17 @@ def frequent_itemsets(
 
 def _mine_fpgrowth(
     t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
-    max_itemsets, progress, n_baskets,
+    max_itemsets, progress, n_baskets, n_jobs=1,
 ):
     m = counts_new.shape[0]
     parent, item, count, n0, hstart, hnodes, weight = kernels.build_tree(t_ptr, t_idx, m)
-    # chunks of top-level items, processed from the least frequent; ~100 progress steps
+    # chunks of top-level items, from the least frequent, of about equal work (the summed
+    # depths of their nodes): ~100 when a bar shows progress or threads share them, else one
     tops = np.arange(m - 1, first_c - 1, -1)
     w = weight[tops]
     total = float(w.sum()) or 1.0
-    if progress is None:
+    threads = min(n_jobs, tops.shape[0])
+    if progress is None and threads <= 1:
         bounds = [(first_c, m)]
     else:
         cum = np.cumsum(w) / total
@@ -274,26 +281,102 @@ def _mine_fpgrowth(
                 bounds.append((lo, hi))
                 hi = lo
                 start = s
-    lens, itms, cnts = [], [], []
-    found = 0
-    done = 0.0
     ml = -1 if max_len is None else max_len
-    for lo, hi in bounds:
-        max_out = -1 if max_itemsets is None else max_itemsets - found
+    results: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(bounds)
+    tree = (parent, item, count, hnodes)
+
+    def mine(i: int, arena: tuple[np.ndarray, ...], found: int) -> int:
+        """Mine chunk ``i`` (``found`` itemsets so far); the number found in it, -1 when
+        that went past the budget."""
+        lo, hi = bounds[i]
+        max_out = -1 if max_itemsets is None else max(0, max_itemsets - found)
         o_len, o_items, o_cnt, stopped = kernels.mine(
-            parent, item, count, n0, hstart, hnodes, counts_new, lo, hi, min_count, ml,
-            is_non_a, limit_non_a, max_out,
+            arena[0], arena[1], arena[2], n0, hstart, arena[3], counts_new, lo, hi, min_count,
+            ml, is_non_a, limit_non_a, max_out,
         )
-        lens.append(o_len)
-        itms.append(o_items)
-        cnts.append(o_cnt)
-        found += o_len.shape[0]
-        if stopped:
-            _budget_error(np.concatenate(cnts), max_itemsets, n_baskets, max_len)
-        if progress is not None:
-            done += float(weight[lo:hi].sum())
+        results[i] = (o_len, o_items, o_cnt)
+        return -1 if stopped else int(o_len.shape[0])
+
+    if threads <= 1:
+        found = 0
+        done = 0.0
+        for i, (lo, hi) in enumerate(bounds):
+            if mine(i, tree, found) < 0:
+                _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
+            found += results[i][0].shape[0]  # type: ignore[index]
+            if progress is not None:
+                done += float(weight[lo:hi].sum())
+                progress(min(done / total, 1.0) * 0.99)
+    else:
+        if _mine_threads(mine, tree, threads, bounds, weight, total, progress, max_itemsets):
+            _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
+    return (_done(results, 0), _done(results, 1), _done(results, 2))
+
+
+def _done(results: list, k: int) -> np.ndarray:
+    """The ``k``-th arrays of the chunks mined so far, in chunk order, joined."""
+    return np.concatenate([r[k] for r in results if r is not None])
+
+
+def _mine_threads(mine, tree, threads, bounds, weight, total, progress, budget) -> bool:
+    """Mine the chunks ``bounds`` with ``threads`` threads (the compiled kernel releases the
+    GIL), each on its own copy of the tree: a conditional tree is built in the arrays after
+    the tree, so threads cannot share them. Chunks are taken in order, so the results are the
+    single thread's, chunk by chunk; progress is reported from the calling thread. True: the
+    itemsets found went past the budget (no more chunks were started)."""
+    import queue
+    import threading
+
+    chunks = iter(range(len(bounds)))
+    lock = threading.Lock()
+    state = {"found": 0, "stop": False, "over": False}
+    reports: queue.Queue = queue.Queue()
+
+    def work(t: int) -> None:
+        try:
+            arena = tree if t == 0 else tuple(a.copy() for a in tree)
+            while True:
+                with lock:
+                    i = next(chunks, None)
+                    found = state["found"]
+                    if i is None or state["stop"]:
+                        break
+                n = mine(i, arena, found)
+                lo, hi = bounds[i]
+                with lock:
+                    if n >= 0:
+                        state["found"] += n
+                    if n < 0 or (budget is not None and state["found"] > budget):
+                        state["stop"] = state["over"] = True
+                reports.put(float(weight[lo:hi].sum()))
+        except BaseException as exc:  # re-raised in the calling thread
+            with lock:
+                state["stop"] = True
+            reports.put(exc)
+        finally:
+            reports.put(None)
+
+    workers = [threading.Thread(target=work, args=(t,), name=f"basketry-fpgrowth-{t}",
+                                daemon=True) for t in range(threads)]
+    for thread in workers:
+        thread.start()
+    done = 0.0
+    running = threads
+    error: BaseException | None = None
+    while running:
+        report = reports.get()
+        if report is None:
+            running -= 1
+        elif isinstance(report, BaseException):
+            error = error or report
+        elif progress is not None:
+            done += report
             progress(min(done / total, 1.0) * 0.99)
-    return np.concatenate(lens), np.concatenate(itms), np.concatenate(cnts)
+    for thread in workers:
+        thread.join()
+    if error is not None:
+        raise error
+    return bool(state["over"])
 
 
 def _count_candidates(indptr: np.ndarray, indices: np.ndarray, cands: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ def miner_parameters(miner: AssociationMiner) -> dict[str, Any]:
     """The fitted miner's parameters as plain JSON values, with the exact minimum count used."""
     params: dict[str, Any] = {}
     for name, value in miner.get_params().items():
+        if name == "n_jobs":  # how the fit ran, not what it found
+            continue
         if isinstance(value, (set, frozenset, list, tuple)):
             value = sorted(str(v) for v in value)
         params[name] = value
