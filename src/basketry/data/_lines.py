@@ -4,6 +4,12 @@ Same rules as the general (pyarrow) path of ``readers._read_basket_lines``: line
 ``\\n``; a line is trimmed of whitespace (ASCII 9-13 and 28-32, as ``str.isspace``); with the
 whitespace separator a trimmed line splits on runs of whitespace, otherwise on the separator
 byte and each token is trimmed; an empty token of a non-empty line is a blank item.
+
+With the whitespace separator those tokens are the maximal runs of non-whitespace bytes of a
+line, and ``\\n`` (itself whitespace) only counts the lines: one loop reads each byte once, a
+token's digits building its direct-table index as they are read. With another separator each
+line is found, then trimmed, then split (the line's trimming decides whether a whitespace
+separator at its ends makes blank items).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 #: Tokens that are decimal integers below this (no sign, no leading zero) find their code in a
 #: direct table instead of the hash table: the FIMI files' item ids, read at half the cost.
 _DIRECT = 1 << 20
+#: The longest token read as a direct-table index (10**6 - 1 < _DIRECT).
+_DIRECT_DIGITS = 6
 
 
 @njit(cache=True, inline="always")
@@ -32,90 +40,122 @@ def _grow(a, cap):
 
 
 @njit(cache=True)
-def _first_seen(u_start, u_end, code, ts, te):
-    """Record where the token of a new ``code`` first occurs (the arrays grown when full)."""
-    if code >= u_start.shape[0]:
-        u_start = _grow(u_start, 2 * code)
-        u_end = _grow(u_end, 2 * code)
-    u_start[code] = ts
-    u_end[code] = te
-    return u_start, u_end
+def _rehash(table):
+    """The hash table (code, hash, key, length per slot) at twice the capacity."""
+    h_code, h_hash, h_key, h_len = table
+    hcap = h_code.shape[0]
+    ncap = 2 * hcap
+    n_code = np.full(ncap, -1, dtype=np.int32)
+    n_hash = np.empty(ncap, dtype=np.uint64)
+    n_key = np.empty(ncap, dtype=np.uint64)
+    n_len = np.empty(ncap, dtype=np.int64)
+    nmask = np.uint64(ncap - 1)
+    for s in range(hcap):
+        if h_code[s] >= 0:
+            z = (h_hash[s] * _MIX) & nmask
+            while n_code[z] >= 0:
+                z = (z + np.uint64(1)) & nmask
+            n_code[z] = h_code[s]
+            n_hash[z] = h_hash[s]
+            n_key[z] = h_key[s]
+            n_len[z] = h_len[s]
+    return n_code, n_hash, n_key, n_len
 
 
 @njit(cache=True)
-def tokenize(buf, sep):
-    """Tokens of the lines of ``buf`` (uint8). ``sep``: separator byte, or -1 for whitespace.
+def _tokens(buf, sep, pos, p, le, line, items_read, blank, n_tok, n_unique, t_line, t_code,
+            direct, table, u_start, u_end):
+    """The tokens from a state of the scan until the end, a full output array or a hash table
+    to grow: the state then (pos, p, le, line, items_read, blank, n_tok, n_unique), rehash (the
+    hash table is half full: grow it before the next token) and done.
 
-    Returns n_lines, items_read, blank, per kept token: line, start, end (int64) and its
-    dictionary code (int32, in order of first appearance), and per code the start/end of its
-    first occurrence."""
+    State: ``p`` the next byte (of a token, or of whitespace before one); ``line`` the index of
+    the current line; with a separator, ``le`` the trimmed end of the current line (``p > le``:
+    no token left in it) and ``pos`` the start of the next line.
+
+    The arrays are replaced (grown) by the caller, between calls, never in this loop: a loop
+    that may replace an array ran 2-3 times slower. The lookup of a token's code, shared by both
+    modes, is inline in the loop for the same reason: as a function (even ``inline="always"``)
+    it took and released a reference to each of its array arguments at each token."""
     n = buf.shape[0]
-    # upper bound of tokens: separators + lines + 1
-    cap = n // 6 + 16
-    t_line = np.empty(cap, dtype=np.int32)
-    t_code = np.empty(cap, dtype=np.int32)
-    hcap = 4096  # grown with the vocabulary: a small table stays in cache
-    h_code = np.full(hcap, -1, dtype=np.int32)
-    h_hash = np.empty(hcap, dtype=np.uint64)
-    h_key = np.empty(hcap, dtype=np.uint64)
-    h_len = np.empty(hcap, dtype=np.int64)
-    u_start = np.empty(1024, dtype=np.int64)
-    u_end = np.empty(1024, dtype=np.int64)
-    direct = np.full(_DIRECT, -1, dtype=np.int32)
-    n_unique = 0
-    n_tok = 0
-    n_lines = 0
-    items_read = 0
-    blank = 0
-    pos = 0
-    while pos < n:
-        # the line [pos, le)
-        le = pos
-        while le < n and buf[le] != 10:
-            le += 1
-        nxt = le + 1
-        ls = pos
-        while ls < le and _is_space(buf[ls]):
-            ls += 1
-        while le > ls and _is_space(buf[le - 1]):
-            le -= 1
-        line = n_lines
-        n_lines += 1
-        if ls == le:
-            pos = nxt
-            continue
-        p = ls
-        while p <= le:
-            # one token [ts, te)
-            if sep < 0:
-                if p == le:
+    t_cap = t_line.shape[0]
+    u_cap = u_start.shape[0]
+    h_code, h_hash, h_key, h_len = table
+    mask = np.uint64(h_code.shape[0] - 1)
+    rehash = False
+    done = False
+    while True:
+        if sep < 0:
+            # whitespace until the next token; \n, itself whitespace, counts the lines
+            while p < n and _is_space(buf[p]):
+                if buf[p] == 10:
+                    line += 1
+                p += 1
+            if p == n:
+                done = True
+                break
+            if n_tok == t_cap or n_unique == u_cap:
+                break
+            ts = p
+            b = buf[p]
+            # the digits build the direct-table index as they are read (a longer run wraps
+            # around: it is not used)
+            value = 0
+            while 48 <= b <= 57:
+                value = value * 10 + (b - 48)
+                p += 1
+                if p == n:
                     break
-                ts = p
-                te = p
-                while te < le and not _is_space(buf[te]):
-                    te += 1
-                q = te
-                while q < le and _is_space(buf[q]):
-                    q += 1
-                p = q
-            else:
-                ts = p
-                te = p
-                while te < le and buf[te] != sep:
-                    te += 1
-                p = te + 1
-                while ts < te and _is_space(buf[ts]):
-                    ts += 1
-                while te > ts and _is_space(buf[te - 1]):
-                    te -= 1
+                b = buf[p]
+            if p < n and not _is_space(b):
+                # not a decimal integer: the rest of the token
+                value = -1
+                p += 1
+                while p < n and not _is_space(buf[p]):
+                    p += 1
+            elif p - ts > _DIRECT_DIGITS or (buf[ts] == 48 and p - ts > 1):
+                value = -1
+            te = p
+            items_read += 1
+        else:
+            if p > le:
+                if pos >= n:
+                    done = True
+                    break
+                # the next line [ls, le), trimmed
+                le = pos
+                while le < n and buf[le] != 10:
+                    le += 1
+                ls = pos
+                pos = le + 1
+                while ls < le and _is_space(buf[ls]):
+                    ls += 1
+                while le > ls and _is_space(buf[le - 1]):
+                    le -= 1
+                line += 1
+                if ls == le:
+                    p = le + 1
+                    continue
+                p = ls
+            if n_tok == t_cap or n_unique == u_cap:
+                break
+            # one token [ts, te)
+            ts = p
+            te = p
+            while te < le and buf[te] != sep:
+                te += 1
+            p = te + 1
+            while ts < te and _is_space(buf[ts]):
+                ts += 1
+            while te > ts and _is_space(buf[te - 1]):
+                te -= 1
             items_read += 1
             if te == ts:
                 blank += 1
                 continue
             # a short decimal integer without a leading zero: its value indexes the direct table
             value = 0
-            tl = te - ts
-            if tl <= 6 and (buf[ts] != 48 or tl == 1):
+            if te - ts <= _DIRECT_DIGITS and (buf[ts] != 48 or te - ts == 1):
                 for k in range(ts, te):
                     d = buf[k] - 48
                     if d < 0 or d > 9:
@@ -124,77 +164,106 @@ def tokenize(buf, sep):
                     value = value * 10 + d
             else:
                 value = -1
-            if 0 <= value < _DIRECT:
-                c = direct[value]
+        # the token's code, a new one (its first occurrence recorded) when not seen yet
+        if value >= 0:
+            c = direct[value]
+            if c < 0:
+                c = direct[value] = n_unique
+                u_start[c] = ts
+                u_end[c] = te
+                n_unique += 1
+        else:
+            # key: the first 8 bytes packed (compared without touching the buffer), hash of all
+            h = _FNV
+            key = np.uint64(0)
+            for k in range(ts, te):
+                b8 = np.uint64(buf[k])
+                h = (h ^ b8) * _PRIME
+                if k - ts < 8:
+                    key |= b8 << np.uint64(8 * (k - ts))
+            h ^= h >> np.uint64(32)
+            tl = te - ts
+            slot = (h * _MIX) & mask
+            while True:
+                c = h_code[slot]
                 if c < 0:
-                    u_start, u_end = _first_seen(u_start, u_end, n_unique, ts, te)
-                    c = direct[value] = n_unique
+                    c = h_code[slot] = n_unique
+                    h_hash[slot] = h
+                    h_key[slot] = key
+                    h_len[slot] = tl
+                    u_start[c] = ts
+                    u_end[c] = te
                     n_unique += 1
-            else:
-                # key: the first 8 bytes packed (compared without touching the buffer), hash of all
-                h = _FNV
-                key = np.uint64(0)
-                for k in range(ts, te):
-                    b = np.uint64(buf[k])
-                    h = (h ^ b) * _PRIME
-                    if k - ts < 8:
-                        key |= b << np.uint64(8 * (k - ts))
-                h ^= h >> np.uint64(32)
-                tl = te - ts
-                mask = np.uint64(hcap - 1)
-                slot = (h * _MIX) & mask
-                while True:
-                    c = h_code[slot]
-                    if c < 0:
-                        u_start, u_end = _first_seen(u_start, u_end, n_unique, ts, te)
-                        h_code[slot] = n_unique
-                        h_hash[slot] = h
-                        h_key[slot] = key
-                        h_len[slot] = tl
-                        c = n_unique
-                        n_unique += 1
-                        if 2 * n_unique > hcap:
-                            # grow and rehash
-                            ncap = 2 * hcap
-                            n_code = np.full(ncap, -1, dtype=np.int32)
-                            n_hash = np.empty(ncap, dtype=np.uint64)
-                            n_key = np.empty(ncap, dtype=np.uint64)
-                            n_len = np.empty(ncap, dtype=np.int64)
-                            nmask = np.uint64(ncap - 1)
-                            for s in range(hcap):
-                                if h_code[s] >= 0:
-                                    z = (h_hash[s] * _MIX) & nmask
-                                    while n_code[z] >= 0:
-                                        z = (z + np.uint64(1)) & nmask
-                                    n_code[z] = h_code[s]
-                                    n_hash[z] = h_hash[s]
-                                    n_key[z] = h_key[s]
-                                    n_len[z] = h_len[s]
-                            h_code = n_code
-                            h_hash = n_hash
-                            h_key = n_key
-                            h_len = n_len
-                            hcap = ncap
+                    rehash = 2 * n_unique > h_code.shape[0]
+                    break
+                if h_hash[slot] == h and h_key[slot] == key and h_len[slot] == tl:
+                    if tl <= 8:
                         break
-                    if h_hash[slot] == h and h_key[slot] == key and h_len[slot] == tl:
-                        if tl <= 8:
+                    us = u_start[c]
+                    same = True
+                    for k in range(8, tl):
+                        if buf[us + k] != buf[ts + k]:
+                            same = False
                             break
-                        us = u_start[c]
-                        same = True
-                        for k in range(8, tl):
-                            if buf[us + k] != buf[ts + k]:
-                                same = False
-                                break
-                        if same:
-                            break
-                    slot = (slot + np.uint64(1)) & mask
-            if n_tok >= t_line.shape[0]:
-                t_line = _grow(t_line, 2 * n_tok)
-                t_code = _grow(t_code, 2 * n_tok)
-            t_line[n_tok] = line
-            t_code[n_tok] = c
-            n_tok += 1
-        pos = nxt
+                    if same:
+                        break
+                slot = (slot + np.uint64(1)) & mask
+        t_line[n_tok] = line
+        t_code[n_tok] = c
+        n_tok += 1
+        if rehash:
+            break
+    return pos, p, le, line, items_read, blank, n_tok, n_unique, rehash, done
+
+
+@njit(cache=True)
+def tokenize(buf, sep):
+    """Tokens of the lines of ``buf`` (uint8). ``sep``: separator byte, or -1 for whitespace.
+
+    Returns n_lines, items_read, blank, per kept token its line and its dictionary code (int32,
+    codes in order of first appearance), and per code the start/end (int64) of its first
+    occurrence."""
+    n = buf.shape[0]
+    cap = n // 6 + 16
+    t_line = np.empty(cap, dtype=np.int32)
+    t_code = np.empty(cap, dtype=np.int32)
+    hcap = 4096  # grown with the vocabulary: a small table stays in cache
+    table = (
+        np.full(hcap, -1, dtype=np.int32),  # code
+        np.empty(hcap, dtype=np.uint64),  # hash
+        np.empty(hcap, dtype=np.uint64),  # key
+        np.empty(hcap, dtype=np.int64),  # length
+    )
+    u_start = np.empty(1024, dtype=np.int64)
+    u_end = np.empty(1024, dtype=np.int64)
+    direct = np.full(_DIRECT, -1, dtype=np.int32)
+    n_unique = 0
+    n_tok = 0
+    items_read = 0
+    blank = 0
+    pos = 0
+    # whitespace: line 0 from byte 0; separator: no line read yet
+    p = 0 if sep < 0 else 1
+    le = 0
+    line = 0 if sep < 0 else -1
+    while True:
+        pos, p, le, line, items_read, blank, n_tok, n_unique, rehash, done = _tokens(
+            buf, sep, pos, p, le, line, items_read, blank, n_tok, n_unique, t_line, t_code,
+            direct, table, u_start, u_end)
+        if done:
+            break
+        if rehash:
+            table = _rehash(table)
+        if n_tok == t_line.shape[0]:
+            t_line = _grow(t_line, 2 * n_tok)
+            t_code = _grow(t_code, 2 * n_tok)
+        if n_unique == u_start.shape[0]:
+            u_start = _grow(u_start, 2 * n_unique)
+            u_end = _grow(u_end, 2 * n_unique)
+    n_lines = line + 1
+    if sep < 0 and (n == 0 or buf[n - 1] == 10):
+        # the whitespace scan counted the \n: a file ending in one has no empty line after it
+        n_lines = line
     return (
         n_lines,
         items_read,
