@@ -36,6 +36,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from _host import steal_ticks  # bench/ is the script's directory
+
 DATA = Path(os.environ.get("BASKETRY_SHARED_DATA", Path(__file__).parents[1] / "../shared/data"))
 
 # name -> (file, min support, min confidence); dense sets at thresholds where pyfim takes ~1 s
@@ -245,6 +247,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     contestants = [c for c in CONTESTANTS if c not in skip]
     results: dict[str, dict[str, dict]] = {}
+    steal, started = steal_ticks(), time.perf_counter()
     print(f"load average at start {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); "
           + ", ".join(f"{d} {_version(d)}" for d in ("basketry", "pyfim", "mlxtend",
                                                        "efficient-apriori", "numba", "numpy")))
@@ -282,7 +285,9 @@ def main() -> None:
                     print(f"{'':<18} {slow} / basketry = "
                           f"{results[case][slow]['seconds'] / ours['seconds']:.1f}x", flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
-    print(f"load average at end {os.getloadavg()[0]:.2f}")
+    stolen = (steal_ticks() - steal) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - started)
+    print(f"load average at end {os.getloadavg()[0]:.2f}; the host's steal time over the run: "
+          f"{stolen:.0%} of a core")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

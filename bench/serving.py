@@ -59,6 +59,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _host import steal_ticks  # bench/ is the script's directory
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "retail.dat"
 RESULTS = ROOT / "bench" / "results"
@@ -378,16 +380,6 @@ def build_loadgen(tmp: Path) -> Path | None:
     subprocess.run([compiler, "-O2", "-o", str(exe), str(ROOT / "bench" / "loadgen.c")],
                    check=True, capture_output=True)
     return exe
-
-
-def steal_ticks() -> int:
-    """Clock ticks the hypervisor gave to other guests while this machine's CPUs wanted to run
-    (the ``steal`` column of /proc/stat, summed over CPUs; 0 where there is none)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[8]) if len(fields) > 8 else 0
-    except OSError:
-        return 0
 
 
 def with_steal(phase: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from basketry.mining.errors import BudgetExceeded, MiningError
 
 Progress = Callable[[float], None]
 
+_CHUNKS = 100
+
 
 @dataclass(frozen=True)
 class FrequentItemsets:
@@ -271,7 +273,7 @@ def _mine_fpgrowth(
         bounds = [(first_c, m)]
     else:
         cum = np.cumsum(w) / total
-        step = np.minimum((cum * 100).astype(np.int64), 99)
+        step = np.minimum((cum * _CHUNKS).astype(np.int64), _CHUNKS - 1)
         bounds = []
         hi = m
         start = 0
