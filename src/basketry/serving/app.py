@@ -28,7 +28,6 @@ from litestar.params import Body, Parameter
 
 from basketry.model import FiredRule, Model, Ranked
 from basketry.serving import schemas as S
-from basketry.serving.busy_poll import BusyPoll
 from basketry.serving.docs_ui import assets_route, check_swagger_ui, swagger_plugin
 from basketry.serving.logs import AccessLog
 from basketry.serving.metrics import CONTENT_TYPE, FLUSH_SECONDS, Metrics
@@ -713,20 +712,8 @@ class RequestContext:
         self.max_body = settings.max_body_bytes
         # request ids made here: a random prefix per process and a counter from a random
         # start, 16 hex digits as before, unique without a system call per request
-        self._busy_polls: dict[asyncio.AbstractEventLoop, BusyPoll] = {}
         self._id_prefix = os.urandom(4).hex()
         self._id_count = itertools.count(int.from_bytes(os.urandom(4), "big"))
-
-    def busy_poll(self, loop: asyncio.AbstractEventLoop) -> BusyPoll | None:
-        """The loop's :class:`BusyPoll` (one per worker's loop), ``None`` when turned off."""
-        if self.settings.busy_poll_us <= 0:
-            return None
-        poll = self._busy_polls.get(loop)
-        if poll is None:
-            for old in [old for old in self._busy_polls if old.is_closed()]:
-                del self._busy_polls[old]
-            poll = self._busy_polls[loop] = BusyPoll(loop, self.settings.busy_poll_us / 1e6)
-        return poll
 
     def new_request_id(self) -> str:
         return f"{self._id_prefix}{next(self._id_count) & 0xFFFFFFFF:08x}"

@@ -127,10 +127,6 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
     100-continue``, a request that arrives while an earlier one on the connection is still
     being answered by the application (answers keep their order), and any application that
     is not basketry's (no ``answer_fast``).
-
-    Every read also tells the worker's :class:`~basketry.serving.busy_poll.BusyPoll` that
-    traffic flows (``BASKETRY_BUSY_POLL_US``), so the loop polls for the next request instead
-    of going to sleep.
     """
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -141,13 +137,6 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
                         if routes and hasattr(app, "answer_fast") and hasattr(app, "request_id")
                         else {})
         self._max_body = getattr(app, "max_body", 0)
-        busy_poll = getattr(app, "busy_poll", None)
-        self._busy_poll = busy_poll(self.loop) if busy_poll is not None else None
-
-    def data_received(self, data: bytes) -> None:
-        if self._busy_poll is not None:
-            self._busy_poll.touch()
-        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         found = None

@@ -53,9 +53,6 @@ class Settings:
     fast_path: bool = True
     #: Also verify SHA-256 checksums of the model files when loading (on by default).
     verify: bool = True
-    #: Microseconds a worker keeps polling the network after a request before it sleeps
-    #: (see :mod:`basketry.serving.busy_poll`); 0: sleep at once.
-    busy_poll_us: int = 200
 
     def __post_init__(self) -> None:
         if self.log_format not in ("json", "text"):
@@ -73,8 +70,6 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}PORT must be <= 65535")
         if self.default_k > self.max_k:
             raise SettingsError(f"{ENV_PREFIX}DEFAULT_K must be <= {ENV_PREFIX}MAX_K")
-        if self.busy_poll_us < 0:
-            raise SettingsError(f"{ENV_PREFIX}BUSY_POLL_US must be >= 0 microseconds")
         if self.watch < 0:
             raise SettingsError(f"{ENV_PREFIX}WATCH must be >= 0 seconds")
         if self.admin_token is not None and len(self.admin_token) < 8:
