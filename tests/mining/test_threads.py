@@ -68,3 +68,15 @@ def test_bad_n_jobs_is_refused_naming_it(bad):
         AssociationMiner(n_jobs=bad).fit([["a", "b"], ["a"]])
     with pytest.raises(MiningError, match="n_jobs"):
         frequent_itemsets([["a", "b"], ["a"]], 1, n_jobs=bad)
+
+
+def test_automatic_thread_count_keeps_tree_copies_within_a_quarter_of_memory():
+    from basketry.mining.itemsets import threads_for_memory
+
+    gb = 2**30
+    assert threads_for_memory(2, tree_bytes=14 * 2**20, available=12 * gb) == 2
+    # 16 cores, a 0.5 GB tree, 8 GB free: a quarter is 2 GB, so 4 copies, 5 threads in all
+    assert threads_for_memory(16, tree_bytes=gb // 2, available=8 * gb) == 5
+    assert threads_for_memory(16, tree_bytes=4 * gb, available=8 * gb) == 1  # no room: one
+    assert threads_for_memory(16, tree_bytes=gb, available=None) == 16  # unknown: all
+    assert threads_for_memory(3, tree_bytes=0, available=gb) == 3

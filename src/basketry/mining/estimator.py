@@ -34,8 +34,9 @@ class AssociationMiner:
     """Mine frequent itemsets and association rules from baskets.
 
     Parameters are stored as given and validated in :meth:`fit` (scikit-learn convention).
-    ``n_jobs`` is the number of threads FP-Growth uses (None or -1: one per core); it changes
-    the time a fit takes, never its result, and is not recorded with a saved model.
+    ``n_jobs`` is the number of threads FP-Growth uses (None or -1: one per core, fewer when
+    the tree copies extra threads need would take over a quarter of the available memory); it
+    changes the time a fit takes, never its result, and is not recorded with a saved model.
     After ``fit``: ``itemsets_`` and ``rules_`` (pandas DataFrames, built lazily),
     ``rules_table()`` (pyarrow), ``n_baskets_``, ``min_count_``, ``items_``, ``item_counts_``,
     and the array results ``frequent_itemsets_`` and ``rules_arrays_``.

@@ -145,14 +145,16 @@ def frequent_itemsets(
 
     Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found.
     ``progress`` is called with the fraction of the work done. ``n_jobs``: threads that share
-    FP-Growth's work (None or -1: one per core this process may use); the result does not
-    depend on it.
+    FP-Growth's work (None or -1: one per core this process may use, fewer when the copies of
+    the FP-tree each extra thread mines on would take more than a quarter of the available
+    memory); the result does not depend on it.
     """
     b = as_baskets(baskets)
     algorithm = check_algorithm(algorithm)
     max_len = check_max("max_len", max_len)
     max_itemsets = check_max("max_itemsets", max_itemsets)
     threads = check_n_jobs(n_jobs)
+    auto_threads = n_jobs is None or n_jobs == -1
     n = b.n_baskets
     min_count = min_count_from_support(min_support, n)
     items = b.items
@@ -199,7 +201,7 @@ def frequent_itemsets(
     elif algorithm == "fpgrowth":
         r_len, r_items, r_cnt = _mine_fpgrowth(
             t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
-            max_itemsets, progress, n, threads,
+            max_itemsets, progress, n, threads, auto_threads,
         )
     else:
         r_len, r_items, r_cnt = _mine_apriori(
@@ -259,7 +261,7 @@ def frequent_itemsets(
 
 def _mine_fpgrowth(
     t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
-    max_itemsets, progress, n_baskets, n_jobs=1,
+    max_itemsets, progress, n_baskets, n_jobs=1, auto_threads=False,
 ):
     m = counts_new.shape[0]
     parent, item, count, n0, hstart, hnodes, weight = kernels.build_tree(t_ptr, t_idx, m)
@@ -269,6 +271,9 @@ def _mine_fpgrowth(
     w = weight[tops]
     total = float(w.sum()) or 1.0
     threads = min(n_jobs, tops.shape[0])
+    if auto_threads:
+        threads = threads_for_memory(
+            threads, sum(a.nbytes for a in (parent, item, count, hnodes)), _available_memory())
     if progress is None and threads <= 1:
         bounds = [(first_c, m)]
     else:
@@ -313,6 +318,27 @@ def _mine_fpgrowth(
         if _mine_threads(mine, tree, threads, bounds, weight, total, progress, max_itemsets):
             _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
     return (_done(results, 0), _done(results, 1), _done(results, 2))
+
+
+def threads_for_memory(threads: int, tree_bytes: int, available: int | None) -> int:
+    """How many of ``threads`` to use when the thread count was not given: each thread past
+    the first mines on its own copy of the FP-tree (``tree_bytes``), and those copies may take
+    at most a quarter of the memory ``available`` (unknown: all threads)."""
+    if available is None or tree_bytes <= 0:
+        return threads
+    return max(1, min(threads, 1 + (available // 4) // tree_bytes))
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux: MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _done(results: list, k: int) -> np.ndarray:
