@@ -308,9 +308,10 @@ def _mine_fpgrowth(
         found = 0
         done = 0.0
         for i, (lo, hi) in enumerate(bounds):
-            if mine(i, tree, found) < 0:
+            n = mine(i, tree, found)
+            if n < 0:
                 _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
-            found += results[i][0].shape[0]  # type: ignore[index]
+            found += n
             if progress is not None:
                 done += float(weight[lo:hi].sum())
                 progress(min(done / total, 1.0) * 0.99)
