@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 
@@ -14,3 +16,15 @@ def steal_ticks() -> int:
         return int(fields[8]) if len(fields) > 8 else 0
     except OSError:
         return 0
+
+
+class StealMeter:
+    """The host's steal time since the meter was made, as a share of one core."""
+
+    def __init__(self) -> None:
+        self._ticks = steal_ticks()
+        self._started = time.perf_counter()
+
+    def share(self) -> float:
+        elapsed = time.perf_counter() - self._started
+        return (steal_ticks() - self._ticks) / os.sysconf("SC_CLK_TCK") / elapsed

@@ -36,7 +36,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from _host import steal_ticks  # bench/ is the script's directory
+from _host import StealMeter  # bench/ is the script's directory
 
 DATA = Path(os.environ.get("BASKETRY_SHARED_DATA", Path(__file__).parents[1] / "../shared/data"))
 
@@ -247,7 +247,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     contestants = [c for c in CONTESTANTS if c not in skip]
     results: dict[str, dict[str, dict]] = {}
-    steal, started = steal_ticks(), time.perf_counter()
+    steal = StealMeter()
     print(f"load average at start {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); "
           + ", ".join(f"{d} {_version(d)}" for d in ("basketry", "pyfim", "mlxtend",
                                                        "efficient-apriori", "numba", "numpy")))
@@ -285,9 +285,8 @@ def main() -> None:
                     print(f"{'':<18} {slow} / basketry = "
                           f"{results[case][slow]['seconds'] / ours['seconds']:.1f}x", flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
-    stolen = (steal_ticks() - steal) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - started)
     print(f"load average at end {os.getloadavg()[0]:.2f}; the host's steal time over the run: "
-          f"{stolen:.0%} of a core")
+          f"{steal.share():.0%} of a core")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

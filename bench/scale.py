@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from _host import steal_ticks  # bench/ is the script's directory
+from _host import StealMeter  # bench/ is the script's directory
 
 SUPPORT = 0.0001
 CONFIDENCE = 0.1
@@ -92,7 +92,7 @@ def main() -> None:
 
     args.dir.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    steal, started = steal_ticks(), time.perf_counter()
+    steal = StealMeter()
     print(f"load average at start {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); support "
           f"{args.support}, confidence {args.confidence}; files in {args.dir}")
     header = (f"{'baskets':>11} {'entries':>12} {'file MB':>8} {'read s':>7} {'mine s':>7} "
@@ -125,9 +125,8 @@ def main() -> None:
               f"{r['peak_mb']:>8.0f} {r['itemsets']:>9,} {r['rules']:>9,} "
               f"{r['total_s'] / first['total_s']:>7.2f} {r['peak_mb'] / first['peak_mb']:>7.2f}",
               flush=True)
-    stolen = (steal_ticks() - steal) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - started)
     print(f"load average at end {os.getloadavg()[0]:.2f}; the host's steal time over the run: "
-          f"{stolen:.0%} of a core")
+          f"{steal.share():.0%} of a core")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -63,7 +63,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _host import steal_ticks  # bench/ is the script's directory
+from _host import StealMeter  # bench/ is the script's directory
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "retail.dat"
@@ -390,11 +390,9 @@ def with_steal(phase: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a load phase and add ``host_steal_cores``: the share of a core the hypervisor gave
     to other guests meanwhile. On a virtual machine that time is lost to whoever wanted it (the
     server, the client), and it shows in p99."""
-    steal = steal_ticks()
-    started = time.perf_counter()
+    steal = StealMeter()
     result = phase()
-    result["host_steal_cores"] = ((steal_ticks() - steal) / os.sysconf("SC_CLK_TCK")
-                                  / (time.perf_counter() - started))
+    result["host_steal_cores"] = steal.share()
     return result
 
 
