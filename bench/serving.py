@@ -127,9 +127,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 120.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path,
+               timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:  # died at start (a missing module, a taken port...)
+            tail = log.read_bytes()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}:\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=1) as r:
                 if r.status == 200:
@@ -146,7 +150,11 @@ class Server:
         self.proc = subprocess.Popen(
             args, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
             cwd=ROOT, start_new_session=True)
-        wait_ready(ready_url)
+        try:
+            wait_ready(ready_url, self.proc, log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server and its worker processes."""
