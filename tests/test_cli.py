@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from basketry.cli import app
@@ -200,3 +201,109 @@ def test_min_support_integer_is_a_count_and_point_is_a_fraction(basket_file, tmp
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert read_manifest(out)["parameters"]["min_count"] == min_count
+
+
+# --- basketry serve: every setting is an option over its BASKETRY_* variable -----------------
+
+_SERVE_LOGGERS = ("basketry", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """``basketry serve`` up to the start of uvicorn, which is replaced: the list receives the
+    settings the workers would build from the environment serve() leaves them (the variables
+    and the loggers serve() changes are restored after the test)."""
+    import logging
+    from dataclasses import fields
+
+    import uvicorn
+
+    from basketry.serving import Settings
+
+    names = [f"BASKETRY_{f.name.upper()}" for f in fields(Settings)]
+    for var in [*names, "BASKETRY_RUN_DIR", "PROMETHEUS_MULTIPROC_DIR"]:
+        monkeypatch.setenv(var, "")  # recorded, so serve()'s exports are undone afterwards
+        monkeypatch.delenv(var)
+    loggers = [logging.getLogger(name) for name in _SERVE_LOGGERS]
+    saved = [(list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    seen = []
+
+    def run(app, **kwargs):
+        seen.append((Settings.from_env(), kwargs))
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    yield seen
+    for logger, (handlers, level, propagate, disabled) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
+
+
+def test_every_setting_is_a_serve_option():
+    from dataclasses import fields
+
+    from basketry.serving import Settings
+
+    command = typer.main.get_command(app).commands["serve"]
+    options = {p.name: p for p in command.params}
+    assert {f.name for f in fields(Settings)} <= set(options)
+    for name in ("access_log", "fast_path", "verify"):
+        assert options[name].secondary_opts == [f"--no-{name.replace('_', '-')}"]
+    for f in fields(Settings):  # not given: the variable or the default applies
+        assert options[f.name].default is None, f.name
+        assert f"BASKETRY_{f.name.upper()}" in (options[f.name].help or ""), f.name
+
+
+def test_serve_options_reach_the_settings_the_workers_run_with(started):
+    result = runner.invoke(app, [
+        "serve", "--port", "8123", "--max-basket", "7", "--max-k", "9", "--default-k", "3",
+        "--max-exclude", "4", "--max-batch", "6", "--max-item-length", "64",
+        "--max-body-bytes", "1000", "--no-access-log", "--no-fast-path", "--no-verify"])
+    assert result.exit_code == 0, result.output
+    [(settings, kwargs)] = started
+    assert kwargs["port"] == 8123
+    assert (settings.max_basket, settings.max_k, settings.default_k, settings.max_exclude,
+            settings.max_batch, settings.max_item_length, settings.max_body_bytes) == (
+        7, 9, 3, 4, 6, 64, 1000)
+    assert (settings.access_log, settings.fast_path, settings.verify) == (False, False, False)
+
+
+def test_serve_option_overrides_its_variable_and_an_absent_one_leaves_it(started, monkeypatch):
+    env = {"BASKETRY_MAX_BASKET": "11", "BASKETRY_MAX_K": "20", "BASKETRY_DEFAULT_K": "15",
+           "BASKETRY_ACCESS_LOG": "off", "BASKETRY_VERIFY": "false", "BASKETRY_FAST_PATH": "no"}
+    # an absent flag, boolean or not, does not override its variable
+    for args in (["--max-basket", "5", "--access-log", "--verify"], []):
+        for var, value in env.items():  # again: serve() exported what it ran with
+            monkeypatch.setenv(var, value)
+        result = runner.invoke(app, ["serve", *args])
+        assert result.exit_code == 0, result.output
+    (given, _), (absent, _) = started
+    assert (given.max_basket, given.access_log, given.verify) == (5, True, True)
+    assert (given.max_k, given.default_k, given.fast_path) == (20, 15, False)
+    assert (absent.max_basket, absent.access_log, absent.verify) == (11, False, False)
+    assert (absent.max_k, absent.default_k, absent.fast_path) == (20, 15, False)
+
+
+def test_serve_options_apply_before_the_variables_are_checked(started, monkeypatch):
+    monkeypatch.setenv("BASKETRY_DEFAULT_K", "60")  # > the default max_k 50: bad on its own
+    result = runner.invoke(app, ["serve", "--max-k", "100"])
+    assert result.exit_code == 0, result.output
+    [(settings, _)] = started
+    assert (settings.max_k, settings.default_k) == (100, 60)
+
+
+@pytest.mark.parametrize(("env", "args", "needle"), [
+    ({}, ["--default-k", "60"], "BASKETRY_DEFAULT_K must be <= BASKETRY_MAX_K"),
+    ({"BASKETRY_MAX_K": "10"}, ["--default-k", "20"], "BASKETRY_DEFAULT_K"),
+    ({"BASKETRY_DEFAULT_K": "60"}, ["--max-k", "40"], "BASKETRY_DEFAULT_K"),
+    ({}, ["--max-basket", "0"], "BASKETRY_MAX_BASKET must be >= 1"),
+    ({}, ["--max-body-bytes", "-1"], "BASKETRY_MAX_BODY_BYTES"),
+])
+def test_bad_serve_settings_exit_2_naming_the_setting(started, monkeypatch, env, args, needle):
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    result = runner.invoke(app, ["serve", *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert started == []  # uvicorn never started

@@ -950,14 +950,40 @@ def serve(
         help="json | text. Env: BASKETRY_LOG_FORMAT (json).")] = None,
     log_level: Annotated[str | None, typer.Option(
         help="Env: BASKETRY_LOG_LEVEL (info).")] = None,
+    access_log: Annotated[bool | None, typer.Option(
+        "--access-log/--no-access-log",
+        help="One log line per request. Env: BASKETRY_ACCESS_LOG (on).")] = None,
+    max_basket: Annotated[int | None, typer.Option(
+        help="Items in a basket. Env: BASKETRY_MAX_BASKET (100).")] = None,
+    max_k: Annotated[int | None, typer.Option(
+        help="Largest k. Env: BASKETRY_MAX_K (50).")] = None,
+    default_k: Annotated[int | None, typer.Option(
+        help="k when a request gives none. Env: BASKETRY_DEFAULT_K (5).")] = None,
+    max_exclude: Annotated[int | None, typer.Option(
+        help="Items in exclude. Env: BASKETRY_MAX_EXCLUDE (100).")] = None,
+    max_batch: Annotated[int | None, typer.Option(
+        help="Requests in a batch. Env: BASKETRY_MAX_BATCH (100).")] = None,
+    max_item_length: Annotated[int | None, typer.Option(
+        help="Characters in an item. Env: BASKETRY_MAX_ITEM_LENGTH (128).")] = None,
+    max_body_bytes: Annotated[int | None, typer.Option(
+        help="Bytes in a request body. Env: BASKETRY_MAX_BODY_BYTES (262144).")] = None,
+    fast_path: Annotated[bool | None, typer.Option(
+        "--fast-path/--no-fast-path", help="Answer the recommendation endpoints below the "
+        "framework. Env: BASKETRY_FAST_PATH (on).")] = None,
+    verify: Annotated[bool | None, typer.Option(
+        "--verify/--no-verify",
+        help="Verify model file checksums on load. Env: BASKETRY_VERIFY (on).")] = None,
 ) -> None:
     """Serve recommendations over HTTP (uvicorn); every option also has a BASKETRY_* variable."""
-    from basketry.serving import SettingsError
+    # the parameters are named as Settings' fields; None: not given (the variable or default)
+    options = dict(locals())
+    from basketry.serving import Settings, SettingsError
     from basketry.serving import serve as run
 
     try:
-        run(model=model, host=host, port=port, workers=workers, admin_token=admin_token,
-            catalogue=catalogue, watch=watch, log_format=log_format, log_level=log_level)
+        # the options override the variables before validation, so that e.g. --max-k 100
+        # can go with BASKETRY_DEFAULT_K=60
+        run(Settings.from_env(**options))
     except SettingsError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
