@@ -329,6 +329,19 @@ def test_the_server_answers_fast_requests_in_the_protocol_as_the_application_doe
         status, _, body = _responses(_exchange(running.url, big))[0]
         assert status == "HTTP/1.1 413 Request Entity Too Large"
         assert json.loads(body)["error"] == "body_too_large"
+        # a body declared too large, or a chunked one past the limit, is answered (and the
+        # connection closed) without waiting for the rest of it: it never comes here
+        for unfinished in (
+                b"POST /v1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                b"json\r\nContent-Length: 1000000000000\r\n\r\n{\"basket\": []}",
+                b"POST /v1/recommendations/batch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                b"chunked\r\n\r\n" + b"bb8\r\n" + b" " * 3000 + b"\r\n"):
+            started = time.monotonic()
+            answers = _responses(_exchange(running.url, unfinished, expect_close=True))
+            assert time.monotonic() - started < 5  # closed by the server, not by the timeout
+            assert [a[0] for a in answers] == ["HTTP/1.1 413 Request Entity Too Large"]
+            assert answers[0][1]["connection"] == "close"
+            assert json.loads(answers[0][2])["error"] == "body_too_large"
         status, _, body = _responses(_exchange(running.url, _post("/v1/recommendations",
                                                                   b'{"basket": [1]}')))[0]
         assert status.endswith("422 Unprocessable Entity") and json.loads(body)["field"]

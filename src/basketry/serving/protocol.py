@@ -151,22 +151,25 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
         path, handler = found
         version = self.parser.get_http_version()
         rid, length = self.app.request_id(self.headers)
-        self.cycle = _Answered(handler, path, rid, length,
-                               version != "1.0" and self.parser.should_keep_alive(),
-                               time.perf_counter())  # type: ignore[assignment]
+        cycle = _Answered(handler, path, rid, length,
+                          version != "1.0" and self.parser.should_keep_alive(),
+                          time.perf_counter())
+        self.cycle = cycle  # type: ignore[assignment]
         if length > self._max_body:
-            self.cycle.body = None
+            # answered now: a client that declares a gigabyte would otherwise wait for an
+            # answer until it had sent all of it
+            self._answer(cycle, None)
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
         if type(cycle) is not _Answered:
             super().on_body(body)
             return
-        if cycle.body is None:
+        if cycle.body is None or cycle.response_complete:
             return
         cycle.size += len(body)
-        if cycle.size > self._max_body:
-            cycle.body = None
+        if cycle.size > self._max_body:  # a chunked body past the limit: answered at once
+            self._answer(cycle, None)
         else:
             cycle.body.append(body)
 
@@ -175,8 +178,18 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
         if type(cycle) is not _Answered:
             super().on_message_complete()
             return
+        if cycle.response_complete:  # answered 413 before the body was read
+            return
         chunks = cycle.body
-        body = None if chunks is None else chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._answer(cycle, None if chunks is None else
+                     chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _answer(self, cycle: _Answered, body: bytes | None) -> None:
+        """Write the answer to ``cycle`` (``body`` None: larger than the limit, answered 413
+        and the connection closed, since the rest of the body is not read)."""
+        if body is None:
+            cycle.body = None
+            cycle.keep_alive = False
         try:
             status, payload = self.app.answer_fast(cycle.handler, cycle.path, cycle.rid, body,
                                                    cycle.start)
@@ -198,8 +211,3 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
         cycle.response_complete = True
         if not cycle.keep_alive:
             transport.close()
-        self.on_response_complete()
-
-
-#: The import string uvicorn is given.
-HTTP_PROTOCOL = "basketry.serving.protocol:DirectHttpToolsProtocol"
