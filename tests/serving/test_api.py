@@ -123,6 +123,8 @@ BAD_REQUESTS = [
     ({"basket": [1]}, 422, "basket[0]"),
     ({"basket": "a"}, 422, "basket"),
     ({"basket": [""]}, 422, "basket[0]"),
+    ({"basket": ["a", " \t"]}, 422, "basket[1]"),
+    ({"basket": ["a"], "exclude": [" "]}, 422, "exclude[0]"),
     ({"basket": ["a", "b", "a"]}, 422, "basket[2]"),
     ({"basket": ["a"], "exclude": ["c", "c"]}, 422, "exclude[1]"),
     ({"basket": ["a"], "exclude": [None]}, 422, "exclude[0]"),
@@ -178,6 +180,24 @@ def test_undecodable_bodies_are_400_or_422(client: TestClient, raw: bytes) -> No
     assert r.json()["error"] in ("invalid_body", "invalid_request")
 
 
+def test_undecodable_bodies_are_placed_in_the_body(client: TestClient,
+                                                   fast_path: bool) -> None:
+    r = client.post("/v1/recommendations", content=b'{"basket": ["a"],\n "exclude": ["\xc3"]}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_body"
+    if fast_path:  # where basketry reads the body itself, it says where the bad byte is
+        assert "byte 0xc3" in r.json()["message"] and "at byte 32, line 2" in r.json()["message"]
+        r = client.post("/v1/recommendations", content=b'{"basket": ["\\ud800"]}',
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "surrogate" in r.json()["message"], r.text
+
+
+def test_blank_items_are_refused_in_words(client: TestClient) -> None:
+    status, answer = recommend(client, {"basket": ["a", "  "]})
+    assert status == 422 and answer["field"] == "basket[1]"
+    assert "not blank" in answer["message"] and "regex" not in answer["message"]
+
+
 def test_oversize_body_is_413(model_dir: Path, fast_path: bool) -> None:
     settings = Settings(model=str(model_dir), max_body_bytes=1000, fast_path=fast_path)
     with client_for(settings) as c:
@@ -202,7 +222,9 @@ def test_batch_limits_and_fields(client: TestClient) -> None:
 def test_unknown_paths_and_methods_are_json_errors(client: TestClient) -> None:
     r = client.get("/v2/nothing")
     assert r.status_code == 404 and r.json()["error"] == "http_error"
-    assert client.get("/v1/recommendations").status_code == 405
+    r = client.get("/v1/recommendations")
+    assert r.status_code == 405 and r.json()["error"] == "http_error"
+    assert "POST" in r.headers["allow"]
 
 
 def test_catalogue_items_are_never_recommended(model_dir: Path, tmp_path: Path,
@@ -237,7 +259,9 @@ def test_a_model_that_fails_to_load_at_start_is_reported(tmp_path: Path) -> None
 def test_metrics(client: TestClient) -> None:
     recommend(client, {"basket": ["a", "nope"]})
     recommend(client, {"basket": [1]})
-    text = client.get("/metrics").text
+    r = client.get("/metrics")
+    assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = r.text
     assert 'basketry_http_requests_total{endpoint="/v1/recommendations",method="POST",' \
            'status="200"} 1.0' in text
     assert 'status="422"} 1.0' in text

@@ -12,6 +12,7 @@ import hmac
 import itertools
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -55,10 +56,11 @@ def _request_id(scope: Any) -> str:
 
 
 def _error(request_id: str, status: int, error: str, message: str,
-           field: str | None = None) -> Response[S.ErrorResponse]:
+           field: str | None = None,
+           headers: dict[str, str] | None = None) -> Response[S.ErrorResponse]:
     return Response(
         S.ErrorResponse(error=error, message=message, field=field, request_id=request_id),
-        status_code=status,
+        status_code=status, headers=headers,
     )
 
 
@@ -69,6 +71,9 @@ def split_validation_message(message: str) -> tuple[str, str | None]:
     "basket[0]"); a missing or unknown field is named after its parent's location.
     """
     text, field = message, None
+    if "matching regex '\\\\S'" in message:  # the pattern of an item: say it in words
+        message = message.replace("`str` matching regex '\\\\S'", "a `str` that is not blank")
+        text = message
     marker = " - at `$"
     at = message.find(marker)
     if at >= 0:
@@ -81,6 +86,29 @@ def split_validation_message(message: str) -> tuple[str, str | None]:
             field = f"{field}.{name}" if field else name
             break
     return text, field
+
+
+#: A \\uXXXX escape of a UTF-16 surrogate (a pair of them is one character; alone, none).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def undecodable_body(body: bytes, exc: Exception) -> str:
+    """What is wrong with a body msgspec could not read, placed in the body (the error's own
+    offset is within the string it was decoding, and a lone surrogate escape is reported as
+    "truncated" input)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line = body.count(b"\n", 0, bad.start) + 1
+        return (f"the body is not valid UTF-8: {bad.reason} (byte {body[bad.start]:#04x}) at "
+                f"byte {bad.start}, line {line}")
+    if isinstance(exc, msgspec.DecodeError):
+        escape = _SURROGATE_ESCAPE.search(body)
+        if escape is not None and "truncated" in str(exc):
+            return (f"the body is not valid JSON text: {escape.group().decode()} at byte "
+                    f"{escape.start()} is half of a UTF-16 surrogate pair, not a character")
+        return f"the body is not valid JSON: {exc}"
+    return f"the body is not valid UTF-8: {exc}"
 
 
 def _check_unique(items: list[str], name: str) -> None:
@@ -435,11 +463,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
             except msgspec.ValidationError as exc:
                 message, field = split_validation_message(str(exc))
                 return 422, error_body(rid, "invalid_request", message, field)
-            except msgspec.DecodeError as exc:
-                return 400, error_body(rid, "invalid_body", f"the body is not valid JSON: {exc}")
-            except UnicodeDecodeError as exc:
-                return 400, error_body(rid, "invalid_body", f"the body is not valid UTF-8: "
-                                       f"{exc.reason} at byte {exc.start}")
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                return 400, error_body(rid, "invalid_body", undecodable_body(body, exc))
         return handle
 
     # The answer documents are written from pre-encoded pieces kept with the model's snapshot:
@@ -541,7 +566,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         if status >= 500:
             log.error("server error", extra={"request_id": rid, "detail": str(exc.detail)})
             return _error(rid, status, "server_error", "internal error")
-        return _error(rid, status, "http_error", str(exc.detail))
+        # e.g. the Allow header of a 405
+        return _error(rid, status, "http_error", str(exc.detail), headers=exc.headers)
 
     def on_undecodable(request: Request, exc: UnicodeDecodeError) -> Response[S.ErrorResponse]:
         return _error(_request_id(request.scope), 400, "invalid_body",

@@ -32,7 +32,8 @@ from basketry.serving.state import ReloadOutcome, Snapshot
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Prometheus' text format; the framework adds "; charset=utf-8" to every text/* type.
+CONTENT_TYPE = "text/plain; version=0.0.4"
 
 #: With several workers, how often each worker hands its counts to the shared files.
 FLUSH_SECONDS = 0.25

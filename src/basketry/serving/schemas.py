@@ -32,8 +32,11 @@ class RecommendedItem(Struct, kw_only=True):
     label: Annotated[str | None, Meta(description="Product description, when the model has one.")]
     score: Annotated[
         float,
-        Meta(description="Ranking score: the rule's confidence, or the item's support for a "
-             "popularity fallback."),
+        Meta(description="Ranking score, higher first, by the model's scoring method (see "
+             "`scoring` in GET /v1/model): for `smoothed` (the default) the rule's confidence "
+             "shrunk toward the item's base rate, plus a small bonus per other rule pointing to "
+             "the item; for `confidence` or `lift`, that measure of the rule; for a popularity "
+             "fallback, the item's support."),
     ]
     fallback: Annotated[
         bool, Meta(description="True when the item comes from popularity, not from a rule.")
@@ -152,16 +155,18 @@ def build_schemas(
 ) -> RequestSchemas:
     item = Annotated[
         str,
-        Meta(min_length=1, max_length=max_item_length,
-             description="An item (product code) as in the training data.", examples=["85123A"]),
+        # a blank item ("" or only spaces) is refused: item codes are trimmed when read
+        Meta(min_length=1, max_length=max_item_length, pattern=r"\S",
+             description="An item (product code) as in the training data: not blank.",
+             examples=["85123A"]),
     ]
     k = Annotated[
         int, Meta(ge=1, le=max_k, description=f"How many items to return (1..{max_k}).")
     ]
     # Litestar documents a list's own constraints but not those of its elements: say them again
     item_schema = {"extra": {"unique_items": True, "items": {
-        "type": "string", "minLength": 1, "maxLength": max_item_length,
-        "description": "An item (product code) as in the training data.",
+        "type": "string", "minLength": 1, "maxLength": max_item_length, "pattern": r"\S",
+        "description": "An item (product code) as in the training data: not blank.",
         "examples": ["85123A"]}}}
     basket = Annotated[
         list[item],
