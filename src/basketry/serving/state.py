@@ -8,7 +8,6 @@ off the event loop; a model that fails to load or verify is refused and the old 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -151,6 +150,12 @@ class Snapshot:
         return self.model.version
 
 
+#: What a load read, as :func:`_inputs` stamps it: the model directory, the manifest's model
+#: version, a stamp of the directory's files and one of the catalogue file.
+Inputs = tuple[Path, str | None, tuple[tuple[str, int, int, int, int], ...],
+               tuple[int, int] | None]
+
+
 @dataclass(frozen=True)
 class ReloadOutcome:
     ok: bool
@@ -160,6 +165,9 @@ class ReloadOutcome:
     previous_version: str | None = None
     changed: bool = False
     error: str | None = None
+    #: For a failed load: what it read, stamped before loading. The watcher retries the load
+    #: only once these change (see :meth:`ModelHolder.needs_reload`).
+    inputs: Inputs | None = field(default=None, compare=False, repr=False)
 
 
 def _stamp(path: str | None) -> tuple[int, int] | None:
@@ -172,9 +180,47 @@ def _stamp(path: str | None) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def load_snapshot(reference: str, catalogue: str | None, *, verify: bool = True) -> Snapshot:
-    """Resolve, load and verify a model and read the catalogue; ``ModelError`` on any problem."""
-    path = resolve_model_ref(reference)
+def _dir_stamp(path: Path) -> tuple[tuple[str, int, int, int, int], ...]:
+    """``(name, inode, size, mtime_ns, ctime_ns)`` of each entry of a model directory, sorted.
+
+    One ``scandir`` and a ``stat`` per entry (a model has three files). It changes as a copy
+    into the directory progresses: sizes and mtimes for ``cp``; the inode and ctime also when
+    a copy keeps the source's mtimes (``cp -p``, ``rsync -a``, which renames a temporary file).
+    """
+    entries = []
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                try:
+                    st = entry.stat()
+                except OSError:  # removed meanwhile
+                    continue
+                entries.append((entry.name, st.st_ino, st.st_size, st.st_mtime_ns,
+                                st.st_ctime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(entries))
+
+
+def _inputs(path: Path, version: str | None, catalogue: str | None) -> Inputs:
+    return (path, version, _dir_stamp(path), _stamp(catalogue))
+
+
+def _manifest_version(path: Path) -> str | None:
+    try:
+        return str(read_manifest(path)["model_version"])
+    except ModelError:
+        return None
+
+
+def load_snapshot(reference: str, catalogue: str | None, *, verify: bool = True,
+                  path: Path | None = None) -> Snapshot:
+    """Resolve, load and verify a model and read the catalogue; ``ModelError`` on any problem.
+
+    ``path``: the directory ``reference`` resolves to, when the caller resolved it already.
+    """
+    if path is None:
+        path = resolve_model_ref(reference)
     stamp = _stamp(catalogue)
     unavailable = read_catalogue(catalogue) if catalogue else frozenset()
     model = load_model(path, verify=verify)
@@ -216,8 +262,9 @@ class ModelHolder:
     async def reload(self, reference: str | None = None, *, force: bool = True) -> ReloadOutcome:
         """Load ``reference`` (default: the current one) off the event loop and swap it in.
 
-        ``force=False`` (the watcher) skips the load when the manifest's model version and the
-        catalogue file are unchanged. At most one reload runs at a time.
+        ``force=False`` (the watcher) skips the load when :meth:`needs_reload` finds nothing
+        to do: the manifest's model version and the catalogue file unchanged, or a failed load's
+        files unchanged since it failed. At most one reload runs at a time.
         """
         async with self._lock:
             before = self.current
@@ -230,45 +277,56 @@ class ModelHolder:
             return outcome
 
     def needs_reload(self, reference: str | None = None) -> bool:
-        """Cheap check (manifest and catalogue stat) used by the watcher."""
+        """Cheap check used by the watcher at every tick: the manifest and a stat of the
+        catalogue file, and after a failed load a stat of the model directory's files.
+
+        A load that failed is retried only once something it read changed: the directory the
+        reference resolves to, the model version, a file of that directory or the catalogue.
+        So a broken model is not reloaded (and logged) at every tick, while a directory
+        replaced in place by a non-atomic copy (``cp``, ``rsync``: the new manifest first, the
+        data files later) that a check caught half-way is loaded once the copy completes.
+        """
         ref = reference or self.reference
         current = self.current
         if ref is None:
             return False
+        last = self.last_reload
         try:
             path = resolve_model_ref(ref)
             version = str(read_manifest(path)["model_version"])
         except ModelError as exc:
             # report a broken reference once per distinct error, not at every tick
-            last = self.last_reload
             return not (last and not last.ok and last.error == str(exc))
-        if current is None:
-            last = self.last_reload
-            return not (last and not last.ok and last.model_version == version)
-        if version != current.version or path != current.path:
-            last = self.last_reload
-            # a version that already failed is not retried until it changes
-            return not (last and not last.ok and last.model_version == version)
-        return _stamp(self.catalogue) != current.catalogue_stamp
+        if (current is not None and version == current.version and path == current.path
+                and _stamp(self.catalogue) == current.catalogue_stamp):
+            return False
+        if last is None or last.ok or last.inputs is None:
+            return True
+        # the directory is scanned only here, while a failed load is remembered
+        return _inputs(path, version, self.catalogue) != last.inputs
 
     def _attempt(self, reference: str | None, *, force: bool) -> ReloadOutcome:
         previous = self.current
         prev_version = previous.version if previous else None
         ref = reference or ""
         started = time.perf_counter()
+        inputs: Inputs | None = None
         try:
             if not force and not self.needs_reload(ref):
                 outcome = ReloadOutcome(ok=True, at=_now(), reference=ref,
                                         model_version=prev_version,
                                         previous_version=prev_version)
                 return outcome
-            snapshot = load_snapshot(ref, self.catalogue, verify=self.verify)
+            path = resolve_model_ref(ref)
+            # stamped before loading: files that change during the load (a copy in progress)
+            # differ from the stamp, so the failure they may cause is retried at the next tick
+            inputs = _inputs(path, _manifest_version(path), self.catalogue)
+            snapshot = load_snapshot(ref, self.catalogue, verify=self.verify, path=path)
         except ModelError as exc:
-            version = None
-            with contextlib.suppress(ModelError):
-                version = str(read_manifest(resolve_model_ref(ref))["model_version"])
-            outcome = ReloadOutcome(ok=False, at=_now(), reference=ref, model_version=version,
-                                    previous_version=prev_version, error=str(exc))
+            outcome = ReloadOutcome(ok=False, at=_now(), reference=ref,
+                                    model_version=inputs[1] if inputs else None,
+                                    previous_version=prev_version, error=str(exc),
+                                    inputs=inputs)
             self.last_reload = outcome
             log.error(
                 "model load refused; %s", "the previous model keeps serving"
@@ -279,6 +337,7 @@ class ModelHolder:
             self._emit(outcome)
             return outcome
         except Exception as exc:  # never let an unexpected loader bug take the service down
+            # no inputs recorded: what failed may be transient, so the watcher tries again
             outcome = ReloadOutcome(ok=False, at=_now(), reference=ref,
                                     previous_version=prev_version,
                                     error=f"{type(exc).__name__}: {exc}")
