@@ -64,6 +64,9 @@ def _error(request_id: str, status: int, error: str, message: str,
     )
 
 
+_PATTERN_MESSAGE = re.compile(r"`str` matching regex '.*?'(?= - at|$)")
+
+
 def split_validation_message(message: str) -> tuple[str, str | None]:
     """A msgspec validation message -> (message without location, field such as basket[2]).
 
@@ -71,8 +74,8 @@ def split_validation_message(message: str) -> tuple[str, str | None]:
     "basket[0]"); a missing or unknown field is named after its parent's location.
     """
     text, field = message, None
-    if "matching regex '\\\\S'" in message:  # the pattern of an item: say it in words
-        message = message.replace("`str` matching regex '\\\\S'", "a `str` that is not blank")
+    if "` matching regex '" in message:  # the pattern of an item (schemas.NOT_BLANK), in words
+        message = _PATTERN_MESSAGE.sub("a `str` that is not blank", message)
         text = message
     marker = " - at `$"
     at = message.find(marker)

@@ -141,6 +141,12 @@ class ErrorResponse(Struct, kw_only=True):
     request_id: str
 
 
+#: An item has a character other than ASCII white space. Spelled out, not ``\S``: the
+#: service checks it with Python's regular expressions and clients with ECMAScript's (JSON
+#: Schema), which disagree on what ``\s`` holds (Python's includes U+001C..U+001F).
+NOT_BLANK = r"[^ \t\n\r\f\v]"
+
+
 @dataclass(frozen=True)
 class RequestSchemas:
     """The request types of one application, with its limits as constraints."""
@@ -156,7 +162,7 @@ def build_schemas(
     item = Annotated[
         str,
         # a blank item ("" or only spaces) is refused: item codes are trimmed when read
-        Meta(min_length=1, max_length=max_item_length, pattern=r"\S",
+        Meta(min_length=1, max_length=max_item_length, pattern=NOT_BLANK,
              description="An item (product code) as in the training data: not blank.",
              examples=["85123A"]),
     ]
@@ -165,7 +171,7 @@ def build_schemas(
     ]
     # Litestar documents a list's own constraints but not those of its elements: say them again
     item_schema = {"extra": {"unique_items": True, "items": {
-        "type": "string", "minLength": 1, "maxLength": max_item_length, "pattern": r"\S",
+        "type": "string", "minLength": 1, "maxLength": max_item_length, "pattern": NOT_BLANK,
         "description": "An item (product code) as in the training data: not blank.",
         "examples": ["85123A"]}}}
     basket = Annotated[
