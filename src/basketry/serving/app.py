@@ -64,9 +64,6 @@ def _error(request_id: str, status: int, error: str, message: str,
     )
 
 
-_PATTERN_MESSAGE = re.compile(r"`str` matching regex '.*?'(?= - at|$)")
-
-
 def split_validation_message(message: str) -> tuple[str, str | None]:
     """A msgspec validation message -> (message without location, field such as basket[2]).
 
@@ -74,9 +71,6 @@ def split_validation_message(message: str) -> tuple[str, str | None]:
     "basket[0]"); a missing or unknown field is named after its parent's location.
     """
     text, field = message, None
-    if "` matching regex '" in message:  # the pattern of an item (schemas.NOT_BLANK), in words
-        message = _PATTERN_MESSAGE.sub("a `str` that is not blank", message)
-        text = message
     marker = " - at `$"
     at = message.find(marker)
     if at >= 0:
@@ -114,7 +108,20 @@ def undecodable_body(body: bytes, exc: Exception) -> str:
     return f"the body is not valid UTF-8: {exc}"
 
 
-def _check_unique(items: list[str], name: str) -> None:
+#: What a blank item is made of (schemas.NOT_BLANK is its complement).
+_BLANK = " \t\n\r\f\v"
+
+
+def _check_items(items: list[str], name: str) -> None:
+    """No blank item, no item twice (the decoder checked types and lengths). Checked here
+    rather than by a pattern in the decoder, where it cost ~6 µs a request; a blank item sorts
+    first, so one ``min`` clears the usual basket."""
+    if items and min(items)[0] <= " ":
+        for i, item in enumerate(items):
+            if not item.strip(_BLANK):
+                raise ApiError(422, "invalid_request",
+                               f"Expected a `str` that is not blank: {name}[{i}] is {item!r}",
+                               f"{name}[{i}]")
     if len(items) > 1 and len(set(items)) != len(items):
         seen: set[str] = set()
         for i, item in enumerate(items):
@@ -249,8 +256,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     def recommend(snap: Snapshot, data: Any) -> Ranked:
         """The checks, the business rules and the scoring of one request, counted."""
         basket = data.basket
-        _check_unique(basket, "basket")
-        _check_unique(data.exclude, "exclude")
+        _check_items(basket, "basket")
+        _check_items(data.exclude, "exclude")
         ranked = snap.model.rank(basket, k=data.k, exclude=data.exclude, banned=snap.banned)
         from_rules = ranked.from_rules
         metrics.observe_basket(ranked.n_known, len(ranked.unknown), from_rules,

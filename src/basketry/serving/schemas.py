@@ -141,9 +141,9 @@ class ErrorResponse(Struct, kw_only=True):
     request_id: str
 
 
-#: An item has a character other than ASCII white space. Spelled out, not ``\S``: the
-#: service checks it with Python's regular expressions and clients with ECMAScript's (JSON
-#: Schema), which disagree on what ``\s`` holds (Python's includes U+001C..U+001F).
+#: An item has a character other than ASCII white space (documented as this pattern, checked
+#: by ``app._check_items``). Spelled out, not ``\S``: Python's and ECMAScript's (JSON Schema)
+#: regular expressions disagree on what ``\s`` holds (Python's includes U+001C..U+001F).
 NOT_BLANK = r"[^ \t\n\r\f\v]"
 
 
@@ -161,8 +161,8 @@ def build_schemas(
 ) -> RequestSchemas:
     item = Annotated[
         str,
-        # a blank item ("" or only spaces) is refused: item codes are trimmed when read
-        Meta(min_length=1, max_length=max_item_length, pattern=NOT_BLANK,
+        # not blank either (NOT_BLANK), checked after decoding: see app._check_items
+        Meta(min_length=1, max_length=max_item_length,
              description="An item (product code) as in the training data: not blank.",
              examples=["85123A"]),
     ]
