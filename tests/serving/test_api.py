@@ -116,6 +116,10 @@ def test_health_and_readiness(client: TestClient) -> None:
     r = client.get("/readyz")
     assert r.status_code == 200 and r.json()["ready"] is True
     assert r.json()["last_reload"]["ok"] is True
+    # HEAD too, for load balancers that check with it
+    for path in ("/healthz", "/readyz"):
+        r = client.head(path)
+        assert r.status_code == 200 and r.content == b"", path
 
 
 BAD_REQUESTS = [
@@ -245,6 +249,7 @@ def test_without_a_model_the_service_is_alive_but_not_ready(fast_path: bool) -> 
     with client_for(Settings(model=None, fast_path=fast_path)) as c:
         assert c.get("/healthz").status_code == 200
         assert c.get("/readyz").status_code == 503
+        assert c.head("/healthz").status_code == 200 and c.head("/readyz").status_code == 503
         r = c.post("/v1/recommendations", json={"basket": ["a"]})
         assert r.status_code == 503 and r.json()["error"] == "no_model"
 

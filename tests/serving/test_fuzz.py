@@ -35,7 +35,9 @@ OPERATIONS = [
     ("/v1/items/{item}/associations", "GET"),
     ("/v1/model", "GET"),
     ("/healthz", "GET"),
+    ("/healthz", "HEAD"),
     ("/readyz", "GET"),
+    ("/readyz", "HEAD"),
     ("/metrics", "GET"),
     ("/v1/admin/reload", "POST"),
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, get, head, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -387,6 +387,15 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
                            last_reload=_reload_info(holder.last_reload))
         return Response(body, status_code=200 if current is not None else 503)
 
+    # HEAD for the load balancers whose health checks send it (HAProxy's httpchk, for one)
+    @head("/healthz", tags=["operations"], summary="Liveness, without a body")
+    async def healthz_head() -> None:
+        return None
+
+    @head("/readyz", tags=["operations"], summary="Readiness, without a body (200 or 503)")
+    async def readyz_head() -> Response[None]:
+        return Response(None, status_code=200 if holder.current is not None else 503)
+
     @get("/metrics", tags=["operations"], summary="Prometheus metrics (text format)",
          media_type=CONTENT_TYPE)
     async def metrics_endpoint() -> Response[bytes]:
@@ -641,7 +650,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     )
     app = Litestar(
         route_handlers=[recommendations, recommendations_batch, associations, model_info,
-                        healthz, readyz, metrics_endpoint, admin_reload, openapi_json,
+                        healthz, healthz_head, readyz, readyz_head, metrics_endpoint,
+                        admin_reload, openapi_json,
                         assets_route()],
         exception_handlers={ApiError: on_api_error, ValidationException: on_validation,
                             UnicodeDecodeError: on_undecodable, HTTPException: on_http,
