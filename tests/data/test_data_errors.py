@@ -173,6 +173,35 @@ def test_nothing_left_after_filters(tmp_path):
     assert "3 rows read" in msg and "cancelled: 2" in msg and "nonpositive_quantity: 1" in msg
 
 
+def test_drop_non_products_needs_a_preset_with_a_list(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("transaction,item\n1,POST\n1,a\n")
+    with pytest.raises(DataError, match=r"x\.csv: drop_non_products needs a preset that lists "
+                       r"non-product items \(online-retail, online-retail-ii\); no preset "
+                       r"applies"):
+        read_baskets(p, drop_non_products=True)
+    b = read_baskets(p)  # no preset: nothing dropped, POST is an item like another
+    assert b.report["dropped_non_product_rows"] == 0 and "POST" in set(b.items)
+    assert read_baskets(p, drop_non_products=False).report["dropped_non_product_rows"] == 0
+    d = tmp_path / "x.dat"
+    d.write_text("POST a\nb\n")
+    with pytest.raises(DataError, match=r"drop_non_products .*the basket format has no preset"):
+        read_baskets(d, drop_non_products=True)
+
+
+def test_nothing_left_but_non_products(tmp_path):
+    df = pd.DataFrame({
+        "InvoiceNo": ["1", "2"], "StockCode": ["POST", "DOT"],
+        "Description": ["POSTAGE", "DOTCOM POSTAGE"], "Quantity": [1, 1],
+        "InvoiceDate": ["2011-01-01 10:00"] * 2, "CustomerID": [1.0, 2.0],
+    })
+    p = tmp_path / "x.parquet"
+    df.to_parquet(p)
+    with pytest.raises(DataError, match=r"no baskets left after filtering: 2 rows read, all "
+                       r"removed \(non_product_rows: 2\)"):
+        read_baskets(p)
+
+
 def test_non_numeric_quantity(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("transaction,item,quantity\n1,a,two\n")

@@ -181,7 +181,9 @@ def test_online_retail_csv_autodetected(tmp_path):
     r = b.report
     assert r["preset"] == "online-retail"
     assert r["dropped_cancelled"] == 1
-    assert r["dropped_nonpositive_quantity"] == 1
+    # the Discount line (quantity -1) goes first as a non-product line
+    assert r["dropped_non_product_rows"] == 1
+    assert r["dropped_nonpositive_quantity"] == 0
     assert r["duplicate_items_merged"] == 1
     assert list(b.basket_ids) == ["536365", "536366"]
     assert list(b.customers) == ["17850.0", None]  # as written in the CSV
@@ -194,6 +196,90 @@ def test_online_retail_csv_autodetected(tmp_path):
     assert list(bq.customers) == ["17850", None]
     assert as_sets(bq) == as_sets(b)
     assert np.array_equal(bq.timestamps, b.timestamps)
+
+
+def _online_retail_with_fees() -> str:
+    return (
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,WHITE HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+        "536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.00,17850,United Kingdom\n"
+        "536365,71053,LANTERN,6,2010-12-01 08:26:00,3.39,17850,United Kingdom\n"
+        "536366,DOT,DOTCOM POSTAGE,1,2010-12-01 08:28:00,50.00,,United Kingdom\n"
+        "536366,M,Manual,1,2010-12-01 08:28:00,1.00,,United Kingdom\n"
+        "536367,85123A,WHITE HEART,2,2010-12-02 10:00:00,2.55,14527,France\n"
+        "536367,71053,LANTERN,1,2010-12-02 10:00:00,3.39,14527,France\n"
+        "536367, POST ,POSTAGE,2,2010-12-02 10:00:00,18.00,14527,France\n"
+        "536368,M,Manual,-1,2010-12-02 11:00:00,1.00,14527,France\n"
+        "536368,22633,HAND WARMER,3,2010-12-02 11:00:00,1.85,14527,France\n"
+        "C536369,POST,POSTAGE,-1,2010-12-02 12:00:00,18.00,14527,France\n"
+    )
+
+
+def test_online_retail_non_products_dropped_by_default(tmp_path):
+    p = tmp_path / "or.csv"
+    p.write_text(_online_retail_with_fees())
+    b = read_baskets(p)  # the online-retail preset is detected
+    check_csr(b)
+    r = b.report
+    assert r["preset"] == "online-retail"
+    # counted once, under the first reason: the cancelled POST line is cancelled, the M line
+    # of quantity -1 a non-product line; " POST " is POST once stripped
+    assert r["dropped_cancelled"] == 1
+    assert r["dropped_non_product_rows"] == 5
+    assert r["dropped_nonpositive_quantity"] == 0
+    assert r["rows_kept"] == 11 - 1 - 5
+    assert list(r).index("dropped_non_product_rows") == list(r).index("dropped_cancelled") + 1
+    # 536366 held only postage and a manual line: no basket left
+    assert list(b.basket_ids) == ["536365", "536367", "536368"]
+    assert r["empty_baskets_dropped"] == 2
+    assert as_sets(b) == [{"85123A", "71053"}, {"85123A", "71053"}, {"22633"}]
+    assert not {"POST", "DOT", "M"} & set(b.items)
+    named = read_baskets(p, preset="online-retail")
+    assert named.report["dropped_non_product_rows"] == 5 and as_sets(named) == as_sets(b)
+
+
+def test_online_retail_non_products_kept_on_request(tmp_path):
+    p = tmp_path / "or.csv"
+    p.write_text(_online_retail_with_fees())
+    b = read_baskets(p, drop_non_products=False)
+    r = b.report
+    assert r["dropped_non_product_rows"] == 0
+    assert r["dropped_cancelled"] == 1
+    assert r["dropped_nonpositive_quantity"] == 1  # the M line of quantity -1
+    assert list(b.basket_ids) == ["536365", "536366", "536367", "536368"]
+    assert as_sets(b) == [{"85123A", "71053", "POST"}, {"DOT", "M"},
+                          {"85123A", "71053", "POST"}, {"22633"}]
+    assert read_baskets(p, drop_non_products=True).report["dropped_non_product_rows"] == 5
+
+
+def test_online_retail_ii_drops_non_products(tmp_path):
+    df = pd.DataFrame({
+        "Invoice": ["489434", "489434", "489435", "489435"],
+        "StockCode": ["85048", "POST", "22041", "C2"],
+        "Description": ["GLASS BALL", "POSTAGE", "RECORD FRAME", "CARRIAGE"],
+        "Quantity": [12, 1, 48, 1],
+        "InvoiceDate": ["2009-12-01 07:45:00"] * 2 + ["2009-12-01 07:46:00"] * 2,
+        "Price": [6.95, 18.0, 2.1, 50.0],
+        "Customer ID": [13085.0, 13085.0, None, None],
+        "Country": ["United Kingdom"] * 4,
+    })
+    p = tmp_path / "or2.parquet"
+    df.to_parquet(p)
+    b = read_baskets(p)
+    assert b.report["preset"] == "online-retail-ii"
+    assert b.report["dropped_non_product_rows"] == 2
+    assert as_sets(b) == [{"85048"}, {"22041"}]
+
+
+def test_non_product_codes_of_the_presets():
+    from basketry.data import PRESETS
+
+    for name in ("online-retail", "online-retail-ii"):
+        codes = PRESETS[name].non_product_items
+        assert {"POST", "DOT", "M", "C2", "D", "BANK CHARGES", "CRUK", "S", "AMAZONFEE",
+                "B"} <= codes
+        # sold items with odd codes stay
+        assert not {"DCGSSBOY", "DCGSSGIRL", "PADS", "gift_0001_20"} & codes
 
 
 # ------------------------------------------------------------------ long parquet

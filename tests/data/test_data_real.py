@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from basketry.data import read_baskets
+from basketry.data import PRESETS, read_baskets
 
 
 @pytest.mark.parametrize(
@@ -45,14 +46,19 @@ def test_online_retail_parquet(shared_data):
     assert r["preset"] == "online-retail"
     assert r["format"] == "long-parquet"
 
-    raw = pq.read_table(path, columns=["InvoiceNo", "Quantity"])
+    raw = pq.read_table(path, columns=["InvoiceNo", "StockCode", "Quantity"])
     cancelled = pc.starts_with(raw["InvoiceNo"], "C").to_numpy(zero_copy_only=False)
-    nonpos = (raw["Quantity"].to_numpy() <= 0) & ~cancelled
+    listed = pa.array(sorted(PRESETS["online-retail"].non_product_items))
+    non_product = pc.is_in(pc.utf8_trim_whitespace(raw["StockCode"]), value_set=listed)
+    non_product = non_product.to_numpy(zero_copy_only=False) & ~cancelled
+    nonpos = (raw["Quantity"].to_numpy() <= 0) & ~cancelled & ~non_product
     assert r["rows_read"] == 541_909
     assert r["baskets_read"] == 25_900
     assert r["dropped_cancelled"] == int(cancelled.sum()) == 9_288
+    assert r["dropped_non_product_rows"] == int(non_product.sum()) == 2_408
     assert r["dropped_nonpositive_quantity"] == int(nonpos.sum()) == 1_336
-    assert r["rows_kept"] == 541_909 - 9_288 - 1_336
+    assert r["rows_kept"] == 541_909 - 9_288 - 2_408 - 1_336
+    assert not set(b.items) & PRESETS["online-retail"].non_product_items
     assert r["rows_kept"] == int(b.indptr[-1]) + r["duplicate_items_merged"]
     assert not any(str(x).startswith("C") for x in b.basket_ids)
     assert b.n_baskets == r["baskets_read"] - r["empty_baskets_dropped"]

@@ -19,7 +19,7 @@ from basketry.data._arrow_codes import (
 )
 from basketry.data._compiled import kernels
 from basketry.data._lazy import LazyModule
-from basketry.data._presets import Preset, _resolve_columns
+from basketry.data._presets import PRESETS, Preset, _resolve_columns
 from basketry.data._result import _add_totals, _group, _sorted_vocabulary
 from basketry.data._sources import _head_line, _header_names, _sniff_delimiter, _suffix
 from basketry.data._timestamps import _NAT, _timestamps
@@ -40,6 +40,7 @@ def _read_long_parquet(
     flags: dict[str, str | None],
     preset: str | None,
     drop_cancelled: bool | None,
+    drop_non_products: bool | None,
     timestamp_format: str | None,
 ) -> Baskets:
     try:
@@ -65,8 +66,8 @@ def _read_long_parquet(
         except (pa.ArrowException, OSError) as e:
             raise DataError(f"{source}: cannot read Parquet columns {columns}: {e}") from e
         return _from_table(
-            source, table, roles, preset_used, drop_cancelled, timestamp_format,
-            "long-parquet", row_offset=0,
+            source, table, roles, preset_used, drop_cancelled, drop_non_products,
+            timestamp_format, "long-parquet", row_offset=0,
         )
     try:
         # batch by batch, string columns dictionary-encoded at once: memory stays near the
@@ -88,8 +89,8 @@ def _read_long_parquet(
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{source}: cannot read Parquet columns {columns}: {e}") from e
     return _from_table(
-        source, table, roles, preset_used, drop_cancelled, timestamp_format, "long-parquet",
-        row_offset=0,
+        source, table, roles, preset_used, drop_cancelled, drop_non_products, timestamp_format,
+        "long-parquet", row_offset=0,
     )
 
 
@@ -98,6 +99,7 @@ def _read_long_csv(
     flags: dict[str, str | None],
     preset: str | None,
     drop_cancelled: bool | None,
+    drop_non_products: bool | None,
     timestamp_format: str | None,
     sep: str | None,
 ) -> Baskets:
@@ -126,8 +128,8 @@ def _read_long_csv(
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{source}: cannot parse as CSV (delimiter {delimiter!r}): {e}") from e
     return _from_table(
-        source, table, roles, preset_used, drop_cancelled, timestamp_format, "long-csv",
-        row_offset=2,
+        source, table, roles, preset_used, drop_cancelled, drop_non_products, timestamp_format,
+        "long-csv", row_offset=2,
     )
 
 
@@ -137,6 +139,7 @@ def _from_table(
     roles: dict[str, str],
     preset: Preset | None,
     drop_cancelled: bool | None,
+    drop_non_products: bool | None,
     timestamp_format: str | None,
     fmt: str,
     row_offset: int,
@@ -146,6 +149,16 @@ def _from_table(
         raise DataError(f"{source}: empty input (no data rows)")
     if drop_cancelled is None:
         drop_cancelled = preset.drop_cancelled if preset is not None else False
+    non_products = preset.non_product_items if preset is not None else frozenset()
+    if drop_non_products is None:
+        drop_non_products = bool(non_products)
+    elif drop_non_products and not non_products:
+        which = f"preset {preset.name!r} lists none" if preset is not None else "no preset applies"
+        presets = ", ".join(p.name for p in PRESETS.values() if p.non_product_items)
+        raise DataError(
+            f"{source}: drop_non_products needs a preset that lists non-product items "
+            f"({presets}); {which}"
+        )
     report: dict = {
         "format": fmt,
         "preset": preset.name if preset is not None else None,
@@ -202,6 +215,19 @@ def _from_table(
     report["dropped_cancelled"] = dropped
 
     dropped = 0
+    if drop_non_products:
+        listed = pa.array(sorted(non_products), type=item_dict.type)
+        non_product_code = np.append(
+            pc.is_in(item_dict, value_set=listed).to_numpy(zero_copy_only=False), False
+        )
+        if non_product_code[:-1].any():
+            non_product = non_product_code[item_codes] & keep
+            dropped = int(np.count_nonzero(non_product))
+            keep &= ~non_product
+            del non_product
+    report["dropped_non_product_rows"] = dropped
+
+    dropped = 0
     if "quantity" in roles:
         quantity = _numeric(source, table[roles["quantity"]], roles["quantity"])
         nonpositive = (quantity <= 0) & keep  # NaN (null) compares False: kept
@@ -227,7 +253,8 @@ def _from_table(
         removed = ", ".join(
             f"{k.removeprefix('dropped_')}: {report[k]}"
             for k in (
-                "dropped_null_transactions", "dropped_cancelled", "dropped_nonpositive_quantity",
+                "dropped_null_transactions", "dropped_cancelled", "dropped_non_product_rows",
+                "dropped_nonpositive_quantity",
                 "dropped_null_items", "dropped_blank_items",
             )
             if report[k]

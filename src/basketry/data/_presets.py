@@ -18,16 +18,43 @@ _FLAG = {role: f"{role}_col" for role in ROLES}
 
 @dataclass(frozen=True)
 class Preset:
-    """Column names and filters for a known source layout."""
+    """Column names and filters for a known source layout.
+
+    ``non_product_items``: item codes of the layout's lines that are not merchandise (postage,
+    fees, manual lines, discounts, adjustments...); a preset with some drops their rows by
+    default (``read_baskets(drop_non_products=...)``).
+    """
 
     name: str
     columns: dict[str, str]  # role -> column name
     drop_cancelled: bool
     description: str = ""
+    non_product_items: frozenset[str] = frozenset()
 
     def matches(self, names: list[str]) -> bool:
         return set(self.columns.values()) <= set(names)
 
+
+# StockCodes of UCI Online Retail lines that are not merchandise. Chosen from the data: every
+# StockCode of ../shared/data/online_retail.parquet (md5 97aa5089c05532c27d6b789a5f1db74e, all
+# 541,909 lines) that is not 5 digits optionally followed by letters, with its descriptions
+# (lines), plus the one 5-digit code whose description names a fee:
+#   POST    POSTAGE (1,256)              DOT          DOTCOM POSTAGE (710)
+#   M, m    Manual (571, 1)              C2           CARRIAGE (144)
+#   D       Discount (77)                S            SAMPLES (63)
+#   BANK CHARGES  Bank Charges (37)      AMAZONFEE    AMAZON FEE (34)
+#   CRUK    CRUK Commission (16)         B            Adjust bad debt (3)
+#   23444   Next Day Carriage (80, and 1 blank at price 0: a delivery charge, 78 of its lines
+#           one unit at 15.00)
+# Kept, as they are items sold: DCGSSBOY / DCGSSGIRL (BOYS / GIRLS PARTY BAG), the DCGS0...
+# codes (named products, e.g. BOXED GLASS ASHTRAY, HAYNES CAMPER SHOULDER BAG), PADS (PADS TO
+# MATCH ALL CUSHIONS) and the gift vouchers gift_0001_10 .. gift_0001_50 (Dotcomgiftshop Gift
+# Voucher). Online Retail II (2009-2011) holds these 2010-2011 lines too; it is not in
+# the shared data, so codes found only in its 2009-2010 part (e.g. ADJUST, TEST...) are not
+# verified here and not listed.
+ONLINE_RETAIL_NON_PRODUCTS: frozenset[str] = frozenset({
+    "POST", "DOT", "M", "m", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "B", "23444",
+})
 
 PRESETS: dict[str, Preset] = {
     "online-retail": Preset(
@@ -42,6 +69,7 @@ PRESETS: dict[str, Preset] = {
         },
         drop_cancelled=True,
         description="UCI Online Retail (2010-2011)",
+        non_product_items=ONLINE_RETAIL_NON_PRODUCTS,
     ),
     "online-retail-ii": Preset(
         name="online-retail-ii",
@@ -55,6 +83,7 @@ PRESETS: dict[str, Preset] = {
         },
         drop_cancelled=True,
         description="UCI Online Retail II (2009-2011)",
+        non_product_items=ONLINE_RETAIL_NON_PRODUCTS,
     ),
 }
 

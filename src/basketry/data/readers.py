@@ -11,9 +11,10 @@ Three formats:
     One row per (transaction, item) with optional timestamp, customer, quantity and label
     (item description) columns. Rows are filtered in this order, each dropped row counted once
     under the first reason that applies: null transaction id, cancelled transaction
-    (``drop_cancelled``: its id starts with ``"C"``), quantity <= 0 (a null quantity is kept),
-    null item, blank item (empty or whitespace only after stripping). Repeated (transaction,
-    item) pairs are merged and counted.
+    (``drop_cancelled``: its id starts with ``"C"``), non-product item (``drop_non_products``:
+    the item is one of the preset's non-merchandise codes, e.g. postage, fees, discounts),
+    quantity <= 0 (a null quantity is kept), null item, blank item (empty or whitespace only
+    after stripping). Repeated (transaction, item) pairs are merged and counted.
 
 Everything is done on integer codes: string columns are dictionary-encoded as they are read
 (Parquet ``read_dictionary``, CSV dictionary column types), filters and de-duplication work on
@@ -30,10 +31,11 @@ the kept rows (ties: the smallest string).
 format, data rows for the long formats); ``rows_kept`` (lines with at least one item; rows that
 passed the filters); ``dropped_null_items``, ``dropped_blank_items``;
 ``duplicate_items_merged``; ``empty_baskets_dropped`` (lines without items; transactions none
-of whose rows passed the filters, cancelled ones included); ``n_baskets``, ``n_items``,
-``n_entries``. Basket format also: ``separator``, ``items_read``. Long formats also:
-``preset``, ``columns`` (role -> column used), ``baskets_read`` (distinct transaction ids),
-``dropped_null_transactions``, ``dropped_cancelled``, ``dropped_nonpositive_quantity`` (rows),
+of whose rows passed the filters, cancelled ones and those holding only non-product lines
+included); ``n_baskets``, ``n_items``, ``n_entries``. Basket format also: ``separator``,
+``items_read``. Long formats also: ``preset``, ``columns`` (role -> column used),
+``baskets_read`` (distinct transaction ids), ``dropped_null_transactions``,
+``dropped_cancelled``, ``dropped_non_product_rows``, ``dropped_nonpositive_quantity`` (rows),
 ``null_timestamps`` (kept rows without a timestamp), ``baskets_with_several_customers``.
 
 Readers never write anything.
@@ -77,6 +79,7 @@ def read_baskets(
     sep: str | None = None,
     preset: str | None = None,
     drop_cancelled: bool | None = None,
+    drop_non_products: bool | None = None,
     timestamp_format: str | None = None,
 ) -> Baskets:
     """Read a transaction file into baskets.
@@ -98,6 +101,11 @@ def read_baskets(
             when the file has all of a preset's columns. Flags override a preset's columns.
         drop_cancelled: drop transactions whose id starts with ``"C"``. Default: the preset's
             setting (True for the online-retail presets), else False.
+        drop_non_products: drop rows whose item is one of the preset's non-product codes
+            (``Preset.non_product_items``: postage, carriage, fees, manual lines, discounts,
+            samples, bad-debt adjustments; for the online-retail presets ``POST``, ``DOT``,
+            ``M``, ``C2``, ``D``...). Default: the preset's setting (True for the
+            online-retail presets), else False; True without such a preset is an error.
         timestamp_format: ``strptime`` format of a string timestamp column; default: ISO 8601
             (with or without zone offset; converted to naive UTC), else the format pandas
             infers from the first value.
@@ -107,8 +115,8 @@ def read_baskets(
 
     Raises:
         DataError: missing file, unknown format or preset, missing columns, empty input,
-            unparsable timestamps, an item column with no value, or nothing left after
-            filtering.
+            unparsable timestamps, an item column with no value, ``drop_non_products=True``
+            without a preset listing non-product items, or nothing left after filtering.
     """
     source = Path(path)
     if format not in FORMATS:
@@ -143,10 +151,19 @@ def read_baskets(
             raise DataError(
                 f"{source}: drop_cancelled needs transaction ids; the basket format has none"
             )
+        if drop_non_products:
+            raise DataError(
+                f"{source}: drop_non_products needs a preset that lists non-product items; the "
+                "basket format has no preset"
+            )
         return _read_basket_lines(source, sep)
     if fmt == "long-parquet":
-        return _read_long_parquet(source, flags, preset, drop_cancelled, timestamp_format)
-    return _read_long_csv(source, flags, preset, drop_cancelled, timestamp_format, sep)
+        return _read_long_parquet(
+            source, flags, preset, drop_cancelled, drop_non_products, timestamp_format
+        )
+    return _read_long_csv(
+        source, flags, preset, drop_cancelled, drop_non_products, timestamp_format, sep
+    )
 
 
 def _read_basket_lines(source: Path, sep: str | None) -> Baskets:
