@@ -51,6 +51,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/mining.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/stack.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache models
