@@ -316,7 +316,7 @@ def _mine_fpgrowth(
                 done += float(weight[lo:hi].sum())
                 progress(min(done / total, 1.0) * 0.99)
     else:
-        if _mine_threads(mine, tree, threads, bounds, weight, total, progress, max_itemsets):
+        if _mine_threads(mine, tree, n0, threads, bounds, weight, total, progress, max_itemsets):
             _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
     return (_done(results, 0), _done(results, 1), _done(results, 2))
 
@@ -347,12 +347,13 @@ def _done(results: list, k: int) -> np.ndarray:
     return np.concatenate([r[k] for r in results if r is not None])
 
 
-def _mine_threads(mine, tree, threads, bounds, weight, total, progress, budget) -> bool:
+def _mine_threads(mine, tree, used, threads, bounds, weight, total, progress, budget) -> bool:
     """Mine the chunks ``bounds`` with ``threads`` threads (the compiled kernel releases the
     GIL), each on its own copy of the tree: a conditional tree is built in the arrays after
-    the tree, so threads cannot share them. Chunks are taken in order, so the results are the
-    single thread's, chunk by chunk; progress is reported from the calling thread. True: the
-    itemsets found went past the budget (no more chunks were started)."""
+    the tree, so threads cannot share them (only the tree's ``used`` entries are copied: the
+    room after them is written before it is read). Chunks are taken in order, so the results
+    are the single thread's, chunk by chunk; progress is reported from the calling thread.
+    True: the itemsets found went past the budget (no more chunks were started)."""
     import queue
     import threading
 
@@ -363,7 +364,7 @@ def _mine_threads(mine, tree, threads, bounds, weight, total, progress, budget) 
 
     def work(t: int) -> None:
         try:
-            arena = tree if t == 0 else tuple(a.copy() for a in tree)
+            arena = tree if t == 0 else _copy_used(tree, used)
             while True:
                 with lock:
                     i = next(chunks, None)
@@ -406,6 +407,17 @@ def _mine_threads(mine, tree, threads, bounds, weight, total, progress, budget) 
     if error is not None:
         raise error
     return bool(state["over"])
+
+
+def _copy_used(arrays: tuple[np.ndarray, ...], used: int) -> tuple[np.ndarray, ...]:
+    """Copies of ``arrays`` of the same size with only their first ``used`` entries copied: the
+    rest is never touched here, so its pages cost no memory until the mining writes them."""
+    out = []
+    for a in arrays:
+        b = np.empty_like(a)
+        b[:used] = a[:used]
+        out.append(b)
+    return tuple(out)
 
 
 def _count_candidates(indptr: np.ndarray, indices: np.ndarray, cands: np.ndarray) -> np.ndarray:
