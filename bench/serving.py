@@ -452,19 +452,24 @@ def show(name: str, r: dict[str, Any]) -> None:
               "lateness", flush=True)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a load phase, shared with bench/stack.py."""
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--baskets", type=int, default=5000, help="baskets sampled from the data")
+    parser.add_argument("--seed", type=int, default=7)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_load_options(parser)
     parser.add_argument("--support", type=float, default=0.0002)
     parser.add_argument("--confidence", type=float, default=0.1)
-    parser.add_argument("--baskets", type=int, default=5000, help="baskets sampled from the data")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--open-repeats", type=int, default=3,
                         help="open-loop phases of (b) and of the control (each reported)")
-    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--load", choices=("auto", "loadgen", "wrk", "python"), default="auto",
                         help="closed-loop load generator (auto: loadgen when a C compiler is "
                              "there, else wrk, else python); open loop: loadgen, else python")

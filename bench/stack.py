@@ -40,6 +40,7 @@ from serving import (
     RESULTS,
     ROOT,
     Server,
+    add_load_options,
     build_loadgen,
     build_model,
     free_port,
@@ -176,12 +177,7 @@ def json_part(model: Path, sampled: list[str]) -> dict[str, dict[str, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--baskets", type=int, default=5000, help="baskets sampled from the data")
-    parser.add_argument("--seed", type=int, default=7)
+    add_load_options(parser)
     args = parser.parse_args()
     if not DATA.is_file():
         print(f"{DATA} is missing", file=sys.stderr)
