@@ -17,9 +17,12 @@ It prints throughput and p50/p99 latency of each and the ratios b/a, b/c and c/a
 latency of (b) under a rate-limited (open-loop) load at 80% of its peak throughput, beside the
 same phase on (a) at 80% of a's peak as a control (what the machine and the client add by
 themselves); open-loop latency counts from each request's scheduled time, and is also printed
-without the client's own timer lateness. Goal (issue 4): b >= 1.0 x a, and p99 under 10 ms at 80%
-of b's peak. (c) shows what serving with basketry's own server
-buys over the MLflow route (issue 5); it is skipped, with a note, when MLflow is not installed.
+without the client's own timer lateness. Beside them, (h) the host control: a server whose every
+answer costs (b)'s closed-loop CPU per request and never more (bench/_fixed_cost_server.py), at
+80% of its own peak: the p99 that the host leaves to any server at that utilisation. Goal
+(issue 4): b >= 1.0 x a, and p99 under 10 ms at 80% of b's peak. (c) shows what serving with
+basketry's own server buys over the MLflow route (issue 5); it is skipped, with a note, when
+MLflow is not installed.
 
 The load generator is ``bench/loadgen.c`` (compiled here with the machine's C compiler): one
 C thread under epoll, closed loop for the peaks and fixed-rate open loop (as wrk2 does, which
@@ -208,6 +211,12 @@ def start_basketry(port: int, workers: int, model: Path, tmp: Path) -> Server:
             "serve(model=sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]))")
     args = [PYTHON, "-c", code, str(model), str(port), str(workers)]
     return Server(args, {}, f"http://127.0.0.1:{port}/readyz", tmp / "basketry.log")
+
+
+def start_fixed_cost(port: int, cost_us: float, tmp: Path) -> Server:
+    """The host control (bench/_fixed_cost_server.py): every answer costs ``cost_us`` of CPU."""
+    args = [PYTHON, str(ROOT / "bench" / "_fixed_cost_server.py"), str(port), str(cost_us)]
+    return Server(args, {}, f"http://127.0.0.1:{port}/", tmp / "fixed-cost.log")
 
 
 # ---- (c): the same model through MLflow's pyfunc flavour and `mlflow models serve` ------------
@@ -565,6 +574,50 @@ def main() -> int:
         finally:
             server.stop()
 
+        # the host control: a server whose answers cost (b)'s closed-loop CPU per request and
+        # never more (see bench/_fixed_cost_server.py), at 80% of its own peak. Its work is set
+        # in two steps: a first guess, then corrected by what the warm-up measured of the
+        # whole cost per request (its own overhead included: event loop, parsing, system calls)
+        def warm_up(server: Server, port: int) -> float:
+            """The closed-loop warm-up; the server's CPU per request during it."""
+            cpu = server.cpu_seconds()
+            warm = load(tool, port, "/v1/recommendations", bodies, args.connections,
+                        args.warmup, tmp)
+            return (server.cpu_seconds() - cpu) / warm["requests"] * 1e6
+
+        cost = 0.85 * b["server_cpu_us_per_request"]
+        port = free_port()
+        server = start_fixed_cost(port, cost, tmp)
+        try:
+            measured = warm_up(server, port)
+        finally:
+            server.stop()
+        cost = max(cost + b["server_cpu_us_per_request"] - measured, 0.0)
+        port = free_port()
+        server = start_fixed_cost(port, cost, tmp)
+        try:
+            warm_up(server, port)
+            cpu = server.cpu_seconds()
+            h = with_steal(lambda: load(tool, port, "/v1/recommendations", bodies,
+                                        args.connections, args.duration, tmp))
+            h["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / h["requests"] * 1e6
+            h["work_us"] = cost
+            show("(h) host control: fixed-cost server", h)
+
+            def host_phase() -> dict[str, Any]:
+                cpu = server.cpu_seconds()
+                o = with_steal(lambda: run_client(open_loop, port, "/v1/recommendations",
+                                                  bodies, args.connections, args.duration, tmp,
+                                                  rate=0.8 * h["rps"]))
+                o["server_core_share"] = (server.cpu_seconds() - cpu) / o["seconds"]
+                o["server_cpu_us_per_request"] = ((server.cpu_seconds() - cpu) / o["requests"]
+                                                  * 1e6)
+                return o
+
+            hos = [host_phase() for _ in range(args.open_repeats)]
+        finally:
+            server.stop()
+
         c: dict[str, Any] | None = None
         if c_skipped is None:
             t = time.perf_counter()
@@ -607,6 +660,11 @@ def main() -> int:
                   f"(this rate needs about {o['server_core_needed']:.0%} at the closed loop's "
                   f"cost per request); the client used "
                   f"{o['client_cpu_seconds'] / o['seconds']:.0%}", flush=True)
+        print(f"  the host control spends {h['work_us']:.0f} us of CPU on each answer, besides "
+              "its event loop's own:", flush=True)
+        for ho in hos:
+            show(f"(h) open loop at {ho['rps'] / h['rps']:.0%} of peak", ho)
+            print(f"      the server used {ho['server_core_share']:.0%} of a core", flush=True)
         # on a shared virtual machine the host's steal time sets the tail: the phase with the
         # least of it shows the server, the median what this host gave this hour
         ao = min(aos, key=lambda r: r["host_steal_cores"])
@@ -616,7 +674,8 @@ def main() -> int:
 
     ratio = b["rps"] / a["rps"]
     cpu_ratio = a["server_cpu_us_per_request"] / b["server_cpu_us_per_request"]
-    results.update(bare=a, bare_rate_limited=aos, recommendations=b, rate_limited=os_, mlflow=c,
+    results.update(bare=a, bare_rate_limited=aos, recommendations=b, rate_limited=os_,
+                   host_control=h, host_control_rate_limited=hos, mlflow=c,
                    mlflow_skipped=c_skipped, ratio=ratio, cpu_ratio=cpu_ratio,
                    load_average_after=os.getloadavg())
     print(f"\n  ratio b/a = {ratio:.2f} (goal >= 1.0)   p99 at {o['rps']:,.0f} req/s = "
@@ -625,6 +684,11 @@ def main() -> int:
           f"{len(os_)} phases {statistics.median(r['p99_ms'] for r in os_):.2f} ms; the bare "
           f"endpoint's control: {ao['p99_ms']:.2f} ms (steal {ao['host_steal_cores']:.0%}), "
           f"median {statistics.median(r['p99_ms'] for r in aos):.2f} ms")
+    print(f"  the host control (the same CPU per request, never more) at 80% of its peak: p99 "
+          f"under 10 ms in {sum(r['p99_ms'] < 10 for r in hos)} of {len(hos)} phases, "
+          f"{min(r['p99_ms'] for r in hos):.2f} ms at best, median "
+          f"{statistics.median(r['p99_ms'] for r in hos):.2f} ms; (b): "
+          f"{sum(r['p99_ms'] < 10 for r in os_)} of {len(os_)}")
     if c is not None:
         results.update(ratio_b_c=b["rps"] / c["rps"], ratio_c_a=c["rps"] / a["rps"],
                        cpu_ratio_c_b=c["server_cpu_us_per_request"]
