@@ -258,10 +258,12 @@ def test_serve_options_reach_the_settings_the_workers_run_with(started):
     result = runner.invoke(app, [
         "serve", "--port", "8123", "--max-basket", "7", "--max-k", "9", "--default-k", "3",
         "--max-exclude", "4", "--max-batch", "6", "--max-item-length", "64",
-        "--max-body-bytes", "1000", "--no-access-log", "--no-fast-path", "--no-verify"])
+        "--max-body-bytes", "1000", "--no-access-log", "--no-fast-path", "--no-verify",
+        "--keep-alive", "65"])
     assert result.exit_code == 0, result.output
     [(settings, kwargs)] = started
     assert kwargs["port"] == 8123
+    assert settings.keep_alive == kwargs["timeout_keep_alive"] == 65
     assert (settings.max_basket, settings.max_k, settings.default_k, settings.max_exclude,
             settings.max_batch, settings.max_item_length, settings.max_body_bytes) == (
         7, 9, 3, 4, 6, 64, 1000)
@@ -298,6 +300,7 @@ def test_serve_options_apply_before_the_variables_are_checked(started, monkeypat
     ({"BASKETRY_DEFAULT_K": "60"}, ["--max-k", "40"], "BASKETRY_DEFAULT_K"),
     ({}, ["--max-basket", "0"], "BASKETRY_MAX_BASKET must be >= 1"),
     ({}, ["--max-body-bytes", "-1"], "BASKETRY_MAX_BODY_BYTES"),
+    ({}, ["--keep-alive", "0"], "BASKETRY_KEEP_ALIVE must be a number of seconds > 0"),
 ])
 def test_bad_serve_settings_exit_2_naming_the_setting(started, monkeypatch, env, args, needle):
     for var, value in env.items():

@@ -946,6 +946,9 @@ def serve(
         help="File of unavailable items, one per line. Env: BASKETRY_CATALOGUE.")] = None,
     watch: Annotated[float | None, typer.Option(
         help="Seconds between checks for a new model; 0: off. Env: BASKETRY_WATCH.")] = None,
+    keep_alive: Annotated[float | None, typer.Option(
+        help="Seconds an idle connection stays open; above a load balancer's idle timeout. "
+        "Env: BASKETRY_KEEP_ALIVE (5).")] = None,
     log_format: Annotated[str | None, typer.Option(
         help="json | text. Env: BASKETRY_LOG_FORMAT (json).")] = None,
     log_level: Annotated[str | None, typer.Option(

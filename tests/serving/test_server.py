@@ -299,6 +299,26 @@ def _post(path: str, body: bytes, *extra: str, version: str = "1.1") -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_whichever_path_answered(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    """A kept-alive connection that goes quiet after an answer is closed by the server after
+    ``keep_alive`` seconds, also when the protocol answered it (it used to stay open until the
+    client left)."""
+    one = json.dumps({"basket": ["a", "b"], "k": 3}).encode()
+    for running in start(tmp_path, versions["v1"][0], keep_alive=1):
+        host, port = running.url.removeprefix("http://").split(":")
+        for raw in (_post("/v1/recommendations", one) + _post("/v1/recommendations", one),
+                    b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=30) as s:
+                s.sendall(raw)
+                out = b""
+                while chunk := s.recv(65536):  # TimeoutError: the server kept it open
+                    out += chunk
+            answers = _responses(out)
+            assert answers and all(a[0] == "HTTP/1.1 200 OK" for a in answers)
+            assert all("connection" not in a[1] for a in answers)  # kept alive, then closed
+
+
 def test_the_server_answers_fast_requests_in_the_protocol_as_the_application_does(
         tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
     """``basketry serve`` answers the recommendation endpoints in its HTTP protocol (no ASGI

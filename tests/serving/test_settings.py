@@ -16,13 +16,16 @@ def test_defaults_are_safe() -> None:
     s = Settings()
     assert s.host == "127.0.0.1" and s.workers == 1 and s.admin_token is None
     assert s.watch == 0 and s.log_format == "json" and s.verify is True
+    assert s.keep_alive == 5  # uvicorn's own default
 
 
 def test_environment_then_overrides() -> None:
     env = {"BASKETRY_MODEL": "/models/x", "BASKETRY_PORT": "9000", "BASKETRY_WORKERS": "2",
            "BASKETRY_WATCH": "2.5", "BASKETRY_LOG_FORMAT": "text", "BASKETRY_ACCESS_LOG": "off",
-           "BASKETRY_MAX_K": "20", "BASKETRY_ADMIN_TOKEN": "0123456789"}
+           "BASKETRY_MAX_K": "20", "BASKETRY_ADMIN_TOKEN": "0123456789",
+           "BASKETRY_KEEP_ALIVE": "75"}
     s = Settings.from_env(env, port=None, workers=4)
+    assert s.keep_alive == 75
     assert (s.model, s.port, s.workers, s.watch) == ("/models/x", 9000, 4, 2.5)
     assert s.log_format == "text" and s.access_log is False and s.max_k == 20
     assert s.public()["admin_token"] == "***"
@@ -35,6 +38,9 @@ def test_environment_then_overrides() -> None:
     ({"BASKETRY_ADMIN_TOKEN": "short"}, "BASKETRY_ADMIN_TOKEN"),
     ({"BASKETRY_DEFAULT_K": "60"}, "BASKETRY_DEFAULT_K"),
     ({"BASKETRY_ACCESS_LOG": "maybe"}, "BASKETRY_ACCESS_LOG"),
+    ({"BASKETRY_KEEP_ALIVE": "0"}, "BASKETRY_KEEP_ALIVE"),
+    ({"BASKETRY_KEEP_ALIVE": "inf"}, "BASKETRY_KEEP_ALIVE"),
+    ({"BASKETRY_KEEP_ALIVE": "nan"}, "BASKETRY_KEEP_ALIVE"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], needle: str) -> None:
     with pytest.raises(SettingsError, match=needle):

@@ -211,3 +211,6 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
         cycle.response_complete = True
         if not cycle.keep_alive:
             transport.close()
+        # as uvicorn's own cycle ends: counted for --limit-max-requests, and the connection's
+        # keep-alive timeout armed (a client that goes quiet is closed after it)
+        self.on_response_complete()

@@ -77,6 +77,7 @@ def serve(settings: Settings | None = None, **overrides: Any) -> None:
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=settings.keep_alive,  # type: ignore[arg-type]  # a float works
         )
     finally:
         if run_dir:

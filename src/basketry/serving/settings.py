@@ -40,6 +40,9 @@ class Settings:
     log_level: str = "info"
     #: Seconds between checks for a new model version or catalogue; 0 disables the watcher.
     watch: float = 0.0
+    #: Seconds an idle kept-alive connection stays open (set it above the idle timeout of a
+    #: load balancer in front, which would otherwise reuse connections the server closes).
+    keep_alive: float = 5.0
     #: Per-request access log lines at INFO (never with basket contents; those are DEBUG only).
     access_log: bool = True
     max_basket: int = 100
@@ -72,6 +75,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}DEFAULT_K must be <= {ENV_PREFIX}MAX_K")
         if self.watch < 0:
             raise SettingsError(f"{ENV_PREFIX}WATCH must be >= 0 seconds")
+        if not 0 < self.keep_alive < float("inf"):
+            raise SettingsError(f"{ENV_PREFIX}KEEP_ALIVE must be a number of seconds > 0")
         if self.admin_token is not None and len(self.admin_token) < 8:
             raise SettingsError(f"{ENV_PREFIX}ADMIN_TOKEN must be at least 8 characters")
 
