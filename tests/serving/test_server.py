@@ -319,6 +319,70 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout_whichever_pat
             assert all("connection" not in a[1] for a in answers)  # kept alive, then closed
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of a process, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "framework"])
+def test_a_client_that_pipelines_without_reading_is_held_back_and_then_answered_in_full(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]], fast: bool) -> None:
+    """The server stops reading a connection whose client does not read its answers (it used
+    to read, queue and answer without bound: memory for the taking), keeps serving others,
+    and answers every request, in order, once the client reads."""
+    body = json.dumps({"basket": ["a", "b"], "k": 3}).encode()
+    # 500 requests with ids 000..499, sent over and over: each answer's id shows its order
+    requests = [_post("/v1/recommendations", body, f"x-request-id: r{i:03d}") for i in range(500)]
+    size = len(requests[0])
+    burst = b"".join(requests)
+    for running in start(tmp_path, versions["v1"][0], fast_path=fast, access_log=False):
+        host, port = running.url.removeprefix("http://").split(":")
+        expected = running.client().post("/v1/recommendations", content=body).json()["items"]
+        before = rss_mb(running.proc.pid)
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.setblocking(False)
+            sent, offset, deadline = 0, 0, time.monotonic() + 60
+            blocked_since = None
+            # send until the server has stopped taking requests for a second
+            while blocked_since is None or time.monotonic() - blocked_since < 1:
+                assert time.monotonic() < deadline, f"the server kept reading: {sent:,} bytes"
+                try:
+                    n = s.send(burst[offset:])
+                except BlockingIOError:
+                    blocked_since = blocked_since or time.monotonic()
+                    time.sleep(0.05)
+                    continue
+                blocked_since = None
+                sent += n
+                offset = (offset + n) % len(burst)
+            assert running.client().get("/healthz").status_code == 200  # others are served
+            # what the kernel's socket buffers hold, and a few MB of requests read: no more
+            buffers = sum(int(Path(f"/proc/sys/net/ipv4/tcp_{kind}").read_text().split()[2])
+                          for kind in ("rmem", "wmem"))
+            assert sent < buffers + (4 << 20), f"{sent:,} bytes taken"
+            assert rss_mb(running.proc.pid) - before < 64
+            n_requests = sent // size
+            s.setblocking(True)
+            buffer, answered = b"", 0
+            while answered < n_requests:
+                chunk = s.recv(1 << 20)
+                assert chunk, f"closed after {answered} of {n_requests} answers"
+                buffer += chunk
+                while (end := buffer.find(b"\r\n\r\n")) >= 0:
+                    head = buffer[:end].decode()
+                    length = int(head.lower().split("content-length:")[1].split("\r\n")[0])
+                    if len(buffer) < end + 4 + length:
+                        break
+                    assert head.startswith("HTTP/1.1 200 OK"), head
+                    assert f"x-request-id: r{answered % 500:03d}" in head
+                    if answered % 997 == 0:  # a sample: parsing all of them is the slow part
+                        assert json.loads(buffer[end + 4:end + 4 + length])["items"] == expected
+                    buffer = buffer[end + 4 + length:]
+                    answered += 1
+        assert n_requests > 1000  # the kernel's buffers alone take more than that
+
+
 def test_the_server_answers_fast_requests_in_the_protocol_as_the_application_does(
         tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
     """``basketry serve`` answers the recommendation endpoints in its HTTP protocol (no ASGI
