@@ -456,3 +456,20 @@ def test_the_server_answers_fast_requests_in_the_protocol_as_the_application_doe
         metrics = httpx.get(f"{running.url}/metrics").text
         assert 'basketry_http_requests_total{endpoint="/v1/recommendations",method="POST",' \
                'status="200"} 55.0' in metrics
+
+
+def test_an_upgrade_request_to_a_fast_path_is_answered_as_uvicorn_answers_it(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    """A POST to a recommendation endpoint that asks for a WebSocket is uvicorn's to answer,
+    as it answers it on every other path (the protocol used to answer it itself and then hand
+    the connection to uvicorn's upgrade, which failed with a traceback in the log and closed
+    the connection without an answer)."""
+    upgrade = (b"POST /v1/recommendations HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+               b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    for running in start(tmp_path, versions["v1"][0]):
+        head, _, body = _until_closed(running.url, upgrade).partition(b"\r\n\r\n")
+        # what uvicorn answers with the fast path off (websockets refuses the method)
+        assert head.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), head
+        assert b"unsupported HTTP method: POST" in body
+        assert not [line for line in running.log_lines() if "Traceback" in line]

@@ -161,8 +161,11 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
     def on_headers_complete(self) -> None:
         found = None
         # with the client behind on its answers, a request goes to uvicorn, which queues it
-        # (answering it here would buffer one more answer)
-        if self._direct and not self.expect_100_continue and not self.flow.write_paused:
+        # (answering it here would buffer one more answer); so does one asking for an
+        # upgrade: the parser stops after its head and uvicorn takes the connection over (a
+        # WebSocket, which reads what uvicorn put in the scope) or answers it as HTTP
+        if self._direct and not self.expect_100_continue and not self.flow.write_paused \
+                and not self.parser.should_upgrade():
             previous = self.cycle
             if (previous is None or previous.response_complete) and \
                     self.parser.get_method() == b"POST":
