@@ -473,3 +473,40 @@ def test_an_upgrade_request_to_a_fast_path_is_answered_as_uvicorn_answers_it(
         assert head.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), head
         assert b"unsupported HTTP method: POST" in body
         assert not [line for line in running.log_lines() if "Traceback" in line]
+
+
+def test_a_client_that_leaves_mid_body_is_counted_as_gone_on_every_path_and_logs_no_error(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    """A client that closes its connection before its body is in is recorded with status 499
+    (client closed request), whichever path reads the body, and logs no error (the framework
+    logged "server error" and counted a 500; the application's own fast path counted a 400;
+    the protocol counted nothing)."""
+    one = json.dumps({"basket": ["a", "b"], "k": 3}).encode()
+    for fast in (True, False):
+        for running in start(tmp_path, versions["v1"][0], fast_path=fast):
+            host, port = running.url.removeprefix("http://").split(":")
+            # answered in the protocol (fast path on), by the application's own fast path
+            # (a query string), and by the framework (the admin endpoint)
+            cut = [_post("/v1/recommendations", one), _post("/v1/recommendations?x=1", one),
+                   _post("/v1/admin/reload", b'{"model": null}', f"authorization: Bearer {ADMIN}")]
+            for raw in cut:
+                with socket.create_connection((host, int(port)), timeout=30) as s:
+                    s.sendall(raw[:-5])
+                    # the server has the head (it answers a second request on another
+                    # connection) before this client leaves
+                    assert httpx.get(f"{running.url}/healthz").status_code == 200
+            deadline = time.monotonic() + 20
+            while True:  # the server sees each departure in its own time
+                metrics = httpx.get(f"{running.url}/metrics").text
+                gone = re.findall(r'basketry_http_requests_total\{endpoint="([^"]+)",method="POST",'
+                                  r'status="499"\} ([\d.]+)', metrics)
+                if sum(float(n) for _, n in gone) >= 3:
+                    break
+                assert time.monotonic() < deadline, metrics
+                time.sleep(0.1)
+            assert dict(gone) == {"/v1/recommendations": "2.0", "/v1/admin/reload": "1.0"}
+            assert 'method="POST",status="5' not in metrics
+            assert 'method="POST",status="4' not in metrics.replace('status="499"', "")
+            errors = [line for line in running.log_lines()
+                      if '"level": "error"' in line or "Traceback" in line]
+            assert errors == []

@@ -39,8 +39,18 @@ log = logging.getLogger("basketry.serving")
 access_log = logging.getLogger("basketry.serving.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+#: The status recorded (metrics, access log) for a request whose client closed the connection
+#: before its body was in: nginx's "client closed request". No answer is sent, and it is not
+#: a server error (the framework called it one: an error log line and a 500 per departure).
+CLIENT_CLOSED = 499
+#: Set in the scope when the client left before the application had read the request.
+_CLIENT_LEFT = "basketry.client_left"
 #: Environment variable naming a folder shared by the worker processes of one ``serve``.
 RUN_DIR_ENV = "BASKETRY_RUN_DIR"
+
+
+class _ClientLeft(Exception):
+    """The client closed the connection before the request's body was in."""
 
 
 class ApiError(Exception):
@@ -577,6 +587,8 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     def on_http(request: Request, exc: HTTPException) -> Response[S.ErrorResponse]:
         rid = _request_id(request.scope)
         status = exc.status_code
+        if request.scope.get(_CLIENT_LEFT):  # nobody to answer, and not the server's fault
+            return _error(rid, CLIENT_CLOSED, "client_closed", "the client left")
         if status == 413:
             return _error(rid, 413, "body_too_large",
                           f"the body is larger than {settings.max_body_bytes} bytes")
@@ -816,7 +828,11 @@ class RequestContext:
         path = scope["path"]
         fast = self.fast_routes.get(path) if scope["method"] == "POST" else None
         if fast is not None:
-            body = await self._read_body(receive, length)
+            try:
+                body = await self._read_body(receive, length)
+            except _ClientLeft:  # recorded as the protocol records it: no answer to send
+                self.client_left(path, rid, start)
+                return
             status, payload = self.answer_fast(fast, path, rid, body, start)
             await send({"type": "http.response.start", "status": status, "headers": [
                 (b"content-type", b"application/json"),
@@ -832,16 +848,28 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
+        async def receive_noting_departure() -> Any:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope[_CLIENT_LEFT] = True  # for the error handler (see CLIENT_CLOSED)
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_noting_departure, send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid})
             raise
         finally:
-            self._count(path, scope["method"], status, rid, start)
+            self._count(path, scope["method"],
+                        CLIENT_CLOSED if scope.get(_CLIENT_LEFT) else status, rid, start)
+
+    def client_left(self, path: str, rid: str, start: float) -> None:
+        """Record a fast-path request whose client left before its body was in."""
+        self._count(path, "POST", CLIENT_CLOSED, rid, start)
 
     async def _read_body(self, receive: Callable[..., Any], length: int) -> bytes | None:
-        """The request body, or None when it is larger than the limit (not read further)."""
+        """The request body, or None when it is larger than the limit (not read further);
+        :class:`_ClientLeft` when the client leaves first."""
         if length > self.max_body:
             return None
         chunks = []
@@ -849,7 +877,7 @@ class RequestContext:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                return b""
+                raise _ClientLeft
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:

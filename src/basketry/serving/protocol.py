@@ -155,8 +155,16 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
         routes = getattr(app, "fast_routes", None)
         self._direct = ({path.encode(): (path, handler) for path, handler in routes.items()}
                         if routes and hasattr(app, "answer_fast") and hasattr(app, "request_id")
-                        else {})
+                        and hasattr(app, "client_left") else {})
         self._max_body = getattr(app, "max_body", 0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        if type(cycle) is _Answered and not cycle.response_complete:
+            # the client left before its body was in: recorded as the application records
+            # it on its own paths (status 499, no error), never answered
+            self.app.client_left(cycle.path, cycle.rid, cycle.start)
+        super().connection_lost(exc)
 
     def on_headers_complete(self) -> None:
         found = None
