@@ -510,3 +510,27 @@ def test_a_client_that_leaves_mid_body_is_counted_as_gone_on_every_path_and_logs
             errors = [line for line in running.log_lines()
                       if '"level": "error"' in line or "Traceback" in line]
             assert errors == []
+
+
+def test_a_request_that_follows_a_fast_answer_in_the_same_packet_is_not_cut_by_keep_alive(
+        tmp_path: Path, versions: dict[str, tuple[Path, str]]) -> None:
+    """The keep-alive timeout is for idle connections: a request that arrived with a fast-path
+    request, in the same packet, and is still coming in (or still being answered) when the
+    timeout passes is answered (the fast answer armed the timer, and it closed the connection
+    under the next request, whose answer was lost)."""
+    one = json.dumps({"basket": ["a", "b"], "k": 3}).encode()
+    for running in start(tmp_path, versions["v1"][0], keep_alive=0.2):
+        host, port = running.url.removeprefix("http://").split(":")
+        # the next request answered in the protocol, and one answered by the application
+        for second in (_post("/v1/recommendations", one, "x-request-id: second"),
+                       _post("/v1/recommendations?x=1", one, "x-request-id: second")):
+            with socket.create_connection((host, int(port)), timeout=30) as s:
+                s.sendall(_post("/v1/recommendations", one) + second[:-5])
+                time.sleep(1)  # a client slow to send its body: five keep-alive timeouts
+                s.sendall(second[-5:] + _post("/v1/recommendations", one, "Connection: close"))
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+            answers = _responses(out)
+            assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 3, out
+            assert answers[1][1]["x-request-id"] == "second"

@@ -166,6 +166,14 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
             self.app.client_left(cycle.path, cycle.rid, cycle.start)
         super().connection_lost(exc)
 
+    def on_message_begin(self) -> None:
+        # a request has begun: the connection is no longer idle. uvicorn disarms the
+        # keep-alive timer only when data arrives, which is enough when answers come in later
+        # turns; an answer made here arms it in the middle of a read, and a request that came
+        # in the same read would be cut off by it (while its body comes in or it is answered)
+        self._unset_keepalive_if_required()
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
         found = None
         # with the client behind on its answers, a request goes to uvicorn, which queues it
