@@ -840,17 +840,21 @@ class RequestContext:
             await send({"type": "http.response.body", "body": payload})
             return
         status = 500
+        started = False
 
         async def send_with_id(message: Any) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         async def receive_noting_departure() -> Any:
             message = await receive()
-            if message["type"] == "http.disconnect":
+            # a departure before the answer started (after it, the answer was given: a
+            # disconnect the application reads then changes nothing)
+            if message["type"] == "http.disconnect" and not started:
                 scope[_CLIENT_LEFT] = True  # for the error handler (see CLIENT_CLOSED)
             return message
 
