@@ -413,6 +413,17 @@ def with_steal(phase: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def on_server(server: Server, phase: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A load phase with the host's steal (``with_steal``) and the server's CPU time during it:
+    ``server_cpu_us_per_request`` and ``server_core_share`` (the share of one core it used)."""
+    cpu = server.cpu_seconds()
+    result = with_steal(phase)
+    used = server.cpu_seconds() - cpu
+    result["server_cpu_us_per_request"] = used / result["requests"] * 1e6
+    result["server_core_share"] = used / result["seconds"]
+    return result
+
+
 def run_client(client: str, port: int, path: str, bodies_file: Path, connections: int,
                duration: float, tmp: Path, rate: float = 0.0) -> dict[str, Any]:
     """One phase of ``client`` (the compiled loadgen's path, or "python" for the asyncio
@@ -527,10 +538,8 @@ def main() -> int:
         server = start_bare(port, args.workers, tmp)
         try:
             load(tool, port, "/bare", bare_bodies, args.connections, args.warmup, tmp)
-            cpu = server.cpu_seconds()
-            a = with_steal(lambda: load(tool, port, "/bare", bare_bodies, args.connections,
-                                        args.duration, tmp))
-            a["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / a["requests"] * 1e6
+            a = on_server(server, lambda: load(tool, port, "/bare", bare_bodies,
+                                               args.connections, args.duration, tmp))
             # the control of (b)'s open-loop phase: the same load shape at 80% of a's peak
             # shows what the machine, the client and the common stack add to p99 by themselves
             aos = [with_steal(lambda: run_client(open_loop, port, "/bare", bare_bodies,
@@ -546,26 +555,20 @@ def main() -> int:
         server = start_basketry(port, args.workers, model, tmp)
         try:
             load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup, tmp)
-            cpu = server.cpu_seconds()
-            b = with_steal(lambda: load(tool, port, "/v1/recommendations", bodies,
-                                        args.connections, args.duration, tmp))
-            b["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / b["requests"] * 1e6
+            b = on_server(server, lambda: load(tool, port, "/v1/recommendations", bodies,
+                                               args.connections, args.duration, tmp))
             show("(b) basketry /v1/recommendations", b)
             # rate-limited (open loop; wrk has no fixed-rate mode): 80% of b's
             # peak, latency counted from each request's scheduled time
             target = 0.8 * b["rps"]
 
             def open_phase() -> dict[str, Any]:
-                cpu = server.cpu_seconds()
-                o = with_steal(lambda: run_client(open_loop, port, "/v1/recommendations",
-                                                  bodies, args.connections, args.duration, tmp,
-                                                  rate=target))
+                o = on_server(server, lambda: run_client(
+                    open_loop, port, "/v1/recommendations", bodies, args.connections,
+                    args.duration, tmp, rate=target))
                 o["target_rps"] = target
-                o["server_cpu_us_per_request"] = ((server.cpu_seconds() - cpu) / o["requests"]
-                                                  * 1e6)
-                # the share of one core the server got, against what this rate needs of it
-                # at the closed loop's cost per request
-                o["server_core_share"] = (server.cpu_seconds() - cpu) / o["seconds"]
+                # what this rate needs of a core at the closed loop's cost per request (beside
+                # the share the server used)
                 o["server_core_needed"] = target * b["server_cpu_us_per_request"] / 1e6
                 return o
 
@@ -580,10 +583,9 @@ def main() -> int:
         # whole cost per request (its own overhead included: event loop, parsing, system calls)
         def warm_up(server: Server, port: int) -> float:
             """The closed-loop warm-up; the server's CPU per request during it."""
-            cpu = server.cpu_seconds()
-            warm = load(tool, port, "/v1/recommendations", bodies, args.connections,
-                        args.warmup, tmp)
-            return (server.cpu_seconds() - cpu) / warm["requests"] * 1e6
+            warm = on_server(server, lambda: load(tool, port, "/v1/recommendations", bodies,
+                                                  args.connections, args.warmup, tmp))
+            return float(warm["server_cpu_us_per_request"])
 
         cost = 0.85 * b["server_cpu_us_per_request"]
         port = free_port()
@@ -597,24 +599,13 @@ def main() -> int:
         server = start_fixed_cost(port, cost, tmp)
         try:
             warm_up(server, port)
-            cpu = server.cpu_seconds()
-            h = with_steal(lambda: load(tool, port, "/v1/recommendations", bodies,
-                                        args.connections, args.duration, tmp))
-            h["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / h["requests"] * 1e6
+            h = on_server(server, lambda: load(tool, port, "/v1/recommendations", bodies,
+                                               args.connections, args.duration, tmp))
             h["work_us"] = cost
             show("(h) host control: fixed-cost server", h)
-
-            def host_phase() -> dict[str, Any]:
-                cpu = server.cpu_seconds()
-                o = with_steal(lambda: run_client(open_loop, port, "/v1/recommendations",
-                                                  bodies, args.connections, args.duration, tmp,
-                                                  rate=0.8 * h["rps"]))
-                o["server_core_share"] = (server.cpu_seconds() - cpu) / o["seconds"]
-                o["server_cpu_us_per_request"] = ((server.cpu_seconds() - cpu) / o["requests"]
-                                                  * 1e6)
-                return o
-
-            hos = [host_phase() for _ in range(args.open_repeats)]
+            hos = [on_server(server, lambda: run_client(
+                open_loop, port, "/v1/recommendations", bodies, args.connections,
+                args.duration, tmp, rate=0.8 * h["rps"])) for _ in range(args.open_repeats)]
         finally:
             server.stop()
 
@@ -640,11 +631,8 @@ def main() -> int:
                         f"mlflow models serve answered {same} of {len(expected)} baskets as "
                         f"basketry does:\n  basketry {expected[:3]}\n  mlflow   {answers[:3]}")
                 load(tool, port, MLFLOW_PATH, c_bodies, args.connections, args.warmup, tmp)
-                cpu = server.cpu_seconds()
-                c = with_steal(lambda: load(tool, port, MLFLOW_PATH, c_bodies,
-                                            args.connections, args.duration, tmp))
-                c["server_cpu_us_per_request"] = (server.cpu_seconds() - cpu) / c["requests"] \
-                    * 1e6
+                c = on_server(server, lambda: load(tool, port, MLFLOW_PATH, c_bodies,
+                                                   args.connections, args.duration, tmp))
                 c["checked_baskets"] = same
             finally:
                 server.stop()
