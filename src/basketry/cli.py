@@ -4,6 +4,7 @@ packages together (the only module allowed to import both sides)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,9 +13,92 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+#: Exit status for bad input (data, parameters, model files, I/O, budget, an unreachable store):
+#: one line says what, and nothing was written.
+EXIT_BAD_INPUT = 2
+#: Exit status for an unexpected failure (a bug): a short message; ``--debug`` shows the traceback.
+EXIT_INTERNAL = 1
+#: Exit status after Ctrl-C, as a shell reports a SIGINT death.
+EXIT_INTERRUPTED = 130
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """The library's error types for failures the user can fix (imported only once one is
+    raised, so that a command's start pays nothing for them)."""
+    from basketry.data import DataError
+    from basketry.mining import MiningError
+    from basketry.model import ModelError
+
+    known: list[type[BaseException]] = [DataError, MiningError, ModelError, OSError]
+    from basketry.training.registry import RegistryError
+    from basketry.training.tracking import TrackingError
+    from basketry.training.tune import GridError, SweepError
+
+    known += [RegistryError, TrackingError, GridError, SweepError]
+    try:  # the serving extra may be missing
+        from basketry.serving import SettingsError
+    except ImportError:
+        pass
+    else:
+        known.append(SettingsError)
+    return tuple(known)
+
+
+def describe_failure(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one line every command prints for a failure: the one place where
+    failures are mapped (known ones to status 2, anything unexpected to status 1)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted; nothing was left half-written"
+    if isinstance(exc, MemoryError):
+        return EXIT_BAD_INPUT, ("out of memory; lower the work asked for (a higher --min-support, "
+                                "--max-len, --max-itemsets) or free memory")
+    if isinstance(exc, OSError) and not isinstance(exc, _known_errors()[:-1]):
+        return EXIT_BAD_INPUT, _describe_os_error(exc)
+    if isinstance(exc, _known_errors()):
+        return EXIT_BAD_INPUT, " ".join(str(exc).split()) or type(exc).__name__
+    return EXIT_INTERNAL, (
+        f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+        "(this is a bug; re-run with `basketry --debug ...` for the traceback, and report it)")
+
+
+def _describe_os_error(exc: OSError) -> str:
+    import errno
+
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    advice = {errno.ENOSPC: "; free space and run again (nothing was left half-written)",
+              errno.EROFS: "; choose a writable place",
+              errno.EACCES: "; check the permissions", errno.EPERM: "; check the permissions "
+              "and attributes (chattr)"}.get(exc.errno or 0, "")
+    return f"{where}: {reason}{advice}" if where else f"{reason}{advice}"
+
+
+class _FailureFunnel(typer.core.TyperGroup):
+    """Every command runs through here: a failure becomes one line on stderr and an exit
+    status (see :func:`describe_failure`), unless ``--debug`` asks for the traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors: typer's own
+            raise
+        except BaseException as exc:  # the one place where failures are mapped
+            if _debugging(ctx) or isinstance(exc, SystemExit | GeneratorExit):
+                raise
+            status, line = describe_failure(exc)
+            err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+            raise typer.Exit(status) from None
+
+
+def _debugging(ctx: typer.Context) -> bool:
+    return bool((ctx.find_root().obj or {}).get("debug")) or os.environ.get(
+        "BASKETRY_DEBUG", "").lower() in ("1", "true", "yes", "on")
+
 
 app = typer.Typer(
     name="basketry",
@@ -22,30 +106,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_FailureFunnel,
 )
 console = Console()
 err_console = Console(stderr=True)
 
-#: Exit status for bad input (data, parameters, model files): nothing was written.
-EXIT_BAD_INPUT = 2
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of a failure. Env: BASKETRY_DEBUG.")] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
 
 
-def _input_errors() -> tuple[type[Exception], ...]:
-    from basketry.data import DataError
-    from basketry.mining import MiningError
-    from basketry.model import ModelError
-
-    return (DataError, MiningError, ModelError)
-
-
-@contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Turn the library's input errors into one clear line and exit status 2."""
-    try:
-        yield
-    except _input_errors() as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+def _refuse(message: str) -> typer.Exit:
+    """A refusal found by the CLI itself (e.g. two options that exclude each other)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
 
 
 @contextmanager
@@ -116,6 +195,46 @@ RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
                                               envvar="BASKETRY_REGISTERED_MODEL")]
 
 
+def check_target(out: Path, *, overwrite: bool, inputs: tuple[Path, ...] = (),
+                 kind: str = "model directory") -> None:
+    """Refuse, before any work, an output that cannot or must not be written: a file where a
+    directory goes (or the reverse), a path under a file, an existing target without
+    ``--overwrite``, one that ``--overwrite`` may not replace (not a basketry model directory),
+    or a target that is or holds an input."""
+    from basketry.model import ModelError, read_manifest
+
+    target = out.expanduser().absolute()
+    for source in inputs:
+        source = source.expanduser().absolute()
+        if source == target:
+            raise ModelError(f"--out {out} is the input; write the {kind} elsewhere")
+        if target in source.parents:
+            raise ModelError(f"--out {out} holds the input {source}; write the {kind} elsewhere")
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ModelError(f"--out {out}: {ancestor} is a file, not a directory")
+    if not target.exists() and not target.is_symlink():
+        return
+    if kind == "model directory":
+        if not target.is_dir():
+            raise ModelError(f"--out {out} is a file, not a {kind}")
+        if not any(target.iterdir()):
+            return
+        if not overwrite:
+            raise ModelError(f"{out} already exists; pass --overwrite to replace it")
+        try:
+            read_manifest(target)
+        except ModelError:
+            raise ModelError(f"{out} is not a basketry model directory; --overwrite replaces "
+                             "only a model, never other files: choose another --out") from None
+    elif target.is_dir():
+        raise ModelError(f"--out {out} is a directory; give a file path")
+    elif not overwrite:
+        raise ModelError(f"{out} already exists; pass --overwrite to replace it")
+
+
 def _read(data: Path, **options: Any):  # -> Baskets
     from basketry.data import read_baskets
 
@@ -157,24 +276,22 @@ def mine(
     from basketry.training import save_model
 
     support = parse_support(str(min_support))
-    with _clear_errors():
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise _input_errors()[2](f"{out} already exists; pass --overwrite to replace it")
-        started = time.perf_counter()
-        baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
-                        timestamp_col=timestamp_col, customer_col=customer_col,
-                        quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
-        _print_read_report(baskets)
-        miner = AssociationMiner(
-            min_support=support, min_confidence=min_confidence, min_lift=min_lift,
-            max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
-            consequents=_split(consequents), antecedents=_split(antecedents),
-            exclude=_split(exclude), multi_consequent=multi_consequent,
-            max_itemsets=max_itemsets, max_rules=max_rules, n_jobs=jobs,
-        )
-        with _progress("mining") as progress:
-            miner.fit(baskets, progress=progress)
-        path = save_model(out, miner, baskets, overwrite=overwrite)
+    check_target(out, overwrite=overwrite, inputs=(data,))
+    started = time.perf_counter()
+    baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
+                    timestamp_col=timestamp_col, customer_col=customer_col,
+                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+    _print_read_report(baskets)
+    miner = AssociationMiner(
+        min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+        max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
+        consequents=_split(consequents), antecedents=_split(antecedents),
+        exclude=_split(exclude), multi_consequent=multi_consequent,
+        max_itemsets=max_itemsets, max_rules=max_rules, n_jobs=jobs,
+    )
+    with _progress("mining") as progress:
+        miner.fit(baskets, progress=progress)
+    path = save_model(out, miner, baskets, overwrite=overwrite)
     elapsed = time.perf_counter() - started
     console.print(
         f"mined {len(miner.itemsets_):,} frequent itemsets and {len(miner.rules_):,} rules "
@@ -248,55 +365,41 @@ def train(
     if register is None:
         register = track
     if register and not track:
-        err_console.print("[bold red]error:[/] --register needs tracking (MLflow, --track)",
-                          highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise _refuse("--register needs tracking (MLflow, --track)")
+    if test_days is not None and test_fraction is not None:
+        raise _refuse("give either --test-days or --test-fraction, not both")
+    check_target(out, overwrite=overwrite, inputs=(data,))
+    for suffix in (".json", ".html"):
+        check_target(prefix.with_name(prefix.name + suffix), overwrite=True, inputs=(data,),
+                     kind="report")
     run: Any = None
-    with _clear_errors(), _tracking_errors():
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise _input_errors()[2](f"{out} already exists; pass --overwrite to replace it")
-        if test_days is not None and test_fraction is not None:
-            raise _input_errors()[0]("give either --test-days or --test-fraction, not both")
-        spec = None if scoring is None else scoring_spec(scoring)
-        run = TrainingRun(run_name=out.name) if track else None
+    spec = None if scoring is None else scoring_spec(scoring)
+    run = TrainingRun(run_name=out.name) if track else None
+    if run is not None:
+        run.__enter__()
+    try:
+        registration = _train_run(
+            run, data, out, prefix, spec, seed, test_days, test_fraction, overwrite,
+            register, registered_model, force, tolerance, dict(
+                format=fmt, transaction_col=transaction_col, item_col=item_col,
+                timestamp_col=timestamp_col, customer_col=customer_col,
+                quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset),
+            dict(min_support=support, min_confidence=min_confidence, min_lift=min_lift,
+                 max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
+                 consequents=_split(consequents), antecedents=_split(antecedents),
+                 exclude=_split(exclude), multi_consequent=multi_consequent,
+                 max_itemsets=max_itemsets, max_rules=max_rules))
+    except BaseException as exc:
         if run is not None:
-            run.__enter__()
-        try:
-            registration = _train_run(
-                run, data, out, prefix, spec, seed, test_days, test_fraction, overwrite,
-                register, registered_model, force, tolerance, dict(
-                    format=fmt, transaction_col=transaction_col, item_col=item_col,
-                    timestamp_col=timestamp_col, customer_col=customer_col,
-                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset),
-                dict(min_support=support, min_confidence=min_confidence, min_lift=min_lift,
-                     max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
-                     consequents=_split(consequents), antecedents=_split(antecedents),
-                     exclude=_split(exclude), multi_consequent=multi_consequent,
-                     max_itemsets=max_itemsets, max_rules=max_rules))
-        except BaseException as exc:
-            if run is not None:
-                run.__exit__(type(exc), exc, exc.__traceback__)
-                err_console.print(f"MLflow run {run.run_id} marked FAILED", highlight=False)
-            raise
-        if run is not None:
-            run.__exit__(None, None, None)
+            run.__exit__(type(exc), exc, exc.__traceback__)
+            err_console.print(f"MLflow run {run.run_id} marked FAILED", highlight=False)
+        raise
+    if run is not None:
+        run.__exit__(None, None, None)
     if run is not None:
         console.print(f"MLflow run {run.run_id} ({run.uri})", highlight=False)
     if registration is not None:
         _print_registration(registration)
-
-
-@contextmanager
-def _tracking_errors() -> Iterator[None]:
-    """MLflow missing or the tracking store unusable: one line and exit status 2."""
-    from basketry.training.registry import RegistryError
-    from basketry.training.tracking import TrackingError
-
-    try:
-        yield
-    except (TrackingError, RegistryError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def _train_run(run: Any, data: Path, out: Path, prefix: Path, spec: Any, seed: int,
@@ -412,7 +515,7 @@ def tune(
     validation slice of the training part (HR@10), the best refit and evaluated on the test
     part; optionally saved (--out) and registered through the promotion gate (--register)."""
     from basketry.training.tracking import TrainingRun, mlflow_available
-    from basketry.training.tune import SOURCE, GridError, SweepError, parse_grid
+    from basketry.training.tune import SOURCE, SweepError, parse_grid
 
     support = parse_support(str(min_support))
     mining = dict(min_support=support, min_confidence=min_confidence, min_lift=min_lift,
@@ -423,48 +526,40 @@ def tune(
     if track is None:
         track = mlflow_available()
 
-    def refuse(message: str) -> typer.Exit:
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-        return typer.Exit(EXIT_BAD_INPUT)
-
-    try:  # the whole grid is checked before any run starts
-        parsed = parse_grid(grid or [])
-        points = parsed.points(mining, scoring)
-    except GridError as exc:
-        raise refuse(str(exc)) from None
+    # the whole grid is checked before any run starts
+    parsed = parse_grid(grid or [])
+    points = parsed.points(mining, scoring)
     if register and not track:
-        raise refuse("--register needs tracking (MLflow, --track)")
+        raise _refuse("--register needs tracking (MLflow, --track)")
     if test_days is not None and test_fraction is not None:
-        raise refuse("give either --test-days or --test-fraction, not both")
-    if out is not None and out.exists() and any(out.iterdir()) and not overwrite:
-        raise refuse(f"{out} already exists; pass --overwrite to replace it")
+        raise _refuse("give either --test-days or --test-fraction, not both")
+    if out is not None:
+        check_target(out, overwrite=overwrite, inputs=(data,))
     console.print(f"grid: {len(points)} point(s) over {', '.join(k for k, _ in parsed.axes)}",
                   highlight=False)
     parent: Any = None
-    with _clear_errors(), _tracking_errors():
-        if track:
-            parent = TrainingRun(run_name=out.name if out else "tune", source=SOURCE)
-            parent.__enter__()
-        try:
-            sweep, registration = _tune_run(
-                parent, data, parsed, mining, scoring, out, report, seed, test_days,
-                test_fraction, overwrite, register, registered_model, force, tolerance, dict(
-                    format=fmt, transaction_col=transaction_col, item_col=item_col,
-                    timestamp_col=timestamp_col, customer_col=customer_col,
-                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset))
-        except SweepError as exc:
-            parent_failed = parent is not None
-            if parent is not None:
-                parent.__exit__(type(exc), exc, exc.__traceback__)
-            raise refuse(str(exc) + ("; MLflow run marked FAILED" if parent_failed else "")
-                         ) from None
-        except BaseException as exc:
-            if parent is not None:
-                parent.__exit__(type(exc), exc, exc.__traceback__)
-                err_console.print(f"MLflow run {parent.run_id} marked FAILED", highlight=False)
+    if track:
+        parent = TrainingRun(run_name=out.name if out else "tune", source=SOURCE)
+        parent.__enter__()
+    try:
+        sweep, registration = _tune_run(
+            parent, data, parsed, mining, scoring, out, report, seed, test_days,
+            test_fraction, overwrite, register, registered_model, force, tolerance, dict(
+                format=fmt, transaction_col=transaction_col, item_col=item_col,
+                timestamp_col=timestamp_col, customer_col=customer_col,
+                quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset))
+    except SweepError as exc:
+        if parent is None:
             raise
+        parent.__exit__(type(exc), exc, exc.__traceback__)
+        raise SweepError(f"{exc}; MLflow run marked FAILED") from None
+    except BaseException as exc:
         if parent is not None:
-            parent.__exit__(None, None, None)
+            parent.__exit__(type(exc), exc, exc.__traceback__)
+            err_console.print(f"MLflow run {parent.run_id} marked FAILED", highlight=False)
+        raise
+    if parent is not None:
+        parent.__exit__(None, None, None)
     if parent is not None:
         console.print(f"MLflow run {parent.run_id} with {len(sweep.points)} nested runs "
                       f"({parent.uri})", highlight=False)
@@ -601,22 +696,23 @@ def _rules_frame(model_dir: Path):  # -> pandas.DataFrame with item strings
 def rules(
     model_dir: Annotated[Path, typer.Argument(help="A model directory.")],
     sort: Annotated[str, typer.Option(help="Measure to sort by (descending).")] = "lift",
-    top: Annotated[int, typer.Option(help="How many rules to show.")] = 20,
+    top: Annotated[int, typer.Option(min=1, help="How many rules to show.")] = 20,
     item: Annotated[str | None, typer.Option(help="Only rules that mention this item.")] = None,
     output: Annotated[str, typer.Option("--output", help="table | csv | json")] = "table",
 ) -> None:
     """Show the rules of a model, strongest first."""
-    with _clear_errors():
-        frame, artifact = _rules_frame(model_dir)
-        if sort not in frame.columns or sort in ("antecedent", "consequent"):
-            measures = [c for c in frame.columns if c not in ("antecedent", "consequent")]
-            raise typer.BadParameter(f"cannot sort by {sort!r}; choose one of {measures}",
-                                     param_hint="--sort")
-        if item is not None:
-            mask = [item in a or item in c for a, c in zip(frame.antecedent, frame.consequent,
-                                                           strict=True)]
-            frame = frame[mask]
-        frame = frame.sort_values([sort, "count"], ascending=False, kind="stable").head(top)
+    if output not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"{output!r}: choose table, csv or json", param_hint="--output")
+    frame, artifact = _rules_frame(model_dir)
+    if sort not in frame.columns or sort in ("antecedent", "consequent"):
+        measures = [c for c in frame.columns if c not in ("antecedent", "consequent")]
+        raise typer.BadParameter(f"cannot sort by {sort!r}; choose one of {measures}",
+                                 param_hint="--sort")
+    if item is not None:
+        mask = [item in a or item in c for a, c in zip(frame.antecedent, frame.consequent,
+                                                       strict=True)]
+        frame = frame[mask]
+    frame = frame.sort_values([sort, "count"], ascending=False, kind="stable").head(top)
     if output == "csv":
         frame.to_csv(sys.stdout, index=False)
         return
@@ -642,13 +738,12 @@ def rules(
 def recommend(
     model_dir: Annotated[Path, typer.Argument(help="A model directory.")],
     items: Annotated[list[str], typer.Argument(help="Items in the basket.")],
-    k: Annotated[int, typer.Option("-k", help="How many recommendations.")] = 5,
+    k: Annotated[int, typer.Option("-k", min=1, help="How many recommendations.")] = 5,
 ) -> None:
     """Recommend items to add to a basket, with the rule behind each."""
     from basketry.model import load_model
 
-    with _clear_errors():
-        model = load_model(model_dir)
+    model = load_model(model_dir)
     _print_recommendations(model.recommend(items, k=k), items)
 
 
@@ -682,11 +777,10 @@ def profile_command(
     """Validate DATA and print its profile and fingerprint as JSON."""
     from basketry.data import profile
 
-    with _clear_errors():
-        baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
-                        timestamp_col=timestamp_col, customer_col=customer_col,
-                        quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
-        sys.stdout.write(json.dumps(profile(baskets), indent=2, default=str) + "\n")
+    baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
+                    timestamp_col=timestamp_col, customer_col=customer_col,
+                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+    sys.stdout.write(json.dumps(profile(baskets), indent=2, default=str) + "\n")
 
 
 @app.command()
@@ -808,14 +902,13 @@ def _demo_registry_ref(name: str) -> tuple[str, Path]:
     )
     from basketry.training.tracking import client
 
-    with _tracking_errors():
-        champion = alias_version(CHAMPION, name=name)
-        new = alias_version(CHALLENGER, name=name)
-        alias = CHAMPION if champion is not None else CHALLENGER
-        version = champion if champion is not None else new
-        if version is None:  # a registration sets challenger: someone removed it since
-            raise RegistryError(f"{name!r} has neither a champion nor a challenger to serve")
-        model_dir = version_model_dir(client(), name, version)
+    champion = alias_version(CHAMPION, name=name)
+    new = alias_version(CHALLENGER, name=name)
+    alias = CHAMPION if champion is not None else CHALLENGER
+    version = champion if champion is not None else new
+    if version is None:  # a registration sets challenger: someone removed it since
+        raise RegistryError(f"{name!r} has neither a champion nor a challenger to serve")
+    model_dir = version_model_dir(client(), name, version)
     if champion == new:
         console.print(f"version {new} is the champion: serving models:/{name}@champion",
                       highlight=False)
@@ -843,8 +936,7 @@ def models_list(name: RegisteredModel = "basketry") -> None:
     """The versions of the registered model, newest first, with aliases and HR@10."""
     from basketry.training.registry import MAIN_METRIC, list_versions
 
-    with _tracking_errors():
-        rows = list_versions(name=name)
+    rows = list_versions(name=name)
     table = Table(title=f"registered model {name}")
     for column in ("version", "aliases", "created (UTC)", "HR@10", "popularity HR@10", "gate"):
         table.add_column(column)
@@ -865,8 +957,7 @@ def models_show(version: Annotated[str, typer.Argument(help="Version number.")],
     """One version as JSON: aliases, tags, run metrics, its model directory."""
     from basketry.training.registry import show_version
 
-    with _tracking_errors():
-        sys.stdout.write(json.dumps(show_version(version, name=name), indent=2) + "\n")
+    sys.stdout.write(json.dumps(show_version(version, name=name), indent=2) + "\n")
 
 
 @models_app.command(name="promote")
@@ -875,8 +966,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="Version number."
     """Make VERSION the champion by hand (recorded as forced; no gate)."""
     from basketry.training.registry import promote
 
-    with _tracking_errors():
-        previous = promote(version, name=name)
+    previous = promote(version, name=name)
     console.print(f"{name} champion: version {version}"
                   + (f" (was {previous})" if previous else ""))
 
@@ -886,8 +976,7 @@ def models_rollback(name: RegisteredModel = "basketry") -> None:
     """Point champion back at the previous champion (recorded as tags)."""
     from basketry.training.registry import rollback
 
-    with _tracking_errors():
-        rolled_back, target = rollback(name=name)
+    rolled_back, target = rollback(name=name)
     console.print(f"{name} champion: version {target} (rolled back from {rolled_back})")
 
 
@@ -907,8 +996,8 @@ def export_command(
 
     if fmt.lower() != "pmml":
         raise typer.BadParameter(f"{fmt!r}: basketry exports pmml", param_hint="--format")
-    with _clear_errors():
-        path = export_pmml(model_dir, out, k=k, overwrite=overwrite)
+    check_target(out, overwrite=overwrite, inputs=(model_dir,), kind="PMML file")
+    path = export_pmml(model_dir, out, k=k, overwrite=overwrite)
     console.print(f"PMML 4.4 AssociationModel of {model_dir} written to [bold]{path}[/] "
                   f"({path.stat().st_size:,} bytes)")
 
@@ -924,9 +1013,9 @@ def import_command(
     from basketry.model import read_manifest
     from basketry.training.pmml import import_pmml
 
-    with _clear_errors():
-        path = import_pmml(pmml, out, overwrite=overwrite)
-        manifest = read_manifest(path)
+    check_target(out, overwrite=overwrite, inputs=(pmml,))
+    path = import_pmml(pmml, out, overwrite=overwrite)
+    manifest = read_manifest(path)
     counts = manifest["counts"]
     console.print(f"model {manifest['model_version']} ({counts['n_items']:,} items, "
                   f"{counts['n_rules']:,} rules) saved to [bold]{path}[/]")
