@@ -48,7 +48,7 @@ def tiny_model(tmp_path):
             ([0], [2], 30, 50, 30),  # a -> c  conf 0.6, higher lift than a -> b
             ([1], [0], 30, 40, 50),  # b -> a  conf 0.75
             ([0, 1], [2], 20, 30, 30),  # a b -> c conf 0.667
-            ([0, 1], [3], 27, 30, 20),  # a b -> d conf 0.9
+            ([0, 1], [3], 27, 30, 30),  # a b -> d conf 0.9
             ([3], [0, 1], 10, 20, 30),  # multi-item consequent: not used for scoring
         ],
         n=100,

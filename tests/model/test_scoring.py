@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from basketry.model import ModelError, RuleScorer, items_table, load_model, scoring_spec
+from basketry.model import (
+    ModelError,
+    RuleScorer,
+    ScoringArgumentError,
+    items_table,
+    load_model,
+    scoring_spec,
+)
 from tests.model.conftest import make_rules
 
 
@@ -52,7 +59,13 @@ def test_exclude_and_k_bounds(tiny_model):
     items = [r.item for r in rec.items]
     assert "c" not in items and "a" not in items
     assert len(items) == 3  # only b, d, e remain
-    assert model.recommend(["a"], k=0).items == []
+    # k must be a whole number >= 1; above the number of items, every item that may be
+    # recommended is (and nothing is sized by k)
+    for bad in (0, -1, True, 2.0, "3", None):
+        with pytest.raises(ScoringArgumentError, match="k must be"):
+            model.recommend(["a"], k=bad)
+    assert model.recommend(["a"], k=10**12) == model.recommend(["a"], k=5)
+    assert model.associations("b", k=2**62).items == model.recommend(["b"], k=5).items
 
 
 def test_associations_is_single_item_basket(tiny_model):
@@ -188,7 +201,7 @@ def test_default_scoring_smooths_and_combines(tmp_path):
     items = items_table(np.array(["a", "b", "c", "d", "e"], dtype=object),
                         np.array([50, 40, 30, 20, 60]))
     rules = make_rules([([0], [1], 30, 50, 40), ([0], [2], 30, 50, 30),
-                        ([0, 1], [2], 20, 30, 30), ([0, 1], [3], 27, 30, 20)], n=100)
+                        ([0, 1], [2], 20, 30, 30), ([0, 1], [3], 27, 30, 30)], n=100)
     scorer = RuleScorer(items, rules, n_baskets=100)
     assert scorer.scoring == {"method": "smoothed", "prior_weight": 10.0, "combine": 0.01}
     # a -> b: (30 + 10 * 0.4) / (50 + 10) beats a -> c: (30 + 10 * 0.3) / 60 though the

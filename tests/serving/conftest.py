@@ -28,7 +28,7 @@ def write_version(path: Path, tag: str, *, overwrite: bool = True,
         ([0], [2], 30, 50, 30),  # a -> c  conf 0.6, higher lift
         ([1], [0], 30, 40, 50),  # b -> a  conf 0.75
         ([0, 1], [2], 20, 30, 30),  # a b -> c
-        ([0, 1], [3], 27, 30, 20),  # a b -> d  conf 0.9
+        ([0, 1], [3], 27, 30, 30),  # a b -> d  conf 0.9
         ([4], [0], 25, 60, 50),  # e -> a
     ]
     if tag != "v1":

@@ -17,13 +17,22 @@ from typing import Any
 
 from basketry.model.artifact import (
     Artifact,
+    check_model_target,
+    is_model_directory,
     items_table,
     read_artifact,
     read_manifest,
+    validate_content,
     verify_files,
     write_model,
 )
-from basketry.model.errors import ModelError, ModelFormatError, ModelIntegrityError
+from basketry.model.errors import (
+    ModelContentError,
+    ModelError,
+    ModelFormatError,
+    ModelIntegrityError,
+    ScoringArgumentError,
+)
 from basketry.model.format import FORMAT_VERSION, RULES_SCHEMA
 from basketry.model.scoring import (
     DEFAULT_SCORING,
@@ -58,7 +67,8 @@ class Model(RuleScorer):
 
 
 def load_model(path: str | os.PathLike[str], *, verify: bool = True) -> Model:
-    """Load a model directory, verifying format version and checksums (``ModelError`` if not)."""
+    """Load a model directory, verifying format version, checksums (``verify``) and content
+    (always: ids, counts, measures, scoring, ``model_version``); ``ModelError`` if not."""
     return Model(read_artifact(path, verify=verify))
 
 
@@ -70,6 +80,7 @@ __all__ = [
     "Artifact",
     "FiredRule",
     "Model",
+    "ModelContentError",
     "ModelError",
     "ModelFormatError",
     "ModelIntegrityError",
@@ -77,11 +88,15 @@ __all__ = [
     "Recommendation",
     "Recommendations",
     "RuleScorer",
+    "ScoringArgumentError",
+    "check_model_target",
+    "is_model_directory",
     "items_table",
     "load_model",
     "read_artifact",
     "read_manifest",
     "scoring_spec",
+    "validate_content",
     "verify_files",
     "write_model",
 ]

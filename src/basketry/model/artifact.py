@@ -20,10 +20,15 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from basketry.model.errors import ModelError, ModelFormatError, ModelIntegrityError
+from basketry.model._version import content_version, to_json_value
+from basketry.model.errors import (
+    ModelContentError,
+    ModelError,
+    ModelFormatError,
+    ModelIntegrityError,
+)
 from basketry.model.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -33,8 +38,19 @@ from basketry.model.format import (
     RULES_FILE,
     RULES_SCHEMA,
 )
+from basketry.model.validate import (
+    check_counts_match,
+    check_items,
+    check_manifest,
+    check_rules,
+    check_scoring,
+)
 
 _CHUNK = 1 << 20
+#: The manifest fields the writer sets (``extra`` may not replace them).
+_MANIFEST_FIELDS = frozenset({"format", "format_version", "model_version", "basketry_version",
+                              "created_at", "parameters", "scoring", "counts", "dataset",
+                              "metrics", "files"})
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,63 @@ def _conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
         raise ModelError(f"{what} table does not fit the model format: {exc}") from exc
 
 
+def is_model_directory(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is recognisably a basketry model directory: its manifest.json is a JSON
+    object whose ``format`` is ``basketry-model`` (whatever else is wrong with the model)."""
+    manifest_path = Path(path) / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_NAME
+
+
+def check_model_target(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse (``ModelError``, nothing touched) to write a model at ``path`` unless it is new,
+    an empty directory, or, with ``overwrite``, a model directory holding nothing but its
+    manifest and the files the manifest lists: replacing anything else would lose data."""
+    target = Path(path)
+    if target.is_symlink():
+        raise ModelError(f"{target} is a symbolic link; write the model to a real path")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ModelError(f"{target} exists and is not a directory; a model is a directory: "
+                         "choose another path")
+    entries = sorted(p.name for p in target.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        raise ModelError(f"{target} already exists; choose another path or allow overwrite")
+    if not is_model_directory(target):
+        raise ModelError(f"{target} is not a basketry model directory; overwrite replaces only "
+                         "a model, never other files: choose another path")
+    files = json.loads((target / MANIFEST_FILE).read_text(encoding="utf-8")).get("files")
+    known = {MANIFEST_FILE, *(files if isinstance(files, dict) else ())}
+    others = [name for name in entries if name not in known]
+    if others:
+        raise ModelError(f"{target} holds {others[0]!r}, which is not part of its model; "
+                         "overwrite replaces only a model, never other files: move it first")
+
+
+def validate_content(
+    items: pa.Table, rules: pa.Table, *, n_baskets: Any, scoring: Any = None,
+    where: str = "",
+) -> None:
+    """Check a model's content before it is written (``ModelContentError`` naming the table,
+    column and an example row): what ``read_artifact`` checks of the tables, the count of
+    baskets and the scoring object. ``where``: a prefix for the messages (e.g. a source
+    file). ``items`` and ``rules`` follow ``ITEMS_SCHEMA`` and ``RULES_SCHEMA``."""
+    prefix = f"{where}: " if where else ""
+    if isinstance(n_baskets, bool) or not isinstance(n_baskets, int | np.integer) \
+            or n_baskets < 1:
+        raise ModelContentError(f"{prefix}n_baskets must be a whole number >= 1, "
+                                f"got {n_baskets!r}")
+    check_scoring(scoring, f"{prefix}manifest")
+    check_items(items, int(n_baskets), f"{prefix}items table")
+    check_rules(rules, items.num_rows, int(n_baskets), f"{prefix}rules table")
+
+
 def items_table(
     items: Sequence[str] | np.ndarray,
     counts: Sequence[int] | np.ndarray,
@@ -121,19 +194,24 @@ def write_model(
 
     ``items`` follows ``ITEMS_SCHEMA`` (row number = item id) and ``rules`` follows
     ``RULES_SCHEMA`` (antecedent and consequent are lists of item ids). The model version is
-    derived from the content (data files, parameters, dataset fingerprint), so the same data and
-    parameters always give the same version.
+    derived from the content (data files, parameters, scoring, dataset fingerprint), so the same
+    data and parameters always give the same version. The content is checked first as loading
+    checks it (``validate_content``) and the target as ``check_model_target`` does: a model
+    that would not load is never written, and nothing but a model is ever replaced.
     """
     target = Path(path)
-    if target.exists() and not overwrite and any(target.iterdir() if target.is_dir() else [1]):
-        raise ModelError(f"{target} already exists; choose another path or allow overwrite")
+    check_model_target(target, overwrite=overwrite)
     items = _conform(items, ITEMS_SCHEMA, "items")
     rules = _conform(rules, RULES_SCHEMA, "rules")
+    validate_content(items, rules, n_baskets=n_baskets, scoring=scoring)
     n_items = items.num_rows
-    for column in ("antecedent", "consequent"):
-        flat = pc.list_flatten(rules.column(column))
-        if len(flat) and (pc.min(flat).as_py() < 0 or pc.max(flat).as_py() >= n_items):
-            raise ModelError(f"rules.{column} refers to an item id outside 0..{n_items - 1}")
+    reserved = sorted(set(extra or ()) & _MANIFEST_FIELDS)
+    if reserved:
+        raise ModelError(f"extra manifest fields {reserved} would replace the writer's own")
+    # the manifest's values as they read back, so a reader derives the same model version
+    parameters, scoring, dataset, metrics, extra = (
+        to_json_value(x) for x in (parameters, scoring or {}, dataset or {}, metrics or {},
+                                   extra or {}))
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -142,36 +220,33 @@ def write_model(
             ITEMS_FILE: _write_table(items, staging / ITEMS_FILE),
             RULES_FILE: _write_table(rules, staging / RULES_FILE),
         }
-        content = json.dumps(
-            {"files": files, "parameters": parameters, "scoring": scoring or {},
-             "fingerprint": (dataset or {}).get("fingerprint")},
-            sort_keys=True, default=str,
-        )
+        version = content_version(files, parameters, scoring, dataset.get("fingerprint"))
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
-            "model_version": hashlib.sha256(content.encode()).hexdigest()[:16],
+            "model_version": version,
             "basketry_version": _basketry_version(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "parameters": parameters,
-            "scoring": scoring or {},
+            "scoring": scoring,
             "counts": {
                 "n_baskets": int(n_baskets),
                 "n_items": n_items,
                 "n_rules": rules.num_rows,
             },
-            "dataset": dataset or {},
-            "metrics": metrics or {},
+            "dataset": dataset,
+            "metrics": metrics,
             "files": files,
-            **(extra or {}),
+            **extra,
         }
         with open(staging / MANIFEST_FILE, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, indent=2, sort_keys=True, default=_json_default)
+            json.dump(manifest, fh, indent=2, sort_keys=True)
             fh.write("\n")
         if target.exists():
-            # swap: old model aside, new one in, old one removed; a crash leaves one of the two
-            aside = target.with_name(f".{target.name}.old")
-            shutil.rmtree(aside, ignore_errors=True)
+            # swap: old model aside (a fresh name, so nothing else is ever removed), new one
+            # in, old one removed; a crash leaves one of the two
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
+                                          dir=target.parent))
             os.replace(target, aside)
             os.replace(staging, target)
             shutil.rmtree(aside, ignore_errors=True)
@@ -181,16 +256,6 @@ def write_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -208,7 +273,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelFormatError(f"{manifest_path} does not describe a {FORMAT_NAME} artifact")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    # bool is an int to Python: format_version true would read as 1
+    if not isinstance(version, int) or isinstance(version, bool) or not \
+            1 <= version <= FORMAT_VERSION:
         raise ModelFormatError(
             f"{manifest_path} has format_version {version!r}; "
             f"this basketry reads 1..{FORMAT_VERSION}"
@@ -216,6 +283,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("model_version", "files", "counts"):
         if key not in manifest:
             raise ModelFormatError(f"{manifest_path} lacks the field {key!r}")
+    for key in ("files", "counts"):
+        if not isinstance(manifest[key], dict):
+            raise ModelFormatError(f"{manifest_path}: field {key!r} must be an object")
     return manifest
 
 
@@ -244,9 +314,13 @@ def verify_files(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artifact:
-    """Read a model directory: manifest checked, checksums verified, tables schema-checked."""
+    """Read a model directory: the manifest checked (format, fields, scoring and its
+    ``model_version`` against its content), checksums verified (``verify``), the tables
+    schema-checked and their content validated (always: see ``basketry.model.validate``)."""
     root = Path(path)
     manifest = read_manifest(root)
+    where = str(root / MANIFEST_FILE)
+    check_manifest(manifest, where)
     if verify:
         verify_files(root, manifest)
     try:
@@ -256,10 +330,8 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
         raise ModelIntegrityError(f"cannot read the tables of {root}: {exc}") from exc
     items = _conform(items, ITEMS_SCHEMA, f"{root / ITEMS_FILE}: items")
     rules = _conform(rules, RULES_SCHEMA, f"{root / RULES_FILE}: rules")
-    counts = manifest["counts"]
-    if counts.get("n_items") != items.num_rows or counts.get("n_rules") != rules.num_rows:
-        raise ModelIntegrityError(
-            f"{root}: the manifest counts {counts} disagree with the tables "
-            f"({items.num_rows} items, {rules.num_rows} rules)"
-        )
+    check_counts_match(manifest, items, rules, where)
+    n_baskets = manifest["counts"]["n_baskets"]
+    check_items(items, n_baskets, str(root / ITEMS_FILE))
+    check_rules(rules, items.num_rows, n_baskets, str(root / RULES_FILE))
     return Artifact(path=root, manifest=manifest, items=items, rules=rules)

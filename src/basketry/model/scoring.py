@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from basketry.model._fire import _FREE, answer_basket, batch_top_items
-from basketry.model.errors import ModelError
+from basketry.model.errors import ModelError, ScoringArgumentError
 
 #: The scoring methods and their parameters with defaults; the manifest's ``scoring`` object
 #: is ``{"method": ..., **parameters}``.
@@ -73,6 +73,16 @@ def scoring_spec(scoring: str | Mapping[str, Any] | None = None) -> dict[str, An
                              f"got {value!r}")
         spec[name] = float(value)
     return spec
+
+
+def check_k(k: object, n_items: int) -> int:
+    """``k`` as the number of items to compute: a whole number >= 1 (not a bool, not a float),
+    clipped to ``n_items`` (no answer has more), so no array is ever sized by a huge ``k``."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise ScoringArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    if k < 1:
+        raise ScoringArgumentError(f"k must be >= 1, got {k}")
+    return min(int(k), n_items)
 
 
 def _rule_values(rules: pa.Table, spec: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -274,13 +284,12 @@ class RuleScorer:
         unique. Returns the ``(n_baskets, k)`` recommended ids, best first (-1 where fewer than
         ``k`` items exist), and how many of each row came from rules (the rest are fallback).
         ``use_rules=False`` gives the popularity answers alone."""
-        if k < 0:
-            raise ValueError("k must be >= 0")
+        computed = check_k(k, len(self.items))
         scratch, evidence = self._scratch()
-        return batch_top_items(
+        top, from_rules = batch_top_items(
             np.ascontiguousarray(baskets_ptr, dtype=np.int64),
             np.ascontiguousarray(baskets_items, dtype=np.int32),
-            int(k),
+            computed,
             bool(use_rules),
             *self._trie(),
             self._combine,
@@ -289,6 +298,9 @@ class RuleScorer:
             scratch,
             evidence,
         )
+        if computed < k:  # columns past the number of items hold no item
+            top = np.hstack((top, np.full((top.shape[0], int(k) - computed), -1, np.int64)))
+        return top, from_rules
 
     def _from_rule(self, rank: int, score: float) -> Recommendation:
         """The (immutable) recommendation that the rule of ``rank`` makes with ``score``; the
@@ -343,9 +355,10 @@ class RuleScorer:
     ) -> Ranked:
         """The top-``k`` items to add to ``basket`` as ids (see ``Ranked``); ``banned`` are
         further item ids never to recommend (e.g. from ``ids_of`` of a catalogue, resolved once).
-        See the module docstring for the method."""
-        if k < 0:
-            raise ValueError("k must be >= 0")
+        See the module docstring for the method. ``k``: a whole number >= 1
+        (``ScoringArgumentError`` if not); above the number of items, every item that may be
+        recommended is."""
+        k = check_k(k, len(self.items))
         get = self.item_ids.get
         known: set[int] = set()
         unknown: list[str] = []
