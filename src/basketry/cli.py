@@ -27,26 +27,23 @@ EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """The library's error types for failures the user can fix (imported only once one is
-    raised, so that a command's start pays nothing for them)."""
-    from basketry.data import DataError
-    from basketry.mining import MiningError
-    from basketry.model import ModelError
+#: The library's error types for failures the user can fix, by qualified name: matched along an
+#: exception's classes, so that mapping a failure imports nothing and cannot fail itself
+#: (tests/test_cli_failures.py checks that each name still names an exception class).
+KNOWN_ERRORS = frozenset({
+    "basketry.data.errors.DataError",
+    "basketry.mining.errors.MiningError",
+    "basketry.model.errors.ModelError",
+    "basketry.training.registry.RegistryError",
+    "basketry.training.tracking.TrackingError",
+    "basketry.training.tune.GridError",
+    "basketry.training.tune.SweepError",
+    "basketry.serving.settings.SettingsError",
+})
 
-    known: list[type[BaseException]] = [DataError, MiningError, ModelError, OSError]
-    from basketry.training.registry import RegistryError
-    from basketry.training.tracking import TrackingError
-    from basketry.training.tune import GridError, SweepError
 
-    known += [RegistryError, TrackingError, GridError, SweepError]
-    try:  # the serving extra may be missing
-        from basketry.serving import SettingsError
-    except ImportError:
-        pass
-    else:
-        known.append(SettingsError)
-    return tuple(known)
+def _is_known(exc: BaseException) -> bool:
+    return any(f"{c.__module__}.{c.__qualname__}" in KNOWN_ERRORS for c in type(exc).__mro__)
 
 
 def describe_failure(exc: BaseException) -> tuple[int, str]:
@@ -57,10 +54,10 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, MemoryError):
         return EXIT_BAD_INPUT, ("out of memory; lower the work asked for (a higher --min-support, "
                                 "--max-len, --max-itemsets) or free memory")
-    if isinstance(exc, OSError) and not isinstance(exc, _known_errors()[:-1]):
-        return EXIT_BAD_INPUT, _describe_os_error(exc)
-    if isinstance(exc, _known_errors()):
+    if _is_known(exc):
         return EXIT_BAD_INPUT, " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError):
+        return EXIT_BAD_INPUT, _describe_os_error(exc)
     return EXIT_INTERNAL, (
         f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
         "(this is a bug; re-run with `basketry --debug ...` for the traceback, and report it)")
