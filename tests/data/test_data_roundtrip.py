@@ -49,7 +49,9 @@ def test_formats_round_trip(baskets, data):
             row_group_size=max(1, len(shuffled) // 3),
         )
         lines = tmp / "baskets.basket"
-        lines.write_text("".join(",".join(b) + "\n" for b in baskets), encoding="utf-8")
+        # basket lines as CSV writes them: an item holding a quote is quoted, its quotes doubled
+        with open(lines, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, lineterminator="\n").writerows(baskets)
 
         from_csv = read_baskets(long_csv)
         from_parquet = read_baskets(long_parquet)

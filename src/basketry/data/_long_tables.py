@@ -12,16 +12,25 @@ import numpy as np
 from basketry.data._arrow_codes import (
     _arrow_int64,
     _encode,
+    _indices,
     _int64,
     _lookup,
     _plain_ints,
     _trimmed,
 )
+from basketry.data._column_types import _check_column_types
 from basketry.data._compiled import kernels
+from basketry.data._csv_errors import _csv_error
 from basketry.data._lazy import LazyModule
 from basketry.data._presets import PRESETS, Preset, _resolve_columns
 from basketry.data._result import _add_totals, _group, _sorted_vocabulary
-from basketry.data._sources import _head_line, _header_names, _sniff_delimiter, _suffix
+from basketry.data._sources import (
+    _arrow_input,
+    _head_line,
+    _header_names,
+    _sniff_delimiter,
+    _suffix,
+)
 from basketry.data._timestamps import _NAT, _timestamps
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
@@ -49,6 +58,7 @@ def _read_long_parquet(
         raise DataError(f"{source}: not a readable Parquet file: {e}") from e
     names = list(schema.names)
     roles, preset_used = _resolve_columns(source, names, flags, preset)
+    _check_column_types(source, roles, schema)
     columns = list(dict.fromkeys(roles.values()))
     strings = {
         c for c in columns
@@ -114,7 +124,7 @@ def _read_long_csv(
     types = {c: as_dict for c in columns if c != roles.get("quantity")}
     try:
         table = pacsv.read_csv(
-            source,
+            _arrow_input(source),
             read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
@@ -126,11 +136,56 @@ def _read_long_csv(
             ),
         )
     except (pa.ArrowException, OSError) as e:
-        raise DataError(f"{source}: cannot parse as CSV (delimiter {delimiter!r}): {e}") from e
+        raise _csv_error(source, delimiter, e) from None
+    _check_column_types(source, roles, table.schema)
+    _check_single_lines(source, table, [c for c in columns if c != roles.get("quantity")])
     return _from_table(
         source, table, roles, preset_used, drop_cancelled, drop_non_products, timestamp_format,
         "long-csv", row_offset=2,
     )
+
+
+def _check_single_lines(source: Path, table: pa.Table, columns: list[str]) -> None:
+    """A DataError for a value holding a line break: a quote left open swallows the lines after
+    it into one value (Arrow's parser accepts that at the end of the file)."""
+    for name in columns:
+        row = 0
+        for chunk in table[name].chunks:
+            broken = pc.match_substring_regex(chunk.dictionary, "[\\r\\n]")
+            if pc.any(broken).as_py():
+                bad = np.append(broken.to_numpy(zero_copy_only=False), False)
+                at = int(np.flatnonzero(bad[_indices(chunk)])[0])
+                value = chunk.dictionary[int(chunk.indices[at].as_py())].as_py()
+                raise DataError(
+                    f"{source}: data row {row + at + 1}: column {name!r} holds a line break "
+                    f"({value[:40]!r}); a quote left open?"
+                )
+            row += len(chunk)
+
+
+def _text_codes(source: Path, column: pa.ChunkedArray, role: str, name: str) -> tuple:
+    """``_encode`` of a column read as text; bytes that are not UTF-8 (or a type Arrow cannot
+    turn into text) are a DataError naming the column and the first such row."""
+    try:
+        return _encode(column)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        where = ""
+        value_type = (
+            column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        )
+        if pa.types.is_binary(value_type) or pa.types.is_large_binary(value_type):
+            for row, value in enumerate(column.to_pylist()):
+                try:
+                    if value is not None:
+                        value.decode("utf-8")
+                except UnicodeDecodeError:
+                    where, detail = f"row {row}: ", f"{value[:40]!r} is not valid UTF-8"
+                    break
+        raise DataError(
+            f"{source}: {where}the {role} column {name!r} ({value_type}) cannot be read as "
+            f"text: {detail}"
+        ) from None
 
 
 def _from_table(
@@ -167,7 +222,7 @@ def _from_table(
     }
 
     # items first: a column with no value at all is an error, whatever the filters
-    item_codes, item_dict = _encode(table[roles["item"]])
+    item_codes, item_dict = _text_codes(source, table[roles["item"]], "item", roles["item"])
     item_nulls = table[roles["item"]].null_count > 0
     if item_nulls and (item_codes < 0).all():
         raise DataError(f"{source}: the item column {roles['item']!r} is entirely null")
@@ -190,7 +245,7 @@ def _from_table(
         t_dict = pc.cast(_arrow_int64(t_ids), pa.string())
         del t_ids
     else:
-        t_codes, t_dict = _encode(t_column)
+        t_codes, t_dict = _text_codes(source, t_column, "transaction", roles["transaction"])
         t_codes, t_dict = _trimmed(t_codes, t_dict)
         in_order = False
     del t_column
@@ -313,7 +368,9 @@ def _from_table(
 
     customers = None
     if "customer" in roles:
-        c_codes, c_dict = _encode(table[roles["customer"]])
+        c_codes, c_dict = _text_codes(
+            source, table[roles["customer"]], "customer", roles["customer"]
+        )
         c_codes, c_dict = _trimmed(c_codes[keep], c_dict)
         c_codes[_lookup(pc.equal(pc.binary_length(c_dict), 0).to_numpy(
             zero_copy_only=False), c_codes, False)] = -1
@@ -334,7 +391,7 @@ def _from_table(
 
     labels = None
     if "label" in roles:
-        l_codes, l_dict = _encode(table[roles["label"]])
+        l_codes, l_dict = _text_codes(source, table[roles["label"]], "label", roles["label"])
         l_codes, l_dict = _trimmed(l_codes[keep], l_dict)
         labels = _labels(ik, l_codes, l_dict, len(vocab))
 
@@ -383,7 +440,7 @@ def _numeric(source: Path, column: pa.ChunkedArray, name: str) -> np.ndarray:
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
         try:
             column = pc.cast(column, pa.float64())
-        except pa.ArrowInvalid as e:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise DataError(
                 f"{source}: the quantity column {name!r} is not numeric ({column.type}): {e}"
             ) from e

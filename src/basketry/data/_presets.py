@@ -182,6 +182,12 @@ def _resolve_columns(
                 f"{source}: cannot tell which column holds the {role}; pass {_FLAG[role]}=... "
                 f"(the columns are: {shown})"
             )
+    for role, col in roles.items():
+        if names.count(col) > 1:
+            raise DataError(
+                f"{source}: the {role} column {col!r} appears {names.count(col)} times among "
+                f"the columns ({shown}); rename the copies"
+            )
     if roles["transaction"] == roles["item"]:
         raise DataError(
             f"{source}: the same column {roles['item']!r} is named as transaction and item"

@@ -49,7 +49,9 @@ from pathlib import Path
 from basketry.data import _basket_lines
 from basketry.data._long_tables import _read_long_csv, _read_long_parquet
 from basketry.data._presets import _FLAG, PRESETS, Preset
-from basketry.data._sources import _detect_format
+from basketry.data._separators import _check_csv_sep, _check_sep
+from basketry.data._sources import _check_source, _detect_format
+from basketry.data._timestamps import _check_timestamp_format
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
 
@@ -123,10 +125,9 @@ def read_baskets(
         raise DataError(f"unknown format {format!r}; known formats: {', '.join(FORMATS)}")
     if preset is not None and preset not in PRESETS:
         raise DataError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
-    if not source.exists():
-        raise DataError(f"{source}: no such file")
-    if source.is_dir():
-        raise DataError(f"{source}: is a directory, expected a file")
+    sep = _check_sep(sep)
+    timestamp_format = _check_timestamp_format(timestamp_format)
+    _check_source(source)
     flags = {
         "transaction": transaction_col,
         "item": item_col,
@@ -135,8 +136,6 @@ def read_baskets(
         "quantity": quantity_col,
         "label": label_col,
     }
-    if source.stat().st_size == 0:
-        raise DataError(f"{source}: empty file")
 
     fmt = format if format != "auto" else _detect_format(source, flags, preset, sep)
     if fmt == "basket":
@@ -156,11 +155,18 @@ def read_baskets(
                 f"{source}: drop_non_products needs a preset that lists non-product items; the "
                 "basket format has no preset"
             )
+        if timestamp_format is not None:
+            raise DataError(
+                f"{source}: --timestamp-format given, but the basket format (one basket per "
+                "line) has no timestamps"
+            )
         return _read_basket_lines(source, sep)
     if fmt == "long-parquet":
         return _read_long_parquet(
             source, flags, preset, drop_cancelled, drop_non_products, timestamp_format
         )
+    if sep is not None:
+        _check_csv_sep(sep)
     return _read_long_csv(
         source, flags, preset, drop_cancelled, drop_non_products, timestamp_format, sep
     )

@@ -36,14 +36,21 @@ def _long_table(baskets: Baskets) -> pa.Table:
     return pa.table(columns)
 
 
+def _quoted(item: str) -> str:
+    if '"' in item or any(c.isspace() for c in item):
+        return '"' + item.replace('"', '""') + '"'
+    return item
+
+
 def write_baskets(baskets: Baskets, path: str | os.PathLike[str], format: str) -> Path:
     """Write ``baskets`` as ``long-parquet``, ``long-csv`` (columns transaction, item[,
-    timestamp, customer]) or ``basket`` (one basket per line, items separated by spaces)."""
+    timestamp, customer]) or ``basket`` (one basket per line, items separated by spaces; an
+    item holding whitespace or a quote is quoted, its quotes doubled, as the reader expects)."""
     target = Path(path)
     if format not in WRITE_FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {WRITE_FORMATS}")
     if format == "basket":
-        items = np.asarray(baskets.items, dtype=object)
+        items = np.asarray([_quoted(x) for x in baskets.items], dtype=object)
         with open(target, "w", encoding="utf-8") as fh:
             step = 100_000
             for lo in range(0, baskets.n_baskets, step):
