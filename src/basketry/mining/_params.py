@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 
 from basketry.mining.errors import MiningError
@@ -22,30 +24,40 @@ def exact_fraction(value: float | int | Fraction) -> Fraction:
     return Fraction(repr(float(value)))
 
 
-def min_count_from_support(min_support: float | int, n_baskets: int) -> int:
-    """The integer minimum count for ``min_support``.
+def min_count_from_support(min_support: float | int, n_baskets: int | None) -> int:
+    """The integer minimum count for ``min_support`` on ``n_baskets`` baskets.
 
     A float in (0, 1] is a fraction of the baskets: ``ceil(Fraction(repr(s)) * n_baskets)``,
-    at least 1. An int >= 1 is an absolute count.
+    at least 1. An int in [1, n_baskets] is an absolute count (no basket count known, None:
+    any int >= 1, and a fraction gives the count on one basket).
     """
+    on = "" if n_baskets is None else f" (the data has {n_baskets:,} baskets)"
+    most = "" if n_baskets is None else f" <= {n_baskets:,}"
     if isinstance(min_support, bool) or not isinstance(min_support, numbers.Real):
         raise MiningError(
-            f"min_support must be a fraction in (0, 1] or an absolute count >= 1 (int), "
-            f"got {min_support!r}"
+            f"min_support must be a fraction in (0, 1] or an absolute count >= 1{most} (int), "
+            f"got {min_support!r}{on}"
         )
     if isinstance(min_support, numbers.Integral):
-        if int(min_support) < 1:
+        count = int(min_support)
+        if count < 1:
             raise MiningError(
-                f"min_support as an absolute count must be >= 1, got {min_support!r}"
+                f"min_support as an absolute count must be >= 1, got {min_support!r}{on}"
             )
-        return int(min_support)
+        if n_baskets is not None and count > n_baskets:
+            # no itemset can reach it: an empty model would be silently useless
+            raise MiningError(
+                f"min_support count {count:,} is larger than the number of baskets "
+                f"({n_baskets:,}): give a count <= {n_baskets:,} or a fraction in (0, 1]"
+            )
+        return count
     value = float(min_support)
     if not math.isfinite(value) or not 0.0 < value <= 1.0:
         raise MiningError(
-            f"min_support as a fraction must be in (0, 1] (or an int count >= 1), "
-            f"got {min_support!r}"
+            f"min_support as a fraction must be in (0, 1] (or an int count >= 1{most}), "
+            f"got {min_support!r}{on}"
         )
-    return max(1, math.ceil(exact_fraction(value) * n_baskets))
+    return max(1, math.ceil(exact_fraction(value) * (1 if n_baskets is None else n_baskets)))
 
 
 def check_range(
@@ -110,3 +122,115 @@ def as_item_set(name: str, value: Iterable | None) -> list | None:
         return list(value)
     except TypeError:
         raise MiningError(f"{name} must be an iterable of items or None, got {value!r}") from None
+
+
+# --- the memory budget -----------------------------------------------------------------------
+# Without max_itemsets / max_rules, mining stops (BudgetExceeded, with advice) before its
+# itemsets or rules would need more than MEMORY_FRACTION of the memory this process may still
+# take (the smallest of MemAvailable, the cgroup limit and RLIMIT_AS/RLIMIT_DATA, see
+# _memory.py). The other half is room for what is not counted: the baskets' FP-tree, the
+# caller's copies, other processes.
+MEMORY_BUDGET_ENV = "BASKETRY_MEMORY_BUDGET"
+MEMORY_FRACTION = 0.5
+MEMORY_OFF = ("off", "none", "unlimited")
+# Peak bytes one itemset / one rule costs while it is mined and stored: the peak RSS of
+# frequent_itemsets (and of association_rules with every measure computed) minus the RSS before,
+# divided by the number found, the largest over chess.dat (dense, long itemsets) and
+# retail.dat (sparse) at several supports; measured by /tmp/h3/measure.py on Python 3.11,
+# numpy 2 (see the docs, operations). Rounded up.
+BYTES_PER_ITEMSET = 200
+BYTES_PER_RULE = 300
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?")
+
+
+def parse_memory_size(value: int | str) -> int | None:
+    """Bytes from an int or a string such as ``4G``, ``512M``, ``1.5GB``, ``2000000000``
+    (units are powers of 1024); None for ``off`` (no budget)."""
+    bad = MiningError(f"memory_budget must be a size such as 4G or 512M, or 'off', got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | str):
+        raise bad
+    if isinstance(value, numbers.Integral):
+        size = float(value)
+    else:
+        text = value.strip().lower()
+        if text in MEMORY_OFF:
+            return None
+        match = _SIZE.fullmatch(text)
+        if match is None:
+            raise bad
+        size = float(match[1]) * _UNITS[match[2]]
+    if not math.isfinite(size) or size < 1:
+        raise bad
+    return int(size)
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """The bytes mining may use (None: no budget) and where that figure came from."""
+
+    bytes: int | None
+    source: str
+
+    def max_itemsets(self, given: int | None) -> Limit:
+        """The itemset limit: ``given`` when set, else what the budget holds."""
+        if given is not None or self.bytes is None:
+            return Limit(given, None)
+        n = max(1, self.bytes // BYTES_PER_ITEMSET)
+        return Limit(n, f"the default for a {_gb(self.bytes)} memory budget ({self.source}), at "
+                        f"{BYTES_PER_ITEMSET} bytes an itemset")
+
+    def max_rules(self, given: int | None, used: int = 0) -> Limit:
+        """The rule limit: ``given`` when set, else what the budget holds after the ``used``
+        bytes (the itemsets the rules come from)."""
+        if given is not None or self.bytes is None:
+            return Limit(given, None)
+        n = max(1, (self.bytes - used) // BYTES_PER_RULE)
+        return Limit(n, f"the default for a {_gb(self.bytes)} memory budget ({self.source}) "
+                        f"less {_gb(used)} of itemsets, at {BYTES_PER_RULE} bytes a rule")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A limit on itemsets or rules (``value`` None: none), and how it was derived when it is
+    the default (``note``; None when the user gave it)."""
+
+    value: int | None
+    note: str | None
+
+    def describe(self, name: str) -> str:
+        """``max_itemsets=1,000`` and, for a default, how it was derived and how to change it."""
+        text = f"{name}={self.value:,}"
+        if self.note is None:
+            return text
+        return f"{text} ({self.note}; set {name} or {MEMORY_BUDGET_ENV} to change it)"
+
+
+def resolve_memory_budget(value: MemoryBudget | int | str | None = None) -> MemoryBudget:
+    """The budget ``value`` asks for: a ``MemoryBudget`` as is, a size (bytes, ``4G``), ``off``,
+    or None: ``$BASKETRY_MEMORY_BUDGET`` when set, else MEMORY_FRACTION of the memory this
+    process may still take (no budget when that is unknown)."""
+    if isinstance(value, MemoryBudget):
+        return value
+    if value is not None:
+        size = parse_memory_size(value)
+        return MemoryBudget(size, f"memory_budget={value!r}")
+    env = os.environ.get(MEMORY_BUDGET_ENV, "").strip()
+    if env:
+        try:
+            size = parse_memory_size(env)
+        except MiningError:
+            raise MiningError(f"{MEMORY_BUDGET_ENV} must be a size such as 4G or 512M, or "
+                              f"'off', got {env!r}") from None
+        return MemoryBudget(size, f"{MEMORY_BUDGET_ENV}={env}")
+    from basketry.mining._memory import memory_headroom
+
+    room = memory_headroom()
+    if room is None:
+        return MemoryBudget(None, "no memory limit known")
+    size = max(1, int(room[0] * MEMORY_FRACTION))
+    return MemoryBudget(size, f"{MEMORY_FRACTION:.0%} of the {_gb(room[0])} {room[1]} leaves")

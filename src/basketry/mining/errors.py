@@ -8,10 +8,15 @@ class MiningError(ValueError):
 
 
 class BudgetExceeded(MiningError):
-    """Mining stopped early because it found more itemsets or rules than its budget allows."""
+    """Mining stopped early because it found more itemsets or rules than its budget allows
+    (``estimated``: before mining, from a lower bound that ``found`` gives), or because it ran
+    out of memory (``what`` is "memory", ``limit`` the budget in bytes, 0 when none)."""
 
-    def __init__(self, message: str, *, what: str, found: int, limit: int) -> None:
+    def __init__(
+        self, message: str, *, what: str, found: int, limit: int, estimated: bool = False
+    ) -> None:
         super().__init__(message)
         self.what = what
         self.found = found
         self.limit = limit
+        self.estimated = estimated

@@ -9,13 +9,15 @@ import numpy as np
 
 from basketry.data.baskets import Baskets
 from basketry.mining._params import (
+    MemoryBudget,
     check_algorithm,
     check_max,
     check_n_jobs,
     check_range,
     min_count_from_support,
+    resolve_memory_budget,
 )
-from basketry.mining.errors import MiningError
+from basketry.mining.errors import BudgetExceeded, MiningError
 from basketry.mining.itemsets import FrequentItemsets, as_baskets, frequent_itemsets
 from basketry.mining.rules import COUNTS, MEASURES, Rules, association_rules
 
@@ -30,6 +32,10 @@ def _tuples(indptr: np.ndarray, indices: np.ndarray, names: np.ndarray) -> list[
     return [tuple(strs[bounds[i] : bounds[i + 1]]) for i in range(len(bounds) - 1)]
 
 
+def _size(n: int | None) -> str:
+    return "none" if n is None else f"{n / 2**30:.3g} GB"
+
+
 class AssociationMiner:
     """Mine frequent itemsets and association rules from baskets.
 
@@ -40,6 +46,12 @@ class AssociationMiner:
     After ``fit``: ``itemsets_`` and ``rules_`` (pandas DataFrames, built lazily),
     ``rules_table()`` (pyarrow), ``n_baskets_``, ``min_count_``, ``items_``, ``item_counts_``,
     and the array results ``frequent_itemsets_`` and ``rules_arrays_``.
+
+    Without ``max_itemsets``/``max_rules``, the limits are what ``memory_budget`` holds: bytes
+    or a size such as ``"4G"``, ``"off"`` for none, or None: ``$BASKETRY_MEMORY_BUDGET`` when
+    set, else half the memory this process may still take (MemAvailable, the cgroup limit,
+    RLIMIT_AS/RLIMIT_DATA, the smallest). Past a limit, or short of memory, ``fit`` raises
+    ``BudgetExceeded`` (a ``MiningError``) with advice; it never lets a ``MemoryError`` out.
     """
 
     def __init__(
@@ -57,6 +69,7 @@ class AssociationMiner:
         max_itemsets: int | None = None,
         max_rules: int | None = None,
         n_jobs: int | None = None,
+        memory_budget: int | str | None = None,
     ) -> None:
         self.min_support = min_support
         self.min_confidence = min_confidence
@@ -71,6 +84,7 @@ class AssociationMiner:
         self.max_itemsets = max_itemsets
         self.max_rules = max_rules
         self.n_jobs = n_jobs
+        self.memory_budget = memory_budget
 
     _PARAMS = (
         "min_support",
@@ -86,6 +100,7 @@ class AssociationMiner:
         "max_itemsets",
         "max_rules",
         "n_jobs",
+        "memory_budget",
     )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -102,12 +117,13 @@ class AssociationMiner:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"AssociationMiner({args})"
 
-    def validate(self, n_baskets: int = 1) -> int:
-        """Check the parameters as :meth:`fit` does, without data (``MiningError`` naming the
-        first bad one); the minimum count they give on ``n_baskets`` baskets."""
+    def validate(self, n_baskets: int | None = None) -> int:
+        """Check the parameters as :meth:`fit` does (``MiningError`` naming the first bad one);
+        the minimum count they give on ``n_baskets`` baskets (None: no data yet, so a count
+        is not checked against it, and a fraction gives the count on one basket)."""
         return self._validate(n_baskets)
 
-    def _validate(self, n_baskets: int) -> int:
+    def _validate(self, n_baskets: int | None) -> int:
         check_range("min_confidence", self.min_confidence, 0.0, 1.0)
         check_range("min_lift", self.min_lift, 0.0, None)
         check_range("max_p_value", self.max_p_value, 0.0, 1.0, low_open=True)
@@ -116,6 +132,8 @@ class AssociationMiner:
         check_max("max_rules", self.max_rules)
         check_algorithm(self.algorithm)
         check_n_jobs(self.n_jobs)
+        if self.memory_budget is not None and not isinstance(self.memory_budget, MemoryBudget):
+            resolve_memory_budget(self.memory_budget)
         if not isinstance(self.multi_consequent, bool | np.bool_):
             raise MiningError(
                 f"multi_consequent must be True or False, got {self.multi_consequent!r}"
@@ -130,6 +148,38 @@ class AssociationMiner:
         """Mine ``baskets`` (a ``Baskets`` or an iterable of iterables of item strings)."""
         b = as_baskets(baskets)
         self.min_count_ = self._validate(b.n_baskets)
+        # measured once: the itemsets' own allocations must not shrink the rules' budget twice
+        budget = resolve_memory_budget(self.memory_budget)
+        out_of_memory = False
+        try:
+            fi, rules = self._mine(b, budget, progress)
+        except MemoryError:
+            # a last resort (the budget should stop mining first): left here, the error and its
+            # frames are gone, so what they held is freed before the one-line error is raised
+            out_of_memory = True
+        if out_of_memory:
+            raise BudgetExceeded(
+                f"mining ran out of memory (memory budget: "
+                f"{_size(budget.bytes)}, {budget.source}); raise min_support, set max_len, "
+                "or lower max_itemsets / max_rules",
+                what="memory",
+                found=0,
+                limit=budget.bytes or 0,
+            )
+        self.frequent_itemsets_: FrequentItemsets = fi
+        self.rules_arrays_: Rules = rules
+        self.n_baskets_ = b.n_baskets
+        self.items_ = b.items
+        self.item_counts_ = fi.item_counts
+        self._itemsets_df: pd.DataFrame | None = None
+        self._rules_df: pd.DataFrame | None = None
+        if progress is not None:
+            progress(1.0)
+        return self
+
+    def _mine(
+        self, b: Baskets, budget: MemoryBudget, progress: Callable[[float], None] | None
+    ) -> tuple[FrequentItemsets, Rules]:
         mining_progress = None
         if progress is not None:
             def mining_progress(f: float) -> None:
@@ -146,6 +196,7 @@ class AssociationMiner:
             max_itemsets=self.max_itemsets,
             progress=mining_progress,
             n_jobs=self.n_jobs,
+            memory_budget=budget,
         )
         rules = association_rules(
             fi,
@@ -154,17 +205,9 @@ class AssociationMiner:
             max_p_value=self.max_p_value,
             multi_consequent=bool(self.multi_consequent),
             max_rules=self.max_rules,
+            memory_budget=budget,
         )
-        self.frequent_itemsets_: FrequentItemsets = fi
-        self.rules_arrays_: Rules = rules
-        self.n_baskets_ = b.n_baskets
-        self.items_ = b.items
-        self.item_counts_ = fi.item_counts
-        self._itemsets_df: pd.DataFrame | None = None
-        self._rules_df: pd.DataFrame | None = None
-        if progress is not None:
-            progress(1.0)
-        return self
+        return fi, rules
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "rules_arrays_"):

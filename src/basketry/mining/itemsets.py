@@ -9,12 +9,17 @@ import numpy as np
 
 from basketry.data.baskets import Baskets
 from basketry.mining._compiled import kernels
+from basketry.mining._explosion import Explosion, stop_if_certain
+from basketry.mining._memory import memory_headroom
 from basketry.mining._params import (
+    Limit,
+    MemoryBudget,
     as_item_set,
     check_algorithm,
     check_max,
     check_n_jobs,
     min_count_from_support,
+    resolve_memory_budget,
 )
 from basketry.mining.errors import BudgetExceeded, MiningError
 
@@ -102,19 +107,24 @@ def item_mask(name: str, value: Iterable | None, items: np.ndarray) -> np.ndarra
     return mask
 
 
-def _budget_error(counts: np.ndarray, limit: int, n_baskets: int, max_len: int | None) -> None:
+def _budget_error(
+    counts: np.ndarray, limit: Limit, n_baskets: int, max_len: int | None
+) -> None:
+    assert limit.value is not None
     found = int(counts.shape[0])
-    srt = np.sort(counts)[::-1]
-    suggest_count = int(srt[min(limit, found - 1)]) + 1
+    # the count that keeps at most ``limit`` of the itemsets found (found in place: no copy of
+    # what may be most of the memory)
+    counts.partition(found - 1 - limit.value)
+    suggest_count = int(counts[found - 1 - limit.value]) + 1
     suggest = suggest_count / n_baskets if n_baskets else 1.0
     len_hint = "" if max_len is not None else ", or set max_len (e.g. max_len=3)"
     raise BudgetExceeded(
         f"mining stopped after finding {found:,} frequent itemsets, more than "
-        f"max_itemsets={limit:,}; raise min_support to about {suggest:.3g} "
+        f"{limit.describe('max_itemsets')}; raise min_support to about {suggest:.3g} "
         f"(count {suggest_count:,}) or more{len_hint}, or raise max_itemsets",
         what="itemsets",
         found=found,
-        limit=limit,
+        limit=limit.value,
     )
 
 
@@ -131,6 +141,7 @@ def frequent_itemsets(
     max_itemsets: int | None = None,
     progress: Progress | None = None,
     n_jobs: int | None = None,
+    memory_budget: MemoryBudget | int | str | None = None,
 ) -> FrequentItemsets:
     """Mine the frequent itemsets of ``baskets``, exactly.
 
@@ -143,7 +154,10 @@ def frequent_itemsets(
     with ``consequents`` given, the result is the itemsets that contain a consequent item
     plus the itemsets ``Z - consequents`` of those (the antecedent counts rules need).
 
-    Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found.
+    Raises ``BudgetExceeded`` once more than ``max_itemsets`` itemsets are found, or before
+    mining when more are certain to be frequent. Without ``max_itemsets``, the limit is what
+    ``memory_budget`` holds (bytes, a size such as ``"4G"``, ``"off"``; None: the environment
+    variable ``BASKETRY_MEMORY_BUDGET``, else half the memory this process may still take).
     ``progress`` is called with the fraction of the work done. ``n_jobs``: threads that share
     FP-Growth's work (None or -1: one per core this process may use, fewer when the copies of
     the FP-tree each extra thread mines on would take more than a quarter of the available
@@ -152,7 +166,9 @@ def frequent_itemsets(
     b = as_baskets(baskets)
     algorithm = check_algorithm(algorithm)
     max_len = check_max("max_len", max_len)
-    max_itemsets = check_max("max_itemsets", max_itemsets)
+    budget = resolve_memory_budget(memory_budget)
+    limit = budget.max_itemsets(check_max("max_itemsets", max_itemsets))
+    max_itemsets = limit.value
     threads = check_n_jobs(n_jobs)
     auto_threads = n_jobs is None or n_jobs == -1
     n = b.n_baskets
@@ -190,6 +206,12 @@ def frequent_itemsets(
     )
     limit_non_a = a_mask is not None and not multi_consequent
 
+    if a_mask is None and c_mask is None and m:
+        # the constraints change which itemsets are kept: the bounds are for all of them
+        allowed = np.ones(n_all, dtype=bool) if excl is None else ~excl
+        stop_if_certain(Explosion(b.indptr, b.indices, item_counts, allowed, n, max_len),
+                        min_count, limit)
+
     t_ptr, t_idx = kernels.recode_baskets(b.indptr, b.indices, new_of_old)
     if progress is not None:
         progress(0.0)
@@ -201,11 +223,11 @@ def frequent_itemsets(
     elif algorithm == "fpgrowth":
         r_len, r_items, r_cnt = _mine_fpgrowth(
             t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
-            max_itemsets, progress, n, threads, auto_threads,
+            limit, progress, n, threads, auto_threads,
         )
     else:
         r_len, r_items, r_cnt = _mine_apriori(
-            t_ptr, t_idx, counts_new, min_count, max_len, is_non_a, limit_non_a, max_itemsets,
+            t_ptr, t_idx, counts_new, min_count, max_len, is_non_a, limit_non_a, limit,
             progress, n,
         )
     r_ptr = np.zeros(r_len.shape[0] + 1, dtype=np.int64)
@@ -236,7 +258,7 @@ def frequent_itemsets(
         r_items = np.concatenate([keep_idx, x_idx])
         r_cnt = np.concatenate([keep_cnt, x_cnt])
         if max_itemsets is not None and r_cnt.shape[0] > max_itemsets:
-            _budget_error(r_cnt, max_itemsets, n, max_len)
+            _budget_error(r_cnt, limit, n, max_len)
 
     # back to original ids, sorted by (length, ids)
     orig = kernels.map_sort_rows(r_ptr, r_items, old_of_new if m else np.zeros(1, dtype=np.int32))
@@ -261,8 +283,9 @@ def frequent_itemsets(
 
 def _mine_fpgrowth(
     t_ptr, t_idx, counts_new, first_c, min_count, max_len, is_non_a, limit_non_a,
-    max_itemsets, progress, n_baskets, n_jobs=1, auto_threads=False,
+    limit, progress, n_baskets, n_jobs=1, auto_threads=False,
 ):
+    max_itemsets = limit.value
     m = counts_new.shape[0]
     parent, item, count, n0, hstart, hnodes, weight = kernels.build_tree(t_ptr, t_idx, m)
     # chunks of top-level items, from the least frequent, of about equal work (the summed
@@ -310,14 +333,14 @@ def _mine_fpgrowth(
         for i, (lo, hi) in enumerate(bounds):
             n = mine(i, tree, found)
             if n < 0:
-                _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
+                _budget_error(_done(results, 2), limit, n_baskets, max_len)
             found += n
             if progress is not None:
                 done += float(weight[lo:hi].sum())
                 progress(min(done / total, 1.0) * 0.99)
     else:
         if _mine_threads(mine, tree, n0, threads, bounds, weight, total, progress, max_itemsets):
-            _budget_error(_done(results, 2), max_itemsets, n_baskets, max_len)
+            _budget_error(_done(results, 2), limit, n_baskets, max_len)
     return (_done(results, 0), _done(results, 1), _done(results, 2))
 
 
@@ -331,15 +354,9 @@ def threads_for_memory(threads: int, tree_bytes: int, available: int | None) -> 
 
 
 def _available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux: MemAvailable), or None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    """Bytes of memory this process may still take (MemAvailable, cgroup, rlimits), or None."""
+    room = memory_headroom()
+    return None if room is None else room[0]
 
 
 def _done(results: list, k: int) -> np.ndarray:
@@ -432,9 +449,10 @@ def _count_candidates(indptr: np.ndarray, indices: np.ndarray, cands: np.ndarray
 
 
 def _mine_apriori(
-    t_ptr, t_idx, counts_new, min_count, max_len, is_non_a, limit_non_a, max_itemsets,
+    t_ptr, t_idx, counts_new, min_count, max_len, is_non_a, limit_non_a, limit,
     progress, n_baskets,
 ):
+    max_itemsets = limit.value
     m = counts_new.shape[0]
     lens = [np.ones(m, dtype=np.int32)]
     itms = [np.arange(m, dtype=np.int32)]
@@ -443,7 +461,7 @@ def _mine_apriori(
 
     def check() -> None:
         if max_itemsets is not None and found > max_itemsets:
-            _budget_error(np.concatenate(cnts), max_itemsets, n_baskets, max_len)
+            _budget_error(np.concatenate(cnts), limit, n_baskets, max_len)
 
     check()
     if max_len is not None and max_len < 2:

@@ -9,7 +9,13 @@ from fractions import Fraction
 import numpy as np
 
 from basketry.mining._compiled import kernels
-from basketry.mining._params import check_max, check_range, exact_fraction
+from basketry.mining._params import (
+    MemoryBudget,
+    check_max,
+    check_range,
+    exact_fraction,
+    resolve_memory_budget,
+)
 from basketry.mining.errors import BudgetExceeded, MiningError
 from basketry.mining.itemsets import FrequentItemsets
 
@@ -147,6 +153,7 @@ def association_rules(
     multi_consequent: bool | None = None,
     max_consequent_len: int | None = None,
     max_rules: int | None = None,
+    memory_budget: MemoryBudget | int | str | None = None,
 ) -> Rules:
     """Rules from frequent itemsets.
 
@@ -155,13 +162,16 @@ def association_rules(
     mined with. ``min_confidence`` in [0, 1] and ``min_lift`` >= 0 are compared exactly on
     integer counts (``Fraction(repr(x))``); ``max_p_value`` in (0, 1] filters on the one-sided
     Fisher exact test. Raises ``BudgetExceeded`` once more than ``max_rules`` rules pass the
-    confidence and lift thresholds.
+    confidence and lift thresholds; without ``max_rules``, the limit is what ``memory_budget``
+    holds after the itemsets (see ``frequent_itemsets``).
     """
     check_range("min_confidence", min_confidence, 0.0, 1.0)
     check_range("min_lift", min_lift, 0.0, None)
     check_range("max_p_value", max_p_value, 0.0, 1.0, low_open=True)
     max_consequent_len = check_max("max_consequent_len", max_consequent_len)
-    max_rules = check_max("max_rules", max_rules)
+    used = sum(a.nbytes for a in (itemsets.indptr, itemsets.indices, itemsets.counts))
+    limit = resolve_memory_budget(memory_budget).max_rules(check_max("max_rules", max_rules), used)
+    max_rules = limit.value
     if multi_consequent is None:
         multi_consequent = itemsets.multi_consequent or (max_consequent_len or 1) > 1
     multi = bool(multi_consequent)
@@ -223,7 +233,7 @@ def association_rules(
         suggest = float(srt[min(max_rules, srt.shape[0] - 1)]) if srt.size else 1.0
         raise BudgetExceeded(
             f"rule generation stopped after finding {found:,} rules, more than "
-            f"max_rules={max_rules:,}; raise min_confidence to about {suggest:.3g} or more, "
+            f"{limit.describe('max_rules')}; raise min_confidence to about {suggest:.3g} or more, "
             "raise min_support or min_lift, or set max_len",
             what="rules",
             found=found,
