@@ -12,6 +12,16 @@ version, git commit when known). A run that fails is ended ``FAILED`` with the r
 Store: ``MLFLOW_TRACKING_URI`` when set, else a SQLite database under basketry's home
 (``BASKETRY_HOME``, default ``~/.basketry``): ``sqlite:///$BASKETRY_HOME/mlflow.db`` with
 artifacts under ``$BASKETRY_HOME/mlartifacts``. MLflow is optional (the ``mlflow`` extra).
+
+Opening a store (:func:`prepare_store`, once per process and store) fails fast with one line
+(:class:`TrackingError`) instead of hanging or a traceback: a tracking server or database host
+that does not answer within ``BASKETRY_TRACKING_TIMEOUT`` seconds (default 5), a missing
+database driver, a ``BASKETRY_HOME`` that is not a directory. A new SQLite store is created
+under the store's lock (:mod:`basketry.training.locks`) in a temporary file renamed into place,
+so concurrent first uses do not race on the schema and a killed creation leaves no half-made
+database. A run records its process (``basketry.pid``, ``basketry.host``,
+``basketry.pid_start``) so that ``basketry models doctor`` can tell a run whose process is gone;
+SIGTERM and Ctrl-C end the run ``KILLED``.
 """
 
 from __future__ import annotations
@@ -20,11 +30,20 @@ import contextlib
 import functools
 import json
 import os
+import socket
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from basketry.training.faults import fault_point
+from basketry.training.locks import LockTimeout, scheme, sqlite_path, store_lock
+from basketry.training.signals import Terminated, deferred_signals, terminate_raises
 
 DEFAULT_EXPERIMENT = "basketry"
 #: The MLflow model inside a run's artifacts.
@@ -40,6 +59,21 @@ def basketry_home() -> Path:
     return Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
 
 
+def _home_dir() -> Path:
+    """Basketry's home, created if missing (``TrackingError`` when it cannot be)."""
+    home = basketry_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise TrackingError(f"BASKETRY_HOME {home} is not a directory") from None
+    except OSError as exc:
+        raise TrackingError(f"BASKETRY_HOME {home} cannot be created: "
+                            f"{exc.strerror or exc}") from None
+    if not home.is_dir():
+        raise TrackingError(f"BASKETRY_HOME {home} is not a directory")
+    return home
+
+
 def tracking_uri(uri: str | None = None) -> str:
     """The tracking (and registry) URI: ``uri``, else ``MLFLOW_TRACKING_URI``, else the local
     SQLite store under basketry's home (created on first use)."""
@@ -47,9 +81,133 @@ def tracking_uri(uri: str | None = None) -> str:
         return uri
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    home = basketry_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(home / 'mlflow.db').resolve()}"
+    return f"sqlite:///{(_home_dir() / 'mlflow.db').resolve()}"
+
+
+def redact(uri: str) -> str:
+    """``uri`` with its password, if any, replaced by ``***`` (for messages)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def probe_timeout() -> float:
+    text = os.environ.get("BASKETRY_TRACKING_TIMEOUT", "")
+    try:
+        return max(float(text), 0.1) if text else 5.0
+    except ValueError:
+        return 5.0
+
+
+#: Bounds on MLflow's own HTTP requests to a tracking server (its defaults are a 120 s timeout
+#: and 7 retries with back-off, minutes before a dead server is reported); set only when the
+#: environment does not set them.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+_prepared: set[str] = set()
+
+
+def _probe_http(uri: str, timeout: float) -> None:
+    """Any HTTP answer (even 401 or 404) means the server is there."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        pass
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"the tracking server {redact(uri)} cannot be used: no answer "
+                            f"within {timeout:g} s ({reason}; BASKETRY_TRACKING_TIMEOUT)"
+                            ) from None
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def _probe_database(uri: str, timeout: float) -> None:
+    """The driver is importable and the server's port accepts a connection."""
+    import sqlalchemy.engine
+
+    try:
+        url = sqlalchemy.engine.make_url(uri)
+        dialect = url.get_dialect()
+    except Exception as exc:
+        raise TrackingError(f"the tracking store {redact(uri)} is not a usable database URI: "
+                            f"{type(exc).__name__}: {exc}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = getattr(exc, "name", None) or url.get_driver_name()
+        hint = " (pip install psycopg2-binary)" if "psycopg" in str(driver) else ""
+        raise TrackingError(f"the tracking store {redact(uri)} needs the Python driver "
+                            f"{driver!r}, which is not installed{hint}") from None
+    if url.host:
+        port = url.port or _DEFAULT_PORTS.get(scheme(uri))
+        try:
+            socket.create_connection((url.host, port), timeout=timeout).close()
+        except OSError as exc:
+            raise TrackingError(f"the tracking store {redact(uri)} cannot be used: its "
+                                f"server {url.host}:{port} cannot be reached within "
+                                f"{timeout:g} s ({exc.strerror or exc})") from None
+
+
+def _create_sqlite(db: Path) -> None:
+    """Create the SQLite store's schema in a temporary file and rename it into place (called
+    under the store's lock): a killed creation leaves no half-migrated database."""
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    for stale in db.parent.glob(f".{db.name}.creating-*"):
+        stale.unlink(missing_ok=True)
+    tmp = db.with_name(f".{db.name}.creating-{os.getpid()}")
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp}")
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()
+    fault_point("store_created")
+    os.replace(tmp, db)
+
+
+def prepare_store(uri: str, *, create: bool = True) -> None:
+    """Check that the store at ``uri`` can be used, creating a local one if ``create`` (else
+    ``TrackingError`` when it does not exist yet); once per process and store."""
+    if uri in _prepared:
+        return
+    require_mlflow()
+    kind, timeout = scheme(uri), probe_timeout()
+    db = sqlite_path(uri)
+    if kind in ("http", "https"):
+        _probe_http(uri, timeout)
+    elif kind in ("postgresql", "mysql", "mssql"):
+        _probe_database(uri, timeout)
+    elif db is not None and not db.exists() and not create:
+        raise TrackingError(f"there is no tracking store at {db} yet (nothing was tracked)")
+    elif db is not None and not db.parent.is_dir():
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrackingError(f"the tracking store's directory {db.parent} cannot be "
+                                f"created: {exc.strerror or exc}") from None
+    try:
+        with store_lock(uri, "creating the tracking store"):
+            if db is not None and (not db.exists() or db.stat().st_size == 0):
+                _create_sqlite(db)
+            # MLflow creates or checks the schema when it first opens a store: under the lock
+            c = _mlflow_client(uri)
+            c.search_experiments(max_results=1)
+            c.search_registered_models(max_results=1)
+    except TrackingError:
+        raise
+    except LockTimeout as exc:
+        raise TrackingError(str(exc)) from None
+    except Exception as exc:
+        raise TrackingError(f"the tracking store {redact(uri)} cannot be used: "
+                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                            ) from None
+    _prepared.add(uri)
 
 
 def artifact_location(uri: str) -> str | None:
@@ -123,9 +281,49 @@ def _param(value: Any) -> str:
     return text[:6000]
 
 
-def client(uri: str | None = None) -> Any:
-    mlflow = require_mlflow()
-    return mlflow.MlflowClient(tracking_uri=tracking_uri(uri), registry_uri=tracking_uri(uri))
+def _mlflow_client(uri: str) -> Any:
+    return require_mlflow().MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def client(uri: str | None = None, *, create: bool = True) -> Any:
+    """An MLflow client of the store (checked and, if ``create``, created: see
+    :func:`prepare_store`)."""
+    uri = tracking_uri(uri)
+    prepare_store(uri, create=create)
+    return _mlflow_client(uri)
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux), to tell a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """Whether process ``pid`` (started at ``start`` when known) still runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True  # no /proc: the pid exists
+    return state not in ("Z", "X") and (start is None or process_start(pid) == start)
+
+
+def process_tags() -> dict[str, str]:
+    """Run tags naming this process, for ``basketry models doctor``."""
+    tags = {"basketry.pid": str(os.getpid()), "basketry.host": socket.gethostname()}
+    start = process_start(os.getpid())
+    if start is not None:
+        tags["basketry.pid_start"] = start
+    return tags
 
 
 #: The tag MLflow reads to show a run nested under another (what ``nested=True`` sets).
@@ -136,8 +334,10 @@ class TrainingRun:
     """One MLflow run around a training, as a context manager.
 
     Entering starts the run (``TrackingError`` if the store cannot be reached); leaving it ends
-    it ``FINISHED``, or ``FAILED`` with the reason when an exception escapes (re-raised).
-    ``parent_run_id`` makes it a nested run of that run (``basketry tune``'s grid points).
+    it ``FINISHED``, or ``FAILED`` with the reason when an exception escapes (re-raised), or
+    ``KILLED`` after Ctrl-C or SIGTERM (which raises :class:`Terminated` while the run is
+    open). ``parent_run_id`` makes it a nested run of that run (``basketry tune``'s grid
+    points).
     """
 
     def __init__(self, uri: str | None = None, experiment: str | None = None,
@@ -145,6 +345,7 @@ class TrainingRun:
                  source: str = "basketry train") -> None:
         self.mlflow = require_mlflow()
         self.uri = tracking_uri(uri)
+        prepare_store(self.uri)
         self.experiment = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") \
             or DEFAULT_EXPERIMENT
         self.run_name = run_name
@@ -154,6 +355,9 @@ class TrainingRun:
         self.run_id: str | None = None
         self.artifact_uri: str | None = None
         self.failure: str | None = None
+        #: How the run ended: FINISHED, FAILED or KILLED (``None`` while it runs).
+        self.status: str | None = None
+        self._signals: contextlib.ExitStack | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> TrainingRun:
@@ -164,7 +368,8 @@ class TrainingRun:
                     self.experiment, artifact_location=artifact_location(self.uri))
             else:
                 experiment_id = found.experiment_id
-            tags = {"basketry.version": basketry_version(), "mlflow.source.name": self.source}
+            tags = {"basketry.version": basketry_version(), "mlflow.source.name": self.source,
+                    **process_tags()}
             if self.parent_run_id:
                 tags[PARENT_RUN_TAG] = self.parent_run_id
             commit = git_commit()
@@ -173,35 +378,50 @@ class TrainingRun:
                 tags["mlflow.source.git.commit"] = commit
             run = self.client.create_run(experiment_id, tags=tags, run_name=self.run_name)
         except Exception as exc:
-            raise TrackingError(f"the tracking store {self.uri} cannot be used: "
+            raise TrackingError(f"the tracking store {redact(self.uri)} cannot be used: "
                                 f"{type(exc).__name__}: {exc}") from exc
         self.run_id = run.info.run_id
         self.artifact_uri = run.info.artifact_uri
+        self._signals = contextlib.ExitStack()
+        self._signals.enter_context(terminate_raises())
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self.run_id is None:
             return
-        if exc is None:
-            if self.failure is None:  # else already ended FAILED by fail()
-                self.client.set_terminated(self.run_id, "FINISHED")
-            return
-        self.fail(exc)
+        try:
+            if exc is None:
+                if self.failure is None:  # else already ended by fail()
+                    fault_point("run_ending")
+                    with deferred_signals():
+                        self.client.set_terminated(self.run_id, "FINISHED")
+                        self.status = "FINISHED"
+                return
+            self.fail(exc)
+        finally:
+            if self._signals is not None:
+                self._signals.close()
+                self._signals = None
 
     def fail(self, exc: BaseException | str) -> None:
-        """End the run ``FAILED`` with the reason (best effort: the store may be the problem)."""
+        """End the run ``FAILED`` with the reason, or ``KILLED`` after Ctrl-C or SIGTERM (best
+        effort: the store may be the problem)."""
+        status = "FAILED"
         if isinstance(exc, str):
             reason = exc
+        elif isinstance(exc, Terminated):
+            reason, status = "terminated (SIGTERM)", "KILLED"
         elif isinstance(exc, KeyboardInterrupt):
-            reason = "interrupted"
+            reason, status = "interrupted (SIGINT)", "KILLED"
         else:
             reason = f"{type(exc).__name__}: {exc}"
-        self.failure = reason
-        with contextlib.suppress(Exception):  # each on its own: one may work without the other
-            self.client.set_tag(self.run_id, "basketry.failure", reason[:5000])
-        with contextlib.suppress(Exception):
-            self.client.set_terminated(self.run_id, "FAILED")
+        self.failure, self.status = reason, status
+        with deferred_signals():  # a second Ctrl-C does not leave the run RUNNING
+            with contextlib.suppress(Exception):  # each on its own: one may work alone
+                self.client.set_tag(self.run_id, "basketry.failure", reason[:5000])
+            with contextlib.suppress(Exception):
+                self.client.set_terminated(self.run_id, status)
 
     # ---- logging -----------------------------------------------------------------------------
     def log_params(self, params: dict[str, Any]) -> None:
@@ -216,8 +436,6 @@ class TrainingRun:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
