@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test browser bench clean
+.PHONY: demo test browser audit bench clean
 
 # One install stamp per set of extras; redone when pyproject.toml changes, or setup.py or a
 # module beside the kernels (the install compiles the kernels ahead of time, see setup.py).
@@ -38,14 +38,21 @@ browser:
 	else echo "note: chromium + chromedriver missing; the browser tests will skip" \
 	  "(sudo apt-get install chromium chromium-driver)"; fi
 
-## test: set up with test extras, then ruff, the import contracts and the whole pytest suite
+## test: set up with test extras, then ruff, the import contracts, the dependency audit (reported,
+## never failing the run: `make audit` fails on a finding) and the whole pytest suite
 ## (with the kernels compiled ahead of time), then the data and mining tests again with numba's
 ## JIT kernels (the fallback when the ahead-of-time ones are missing or stale)
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
+	-$(BIN)/python scripts/audit_dependencies.py
 	$(BIN)/python -m pytest
 	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining
+
+## audit: the installed dependencies against PyPI's advisories (fails on a known vulnerability;
+## `make test` runs it too and reports without failing, see docs/operations.md)
+audit: $(VENV)/.installed-test
+	$(BIN)/python scripts/audit_dependencies.py
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/mining.py
