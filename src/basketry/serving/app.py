@@ -45,6 +45,11 @@ REQUEST_ID_HEADER = "x-request-id"
 CLIENT_CLOSED = 499
 #: Set in the scope when the client left before the application had read the request.
 _CLIENT_LEFT = "basketry.client_left"
+#: Set in the scope by the HTTP protocol (basketry.serving.protocol) when it stopped waiting
+#: for the request's body (BASKETRY_BODY_TIMEOUT), answered 408 and closed the connection:
+#: the application then sees a departure, recorded as the timeout it is.
+TIMED_OUT = "basketry.timed_out"
+REQUEST_TIMEOUT = 408
 #: Environment variable naming a folder shared by the worker processes of one ``serve``.
 RUN_DIR_ENV = "BASKETRY_RUN_DIR"
 
@@ -831,7 +836,7 @@ class RequestContext:
             try:
                 body = await self._read_body(receive, length)
             except _ClientLeft:  # recorded as the protocol records it: no answer to send
-                self.client_left(path, rid, start)
+                self._count(path, "POST", _departure(scope), rid, start)
                 return
             status, payload = self.answer_fast(fast, path, rid, body, start)
             await send({"type": "http.response.start", "status": status, "headers": [
@@ -865,11 +870,16 @@ class RequestContext:
             raise
         finally:
             self._count(path, scope["method"],
-                        CLIENT_CLOSED if scope.get(_CLIENT_LEFT) else status, rid, start)
+                        _departure(scope) if scope.get(_CLIENT_LEFT) else status, rid, start)
 
     def client_left(self, path: str, rid: str, start: float) -> None:
         """Record a fast-path request whose client left before its body was in."""
         self._count(path, "POST", CLIENT_CLOSED, rid, start)
+
+    def record(self, path: str, method: str, status: int, rid: str, start: float) -> None:
+        """Record a request the HTTP protocol answered itself and closed (408: its head or body
+        came too slowly; 431: its head was too large)."""
+        self._count(path, method, status, rid, start)
 
     async def _read_body(self, receive: Callable[..., Any], length: int) -> bytes | None:
         """The request body, or None when it is larger than the limit (not read further);
@@ -897,6 +907,11 @@ class RequestContext:
 
     def openapi_schema(self) -> dict[str, Any]:
         return self.app.openapi_schema.to_schema()
+
+
+def _departure(scope: Any) -> int:
+    """The status of a request whose client is gone before its body was in."""
+    return REQUEST_TIMEOUT if scope.get(TIMED_OUT) else CLIENT_CLOSED
 
 
 def encode(value: Any) -> bytes:

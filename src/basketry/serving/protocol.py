@@ -9,16 +9,28 @@ that turn (``loop.call_soon``), before the loop waits for the network again: the
 the same order, sent no later in any way a client can see, in one system call. Closing the
 connection sends what is pending first; aborting it drops it, as a transport does.
 
+It also bounds what slow or idle clients can hold (:class:`GuardedHttpToolsProtocol`): a
+request's head and body must come in within ``BASKETRY_HEADER_TIMEOUT`` and
+``BASKETRY_BODY_TIMEOUT`` seconds, and a worker keeps at most ``BASKETRY_MAX_CONNECTIONS`` open.
+
 ``basketry serve`` runs uvicorn with this protocol (``http=`` of :func:`uvicorn.run`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
+import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from basketry.serving.app import TIMED_OUT
+from basketry.serving.schemas import ErrorResponse
+from basketry.serving.settings import Settings
+
+log = logging.getLogger("basketry.serving")
 
 #: Bytes kept back at most: past this, what is pending is sent at once.
 MAX_PENDING = 64 * 1024
@@ -105,6 +117,219 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             self.flow.resume_reading()
 
 
+#: What a connection waits for, which sets its deadline (:class:`GuardedHttpToolsProtocol`).
+_IDLE, _OPENED, _HEAD, _BODY = 0, 1, 2, 3
+#: Where the application keeps a request's id in the ASGI scope (app.RequestContext).
+_REQUEST_ID = "basketry.request_id"
+#: A request whose head or body is not in within its time is answered with this.
+REQUEST_TIMEOUT = 408
+#: A request whose head is larger than :data:`MAX_HEAD_BYTES` is answered with this.
+HEAD_TOO_LARGE = 431
+#: Bytes of a request's head (request line and headers) at most. Neither llhttp nor uvicorn
+#: bounds it: a client streaming headers took 620 MB of the server's memory in 4 s, before
+#: any timeout could help. h11 allows 16 KiB, nginx 32 KiB by default; a head here is < 1 KiB.
+MAX_HEAD_BYTES = 64 * 1024
+#: At most one log line per this many seconds about refused connections (not one per refusal:
+#: under a flood of connections that would be a flood of log lines).
+REFUSAL_LOG_SECONDS = 60.0
+
+
+class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
+    """:class:`CoalescingHttpToolsProtocol` that bounds what slow, idle or oversized clients
+    can hold.
+
+    uvicorn times out only idle kept-alive connections: a connection that sent nothing, half
+    a request line, or headers and half a body, stayed open for as long as the client liked
+    (a slowloris held every file descriptor of the worker), and a head was read without bound.
+    Here:
+
+    - a request's head must be in within ``header_timeout`` seconds of its first byte (of the
+      connection's opening, for its first request), and its body within ``body_timeout``
+      seconds of the end of its head. Past it, the request is answered 408 with
+      ``connection: close``, counted and access-logged as the application counts its requests,
+      and the connection closed; a connection that has sent nothing is closed without an
+      answer, as an idle kept-alive one is. Time the server spends not reading the connection
+      (queued requests, answers the client has not taken) or answering the request before on
+      it does not count: that wait is not the client's;
+    - a head larger than :data:`MAX_HEAD_BYTES` is answered 431, and the connection closed;
+    - a worker keeps at most ``max_connections`` connections open: one more is closed as soon
+      as it is accepted, and the others keep being served.
+
+    One timer per connection, not per request: each phase (head, body) only stores its
+    deadline, and the timer, when it fires, checks it and re-arms itself for the current one;
+    it is set again within a request only when a deadline comes before it (a body timeout
+    shorter than the head's). The head's size is counted per read, only while a head is
+    incomplete at the end of one.
+    """
+
+    _refused = 0  # connections refused since the last log line about it (per worker)
+    _refused_logged = -REFUSAL_LOG_SECONDS
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        settings = getattr(self.app, "settings", None)
+        if not isinstance(settings, Settings):  # an application that is not basketry's
+            settings = _DEFAULTS
+        self._header_timeout = settings.header_timeout
+        self._body_timeout = settings.body_timeout
+        self._max_connections = settings.max_connections
+        self._phase = _IDLE
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._head_size = 0  # of the incomplete head; -1: it began in the current read
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self._max_connections:
+            self._refuse(transport)
+            return
+        super().connection_made(transport)
+        self._wait(_OPENED, self._header_timeout)
+
+    def _refuse(self, transport: asyncio.Transport) -> None:
+        self.transport = transport  # for connection_lost
+        transport.close()
+        cls = GuardedHttpToolsProtocol
+        cls._refused += 1
+        now = self.loop.time()
+        if now - cls._refused_logged >= REFUSAL_LOG_SECONDS:
+            log.warning("connection(s) refused: %d open, the limit (BASKETRY_MAX_CONNECTIONS)",
+                        len(self.connections),
+                        extra={"event": "connections_refused", "refused": cls._refused})
+            cls._refused, cls._refused_logged = 0, now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timing()
+        super().connection_lost(exc)
+
+    def _stop_timing(self) -> None:
+        self._phase = _IDLE
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._phase == _HEAD:  # a head is still incomplete after this read
+            size = self._head_size
+            # the read that began it is not counted (it may end the request before): a head
+            # is refused past MAX_HEAD_BYTES plus at most one read, never below it
+            self._head_size = size = 0 if size < 0 else size + len(data)
+            if size > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self._refuse_head(HEAD_TOO_LARGE, "head_too_large",
+                                  f"the request's head (request line and headers) is larger "
+                                  f"than {MAX_HEAD_BYTES} bytes", 0.0)
+
+    def _wait(self, phase: int, timeout: float) -> None:
+        """Start waiting for the client: ``phase`` must be over within ``timeout`` seconds."""
+        self._phase = phase
+        deadline = self._deadline = self.loop.time() + timeout
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self.loop.call_at(deadline, self._check_deadline)
+
+    def on_message_begin(self) -> None:
+        self._head_size = -1
+        if self._phase == _OPENED:  # the first request's time runs from the opening
+            self._phase = _HEAD
+        else:
+            self._wait(_HEAD, self._header_timeout)
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._wait(_BODY, self._body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        super().on_message_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._stop_timing()  # the connection is the WebSocket protocol's from now on
+        super().handle_websocket_upgrade()
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        phase = self._phase
+        if phase == _IDLE or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if now < self._deadline:  # the phase changed since the timer was set
+            self._timer_at = self._deadline
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            return
+        cycle = self.cycle
+        if self.flow.read_paused or (phase == _HEAD and cycle is not None
+                                     and not cycle.response_complete):
+            # the server is not reading, or still answering the request before this one: the
+            # client cannot be late meanwhile, and its time starts again
+            self._wait(phase, self._body_timeout if phase == _BODY else self._header_timeout)
+        elif phase == _OPENED:  # sent nothing: closed as an idle connection is
+            self.transport.close()
+        elif phase == _HEAD:
+            self._refuse_head(REQUEST_TIMEOUT, "request_timeout",
+                              f"the request's head was not complete within "
+                              f"{self._header_timeout:g} s", self._header_timeout)
+        else:
+            self._body_timed_out()
+
+    def _refuse_head(self, status: int, error: str, message: str, seconds: float) -> None:
+        """Answer the request whose head is coming in with an error, close the connection, and
+        have the application count it (``seconds``: how long it took)."""
+        url = self.url.partition(b"?")[0]
+        # the method is known once the URL has begun (it comes first)
+        method = self.parser.get_method().decode("latin-1") if url else "-"
+        new_id = getattr(self.app, "new_request_id", None)
+        rid = new_id() if new_id is not None else ""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # the request before it is still being answered: that answer is sent, and the
+            # connection closed after it, with nothing more read
+            self._stop_timing()
+            self.flow.pause_reading()
+            cycle.keep_alive = False
+        else:
+            self._close_with(status, error, message, rid)
+        record = getattr(self.app, "record", None)
+        if record is not None:
+            record(url.decode("latin-1"), method, status, rid, time.perf_counter() - seconds)
+
+    def _body_timed_out(self) -> None:
+        cycle = self.cycle
+        if cycle.response_started:  # answered before its body was in: nothing more to say
+            self.transport.close()
+            return
+        # the application is waiting for the body: it sees the client leave, and records the
+        # request as timed out (408) instead of as a departure (499)
+        cycle.scope[TIMED_OUT] = True  # type: ignore[literal-required]
+        self._close_with(REQUEST_TIMEOUT, "request_timeout", self._body_message(),
+                         cycle.scope.get(_REQUEST_ID, ""))  # type: ignore[call-overload]
+
+    def _body_message(self) -> str:
+        return f"the request's body was not complete within {self._body_timeout:g} s"
+
+    def _close_with(self, status: int, error: str, message: str, rid: str) -> None:
+        """Answer ``status`` with an error document, and close the connection."""
+        payload = msgspec.json.encode(ErrorResponse(error=error, field=None, request_id=rid,
+                                                    message=message))
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head.extend((name, b": ", value, b"\r\n"))
+        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n"
+                    b"x-request-id: %s\r\nconnection: close\r\n\r\n" % (len(payload),
+                                                                      rid.encode()))
+        head.append(payload)
+        self._stop_timing()
+        self.transport.write(b"".join(head))
+        self.transport.close()
+
+
+_DEFAULTS = Settings()
+
+
 class _Answered:
     """What uvicorn's protocol looks at of a request cycle, for a request answered here."""
 
@@ -132,8 +357,8 @@ class _Answered:
         pass
 
 
-class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
-    """:class:`CoalescingHttpToolsProtocol` that answers the service's fast-path requests
+class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
+    """:class:`GuardedHttpToolsProtocol` that answers the service's fast-path requests
     (``POST /v1/recommendations`` and ``/batch``) itself, as the request's last bytes are
     parsed, instead of starting an ASGI task for each.
 
@@ -196,6 +421,7 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
                           version != "1.0" and self.parser.should_keep_alive(),
                           time.perf_counter())
         self.cycle = cycle  # type: ignore[assignment]
+        self._wait(_BODY, self._body_timeout)
         if length > self._max_body:
             # answered now: a client that declares a gigabyte would otherwise wait for an
             # answer until it had sent all of it
@@ -219,11 +445,24 @@ class DirectHttpToolsProtocol(CoalescingHttpToolsProtocol):
         if type(cycle) is not _Answered:
             super().on_message_complete()
             return
+        self._phase = _IDLE
         if cycle.response_complete:  # answered 413 before the body was read
             return
         chunks = cycle.body
         self._answer(cycle, None if chunks is None else
                      chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _body_timed_out(self) -> None:
+        cycle = self.cycle
+        if type(cycle) is not _Answered:
+            super()._body_timed_out()
+            return
+        if cycle.response_complete:  # answered 413 before its body was in
+            self.transport.close()
+            return
+        cycle.response_complete = True  # not a departure (connection_lost)
+        self._close_with(REQUEST_TIMEOUT, "request_timeout", self._body_message(), cycle.rid)
+        self.app.record(cycle.path, "POST", REQUEST_TIMEOUT, cycle.rid, cycle.start)
 
     def _answer(self, cycle: _Answered, body: bytes | None) -> None:
         """Write the answer to ``cycle`` (``body`` None: larger than the limit, answered 413

@@ -8,13 +8,16 @@ import tempfile
 from typing import Any
 
 from basketry.serving.logs import configure_logging, uvicorn_log_config
-from basketry.serving.settings import Settings
+from basketry.serving.settings import ENV_PREFIX, Settings, SettingsError
 
 #: Import string uvicorn uses to build the app in each worker process.
 APP_FACTORY = "basketry.serving.server:app_from_env"
 #: uvicorn's httptools protocol sending each response in one write and answering the
 #: recommendation endpoints without an ASGI task per request (basketry.serving.protocol).
 HTTP_PROTOCOL = "basketry.serving.protocol:DirectHttpToolsProtocol"
+#: Files a worker keeps open besides its connections: the listening socket, the event loop's,
+#: logs, model and metric files while they are read, with room to spare.
+SPARE_FILES = 128
 
 
 def http_protocol() -> str:
@@ -24,6 +27,29 @@ def http_protocol() -> str:
     except ImportError:
         return "auto"
     return HTTP_PROTOCOL
+
+
+def ensure_open_files(max_connections: int) -> int:
+    """Raise this process's open-file limit (inherited by the workers) to what
+    ``max_connections`` connections need, if it is lower; the limit in force.
+
+    A worker past its limit cannot accept a connection or open a model file; the soft limit is
+    often 1024 while the hard one allows far more. :class:`SettingsError` when even the hard
+    limit is too low.
+    """
+    import resource
+
+    need = max_connections + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return need if soft == resource.RLIM_INFINITY else soft
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise SettingsError(
+            f"{ENV_PREFIX}MAX_CONNECTIONS={max_connections} needs {need} open files, but this "
+            f"process may open at most {hard} (ulimit -Hn): lower it to "
+            f"{max(hard - SPARE_FILES, 1)} or raise the limit")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return need
 
 
 def app_from_env() -> Any:
@@ -48,6 +74,7 @@ def serve(settings: Settings | None = None, **overrides: Any) -> None:
     base = settings or Settings.from_env()
     settings = base.replace(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.log_format, settings.log_level)
+    ensure_open_files(settings.max_connections)
     # the workers rebuild their settings from the environment: pass ours down that way
     for name, value in settings.public().items():
         if name == "admin_token":
@@ -78,6 +105,8 @@ def serve(settings: Settings | None = None, **overrides: Any) -> None:
             proxy_headers=False,
             timeout_graceful_shutdown=10,
             timeout_keep_alive=settings.keep_alive,  # type: ignore[arg-type]  # a float works
+            # header_timeout, body_timeout and max_connections are the protocol's (it reads
+            # them from the application's settings): uvicorn has no such bounds
         )
     finally:
         if run_dir:

@@ -43,6 +43,17 @@ class Settings:
     #: Seconds an idle kept-alive connection stays open (set it above the idle timeout of a
     #: load balancer in front, which would otherwise reuse connections the server closes).
     keep_alive: float = 5.0
+    #: Seconds a request's head (request line and headers) may take to come in, counted from
+    #: its first byte, or from the connection's opening for its first request: past it, the
+    #: request is answered 408 (a connection that sent nothing is closed) and the connection
+    #: closed. A head is one packet for any real client; this only bounds slow or idle ones.
+    header_timeout: float = 10.0
+    #: Seconds a request's body may take to come in, counted from the end of its head (408
+    #: and the connection closed past it): >= 26 KB/s for the default 256 KiB body limit.
+    body_timeout: float = 10.0
+    #: Open connections per worker; beyond it a new connection is closed at once (existing
+    #: ones keep being served), so that idle sockets cannot exhaust file descriptors or memory.
+    max_connections: int = 1000
     #: Per-request access log lines at INFO (never with basket contents; those are DEBUG only).
     access_log: bool = True
     max_basket: int = 100
@@ -65,7 +76,7 @@ class Settings:
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{ENV_PREFIX}LOG_LEVEL {self.log_level!r} is not a log level")
         positive = ("port", "workers", "max_basket", "max_k", "default_k", "max_exclude",
-                    "max_batch", "max_item_length", "max_body_bytes")
+                    "max_batch", "max_item_length", "max_body_bytes", "max_connections")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be >= 1")
@@ -75,8 +86,9 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}DEFAULT_K must be <= {ENV_PREFIX}MAX_K")
         if self.watch < 0:
             raise SettingsError(f"{ENV_PREFIX}WATCH must be >= 0 seconds")
-        if not 0 < self.keep_alive < float("inf"):
-            raise SettingsError(f"{ENV_PREFIX}KEEP_ALIVE must be a number of seconds > 0")
+        for name in ("keep_alive", "header_timeout", "body_timeout"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a number of seconds > 0")
         if self.admin_token is not None and len(self.admin_token) < 8:
             raise SettingsError(f"{ENV_PREFIX}ADMIN_TOKEN must be at least 8 characters")
 
