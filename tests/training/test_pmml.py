@@ -26,6 +26,7 @@ from basketry.model import (
     read_artifact,
     write_model,
 )
+from basketry.model.validate import UNIT_MEASURES
 from basketry.training import save_model
 from basketry.training.pmml import PMML_NS, PMMLError, export_pmml, import_pmml
 
@@ -88,11 +89,14 @@ def edge_model(tmp_path_factory) -> Path:
             if name in ("count", "antecedent_count", "consequent_count"):
                 columns[name].append(2**40 + row * 7 + j)
             else:
-                columns[name].append(floats[(row + j) % len(floats)])
+                value = floats[(row + j) % len(floats)]
+                if name in UNIT_MEASURES and value > 1:  # loading checks these are in [0, 1]
+                    value = 1 / value
+                columns[name].append(value)
     columns["conviction"][1] = float("inf")
     rules = pa.table(columns, schema=RULES_SCHEMA)
     return write_model(tmp_path_factory.mktemp("edge") / "model", items=items, rules=rules,
-                       n_baskets=10, parameters={"min_support": 0.1, "note": [1, "x", None]},
+                       n_baskets=2**41, parameters={"min_support": 0.1, "note": [1, "x", None]},
                        scoring={"method": "confidence"}, metrics={"hit_rate@10": 0.1 + 0.2},
                        extra={"future_field": {"kept": True}})
 

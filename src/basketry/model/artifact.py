@@ -42,6 +42,7 @@ from basketry.model.validate import (
     check_counts_match,
     check_items,
     check_manifest,
+    check_no_nulls,
     check_rules,
     check_scoring,
 )
@@ -91,14 +92,20 @@ def _write_table(table: pa.Table, path: Path) -> dict[str, Any]:
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "rows": table.num_rows}
 
 
-def _conform(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
+def _conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+    """``table`` as ``schema`` (columns selected and cast), or ``ModelError`` naming ``where``
+    (a file, or a table being written) and the column."""
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
-        raise ModelError(f"{what} table lacks column(s) {missing}; it has {table.column_names}")
+        raise ModelError(f"{where} lacks column(s) {missing}; it has {table.column_names}")
+    table = table.select(schema.names)
+    # a null where the format has none: named with its row (the cast would only say "null")
+    check_no_nulls(table, tuple(f.name for f in schema if not f.nullable), where)
     try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ModelError(f"{what} table does not fit the model format: {exc}") from exc
+        return table.cast(schema)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ModelError(f"{where} does not fit the model format: {detail}") from None
 
 
 def is_model_directory(path: str | os.PathLike[str]) -> bool:
@@ -201,8 +208,8 @@ def write_model(
     """
     target = Path(path)
     check_model_target(target, overwrite=overwrite)
-    items = _conform(items, ITEMS_SCHEMA, "items")
-    rules = _conform(rules, RULES_SCHEMA, "rules")
+    items = _conform(items, ITEMS_SCHEMA, "items table")
+    rules = _conform(rules, RULES_SCHEMA, "rules table")
     validate_content(items, rules, n_baskets=n_baskets, scoring=scoring)
     n_items = items.num_rows
     reserved = sorted(set(extra or ()) & _MANIFEST_FIELDS)
@@ -328,8 +335,8 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
         rules = pq.read_table(root / RULES_FILE)
     except (OSError, pa.ArrowException) as exc:
         raise ModelIntegrityError(f"cannot read the tables of {root}: {exc}") from exc
-    items = _conform(items, ITEMS_SCHEMA, f"{root / ITEMS_FILE}: items")
-    rules = _conform(rules, RULES_SCHEMA, f"{root / RULES_FILE}: rules")
+    items = _conform(items, ITEMS_SCHEMA, str(root / ITEMS_FILE))
+    rules = _conform(rules, RULES_SCHEMA, str(root / RULES_FILE))
     check_counts_match(manifest, items, rules, where)
     n_baskets = manifest["counts"]["n_baskets"]
     check_items(items, n_baskets, str(root / ITEMS_FILE))

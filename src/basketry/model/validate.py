@@ -140,7 +140,8 @@ def _array(table: pa.Table, name: str) -> pa.Array:
     return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
 
 
-def _no_nulls(table: pa.Table, columns: tuple[str, ...], where: str) -> None:
+def check_no_nulls(table: pa.Table, columns: tuple[str, ...], where: str) -> None:
+    """No null in ``columns`` of ``table`` (nor among the item ids of a list column)."""
     for name in columns:
         array = _array(table, name)
         if array.null_count:
@@ -162,7 +163,7 @@ def _numpy(table: pa.Table, name: str) -> np.ndarray:
 def check_items(items: pa.Table, n_baskets: int, where: str) -> None:
     """The items table (``where``: its file): item codes present and unique, counts within
     0..n_baskets."""
-    _no_nulls(items, ("item", "count"), where)
+    check_no_nulls(items, ("item", "count"), where)
     codes = items.column("item")
     if pc.count_distinct(codes).as_py() != items.num_rows:
         counted = pc.value_counts(codes)
@@ -181,7 +182,7 @@ def check_items(items: pa.Table, n_baskets: int, where: str) -> None:
 def check_rules(rules: pa.Table, n_items: int, n_baskets: int, where: str) -> None:
     """The rules table (``where``: its file) against ``n_items`` items and ``n_baskets``
     baskets: item ids, itemsets, counts and measures."""
-    _no_nulls(rules, tuple(rules.column_names), where)
+    check_no_nulls(rules, tuple(rules.column_names), where)
     sides = {name: _list_column(rules, name) for name in ("antecedent", "consequent")}
     for name, (offsets, values) in sides.items():
         _check_itemsets(name, offsets, values, n_items, where)

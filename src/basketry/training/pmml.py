@@ -29,7 +29,14 @@ import numpy as np
 import pyarrow as pa
 
 from basketry import __version__
-from basketry.model import ModelError, items_table, read_artifact, write_model
+from basketry.model import (
+    ModelError,
+    check_model_target,
+    items_table,
+    read_artifact,
+    validate_content,
+    write_model,
+)
 from basketry.model.format import COUNT_COLUMNS, MEASURE_COLUMNS, RULES_SCHEMA
 
 PMML_VERSION = "4.4"
@@ -255,10 +262,7 @@ def export_pmml(
     temporary sibling renamed into place) and return its path. The document's Output declares
     the ``k`` best recommendations by confidence for PMML scorers."""
     target = Path(out_path)
-    if target.exists() and not overwrite:
-        raise PMMLError(f"{target} already exists; choose another path or allow overwrite")
-    if target.is_dir():
-        raise PMMLError(f"{target} is a directory; give a file name for the PMML document")
+    _check_pmml_target(target, overwrite=overwrite)
     tree = pmml_document(model_dir, k=k)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
@@ -271,6 +275,31 @@ def export_pmml(
         staging.unlink(missing_ok=True)
         raise
     return target
+
+
+def _check_pmml_target(target: Path, *, overwrite: bool) -> None:
+    """Refuse (nothing touched) to write a PMML document at ``target`` unless it is new or,
+    with ``overwrite``, an empty file or a PMML document: replacing anything else (a data
+    file, a directory, a link) would lose data."""
+    if target.is_symlink():
+        raise PMMLError(f"{target} is a symbolic link; give the path of a file")
+    if not target.exists():
+        return
+    if target.is_dir():
+        raise PMMLError(f"{target} is a directory; give a file name for the PMML document")
+    if not overwrite:
+        raise PMMLError(f"{target} already exists; choose another path or allow overwrite")
+    if not target.is_file():
+        raise PMMLError(f"{target} is not a regular file; choose another path")
+    try:
+        with open(target, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise PMMLError(f"{target}: cannot read it ({exc.strerror}); choose another path") \
+            from None
+    if head and b"<PMML" not in head:
+        raise PMMLError(f"{target} is not a PMML document; overwrite replaces only a PMML "
+                        "document, never other files: choose another path")
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -504,8 +533,19 @@ def import_pmml(
 ) -> Path:
     """Read the PMML document at ``pmml_path`` (as written by ``export_pmml``) into a model
     directory at ``out_dir``, written atomically by ``basketry.model.write_model``. Nothing is
-    written when the document is refused."""
+    written when the document is refused: not PMML basketry reads, content that loading would
+    refuse (an invalid scoring object, counts or measures out of range, ...), or an ``out_dir``
+    that exists and is not an empty directory or (with ``overwrite``) a model directory."""
     target = Path(out_dir)
-    if target.exists() and not overwrite and (not target.is_dir() or any(target.iterdir())):
-        raise PMMLError(f"{target} already exists; choose another path or allow overwrite")
-    return write_model(target, overwrite=overwrite, **read_pmml(pmml_path))
+    try:  # before the document is read: it may be large
+        check_model_target(target, overwrite=overwrite)
+    except ModelError as exc:
+        raise PMMLError(str(exc)) from None
+    model = read_pmml(pmml_path)
+    # the content as loading checks it, so a model that would not load is never written
+    try:
+        validate_content(model["items"], model["rules"], n_baskets=model["n_baskets"],
+                         scoring=model["scoring"], where=str(pmml_path))
+    except ModelError as exc:
+        raise PMMLError(str(exc)) from None
+    return write_model(target, overwrite=overwrite, **model)
