@@ -31,7 +31,7 @@ from basketry.data._sources import (
     _sniff_delimiter,
     _suffix,
 )
-from basketry.data._timestamps import _NAT, _timestamps
+from basketry.data._timestamps import _NAT, _timestamps, _where
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
 
@@ -202,6 +202,11 @@ def _from_table(
     n = table.num_rows
     if n == 0:
         raise DataError(f"{source}: empty input (no data rows)")
+    if timestamp_format is not None and "timestamp" not in roles:
+        raise DataError(
+            f"{source}: --timestamp-format given, but there is no timestamp column; name it "
+            "with --timestamp-col"
+        )
     if drop_cancelled is None:
         drop_cancelled = preset.drop_cancelled if preset is not None else False
     non_products = preset.non_product_items if preset is not None else frozenset()
@@ -284,7 +289,7 @@ def _from_table(
 
     dropped = 0
     if "quantity" in roles:
-        quantity = _numeric(source, table[roles["quantity"]], roles["quantity"])
+        quantity = _numeric(source, table[roles["quantity"]], roles["quantity"], row_offset)
         nonpositive = (quantity <= 0) & keep  # NaN (null) compares False: kept
         dropped = int(np.count_nonzero(nonpositive))
         keep &= ~nonpositive
@@ -434,16 +439,30 @@ def _segment_reduce(
     return out
 
 
-def _numeric(source: Path, column: pa.ChunkedArray, name: str) -> np.ndarray:
+def _numeric(source: Path, column: pa.ChunkedArray, name: str, row_offset: int) -> np.ndarray:
+    """The quantity column as float64 (NaN for null or blank); a value that is not a number is
+    a DataError naming its line (CSV) or row (Parquet)."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            trimmed = pc.utf8_trim_whitespace(column)
+            column = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
         try:
             column = pc.cast(column, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            where = ""
+            for row, value in enumerate(column.to_pylist()):
+                try:
+                    if value is not None:
+                        float(value)
+                except (TypeError, ValueError):
+                    where = f"{_where(row, row_offset)}: {value!r}: "
+                    break
             raise DataError(
-                f"{source}: the quantity column {name!r} is not numeric ({column.type}): {e}"
-            ) from e
+                f"{source}: {where}the quantity column {name!r} is not numeric "
+                f"({column.type}): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
     return column.to_numpy().astype(np.float64, copy=False)
 
 

@@ -134,7 +134,8 @@ def _head_bytes(source: Path) -> bytes:
 
 
 def _head_line(source: Path) -> str:
-    line = _head_bytes(source).split(b"\n", 1)[0].rstrip(b"\r")
+    # the first line as Arrow's CSV parser ends it: at \n, \r\n or a lone \r
+    line = _head_bytes(source).split(b"\n", 1)[0].split(b"\r", 1)[0]
     return line.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
@@ -154,7 +155,10 @@ def _sniff_delimiter(header: str) -> str:
 
 def _header_names(source: Path, delimiter: str) -> list[str]:
     header = _head_line(source)
-    row = next(csv.reader([header], delimiter=delimiter), [])
+    try:
+        row = next(csv.reader([header], delimiter=delimiter), [])
+    except csv.Error:  # e.g. a quote in a header field: then the names are not recognised
+        row = header.split(delimiter)
     return [name.strip() for name in row]
 
 
