@@ -401,3 +401,16 @@ def test_gzip_named_csv_is_read_as_long_csv(tmp_path):
     p.write_bytes(gzip.compress(b"transaction,item\n1,a\n1,b\n2,a\n"))
     b = read_baskets(p)
     assert b.report["format"] == "long-csv" and b.n_baskets == 2
+
+
+def test_nan_ids_are_null_not_the_string_nan(tmp_path):
+    p = tmp_path / "x.parquet"
+    pq.write_table(pa.table({
+        "transaction": pa.array([1.0, 1.0, 2.0, float("nan")]),
+        "item": pa.array([1.0, float("nan"), 2.0, 3.0]),
+        "customer": pa.array([float("nan"), 7.0, 8.0, 9.0]),
+    }), p)
+    b = read_baskets(p)
+    assert list(b.items) == ["1", "2"] and list(b.basket_ids) == ["1", "2"]
+    assert list(b.customers) == [None, "8"]  # basket 1 keeps only its row without customer
+    assert b.report["dropped_null_transactions"] == 1 and b.report["dropped_null_items"] == 1

@@ -98,6 +98,9 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
             codes[pos : pos + len(c)] = locals_[k][_indices(c)]
             pos += len(c)
     if pa.types.is_floating(dictionary.type):
+        # NaN is how pandas writes a missing number: a null id, never the string "nan"
+        dictionary = pc.if_else(pc.is_nan(dictionary), pa.scalar(None, dictionary.type),
+                                dictionary)
         valid = dictionary.drop_null()
         if len(valid) == 0 or (
             pc.all(pc.is_finite(valid)).as_py()
@@ -109,6 +112,8 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     if dictionary.null_count:
         null_code = np.append(dictionary.is_null().to_numpy(zero_copy_only=False), True)
         codes = np.where(null_code[codes], -1, codes).astype(np.int32)
+        # no code points at those entries now; a string keeps every mask over them boolean
+        dictionary = pc.fill_null(dictionary, "")
     return codes, dictionary
 
 

@@ -228,7 +228,7 @@ def _from_table(
 
     # items first: a column with no value at all is an error, whatever the filters
     item_codes, item_dict = _text_codes(source, table[roles["item"]], "item", roles["item"])
-    item_nulls = table[roles["item"]].null_count > 0
+    item_nulls = bool((item_codes < 0).any())  # nulls, and NaN in a float column
     if item_nulls and (item_codes < 0).all():
         raise DataError(f"{source}: the item column {roles['item']!r} is entirely null")
     item_codes, item_dict = _trimmed(item_codes, item_dict)
