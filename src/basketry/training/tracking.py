@@ -393,8 +393,9 @@ class TrainingRun:
         try:
             if exc is None:
                 if self.failure is None:  # else already ended by fail()
-                    fault_point("run_ending")
+                    # a signal here comes after the run is ended FINISHED: its work is done
                     with deferred_signals():
+                        fault_point("run_ending")
                         self.client.set_terminated(self.run_id, "FINISHED")
                         self.status = "FINISHED"
                 return
