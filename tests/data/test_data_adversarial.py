@@ -414,3 +414,20 @@ def test_nan_ids_are_null_not_the_string_nan(tmp_path):
     assert list(b.items) == ["1", "2"] and list(b.basket_ids) == ["1", "2"]
     assert list(b.customers) == [None, "8"]  # basket 1 keeps only its row without customer
     assert b.report["dropped_null_transactions"] == 1 and b.report["dropped_null_items"] == 1
+
+
+def test_corrupt_gzip_stream(tmp_path):
+    data = bytearray(gzip.compress(b"".join(b"%d item%d\n" % (i, i % 50) for i in range(20000))))
+    data[len(data) // 2] ^= 0xFF
+    p = tmp_path / "x.dat.gz"
+    p.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"x\.dat\.gz: cannot read"):
+        read_baskets(p)
+
+
+def test_tsv_basket_lines_split_on_tabs_only(tmp_path):
+    p = tmp_path / "x.tsv"
+    p.write_text("tea bag\tmilk\nbread\n")
+    b = read_baskets(p)
+    assert b.report["separator"] == "\t" and set(b.basket(0)) == {"tea bag", "milk"}
+    assert set(read_baskets(p, sep="\\t").basket(0)) == {"tea bag", "milk"}

@@ -12,6 +12,7 @@ import io
 import lzma
 import os
 import stat
+import zlib
 from pathlib import Path
 
 from basketry.data._presets import _KNOWN, PRESETS, _norm
@@ -25,7 +26,7 @@ _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
 _ARROW_COMPRESSION = {".gz": "gzip", ".bz2": "bz2"}
 _SNIFF_BYTES = 1 << 16
-_READ_ERRORS = (OSError, EOFError, lzma.LZMAError)
+_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zlib.error)  # zlib: a corrupt gzip stream
 
 
 def _check_source(source: Path) -> None:

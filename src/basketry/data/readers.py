@@ -50,7 +50,7 @@ from basketry.data import _basket_lines
 from basketry.data._long_tables import _read_long_csv, _read_long_parquet
 from basketry.data._presets import _FLAG, PRESETS, Preset
 from basketry.data._separators import _check_csv_sep, _check_sep
-from basketry.data._sources import _check_source, _detect_format
+from basketry.data._sources import _check_source, _detect_format, _suffix
 from basketry.data._timestamps import _check_timestamp_format
 from basketry.data.baskets import Baskets
 from basketry.data.errors import DataError
@@ -160,6 +160,8 @@ def read_baskets(
                 f"{source}: --timestamp-format given, but the basket format (one basket per "
                 "line) has no timestamps"
             )
+        if sep is None and _suffix(source) == ".tsv":
+            sep = "\t"  # items may hold spaces: the whitespace split would cut them
         return _read_basket_lines(source, sep)
     if fmt == "long-parquet":
         return _read_long_parquet(
