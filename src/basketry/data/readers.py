@@ -4,9 +4,11 @@ Three formats:
 
 ``basket``
     One basket per line, items separated by whitespace (FIMI ``.dat`` files) or by ``sep``
-    (default: a comma if the file has one in its first 64 KiB, e.g. ``groceries.csv``).
-    Items are stripped of surrounding whitespace; a line with no item is an empty basket
-    (dropped and counted).
+    (default: a tab for ``.tsv``, else a comma if the file has one in its first 64 KiB, e.g.
+    ``groceries.csv``, else whitespace). Items are stripped of surrounding whitespace; a line
+    with no item is an empty basket (dropped and counted). An item may be quoted CSV style
+    (``"bread, white",milk``; ``""`` for a quote inside it); an unquoted item holding a quote,
+    or a quote left open at the end of its line, is refused (``_quoted``).
 ``long-csv`` / ``long-parquet``
     One row per (transaction, item) with optional timestamp, customer, quantity and label
     (item description) columns. Rows are filtered in this order, each dropped row counted once
@@ -96,9 +98,12 @@ def read_baskets(
         transaction_col, item_col, timestamp_col, customer_col, quantity_col, label_col:
             column names for the long formats; when not given, a preset's names or a known
             column name is used (see ``report["columns"]``).
-        sep: item separator (basket) or field delimiter (long-csv). Default: basket: a comma
-            if the file contains one in its first 64 KiB, else any whitespace; long-csv: the
-            most frequent of ``, ; \\t |`` in the header line.
+        sep: item separator (basket) or field delimiter (long-csv): exactly one character
+            (``"\\t"`` typed as backslash-t means a tab); a space means any run of
+            whitespace (basket format). Empty, several characters, a line break, the quote, a
+            control character, or (long-csv) a non-ASCII character: DataError. Default: basket:
+            a tab for ``.tsv``, a comma if the file contains one in its first 64 KiB, else any
+            whitespace; long-csv: the most frequent of ``, ; \\t |`` in the header line.
         preset: a known layout (``"online-retail"``, ``"online-retail-ii"``); auto-detected
             when the file has all of a preset's columns. Flags override a preset's columns.
         drop_cancelled: drop transactions whose id starts with ``"C"``. Default: the preset's
@@ -108,17 +113,27 @@ def read_baskets(
             samples, bad-debt adjustments; for the online-retail presets ``POST``, ``DOT``,
             ``M``, ``C2``, ``D``...). Default: the preset's setting (True for the
             online-retail presets), else False; True without such a preset is an error.
-        timestamp_format: ``strptime`` format of a string timestamp column; default: ISO 8601
-            (with or without zone offset; converted to naive UTC), else the format pandas
-            infers from the first value.
+        timestamp_format: ``strptime`` format of a string timestamp column (the CLI's
+            ``--timestamp-format``), applied to every row; a row that does not match is a
+            DataError naming its line and value. Checked first: a format without a ``%``
+            directive or with a bad one, given for the basket format or for a table without a
+            timestamp column, is a DataError (a typed timestamp/date column ignores it).
+            Default: ISO 8601 (with or without zone offset; converted to naive UTC), else the
+            one format guessed from the first value (a guess that reads day/month both ways
+            is a DataError asking for the format).
 
     Returns:
         Baskets with ``report`` counting what was read, kept and dropped.
 
     Raises:
-        DataError: missing file, unknown format or preset, missing columns, empty input,
-            unparsable timestamps, an item column with no value, ``drop_non_products=True``
+        DataError: one line naming the file and, where there is one, the line, row or column:
+            missing file, not a regular file, unknown format or preset, a bad ``sep`` or
+            ``timestamp_format``, a file that is not UTF-8 text, badly quoted basket lines,
+            ragged CSV rows, missing or duplicated columns, a column of a type its role cannot
+            use (lists, structs, maps...), empty input, unparsable or out-of-range timestamps,
+            non-numeric quantities, an item column with no value, ``drop_non_products=True``
             without a preset listing non-product items, or nothing left after filtering.
+            Never another exception for a bad file.
     """
     source = Path(path)
     if format not in FORMATS:
