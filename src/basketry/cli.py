@@ -1035,6 +1035,15 @@ def serve(
     keep_alive: Annotated[float | None, typer.Option(
         help="Seconds an idle connection stays open; above a load balancer's idle timeout. "
         "Env: BASKETRY_KEEP_ALIVE (5).")] = None,
+    header_timeout: Annotated[float | None, typer.Option(
+        help="Seconds a request's head may take to come in (then 408). "
+        "Env: BASKETRY_HEADER_TIMEOUT (10).")] = None,
+    body_timeout: Annotated[float | None, typer.Option(
+        help="Seconds a request's body may take after its head (then 408). "
+        "Env: BASKETRY_BODY_TIMEOUT (10).")] = None,
+    max_connections: Annotated[int | None, typer.Option(
+        help="Open connections per worker; more are closed at once. "
+        "Env: BASKETRY_MAX_CONNECTIONS (1000).")] = None,
     log_format: Annotated[str | None, typer.Option(
         help="json | text. Env: BASKETRY_LOG_FORMAT (json).")] = None,
     log_level: Annotated[str | None, typer.Option(
