@@ -159,7 +159,8 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     deadline, and the timer, when it fires, checks it and re-arms itself for the current one;
     it is set again within a request only when a deadline comes before it (a body timeout
     shorter than the head's). The head's size is counted per read, only while a head is
-    incomplete at the end of one.
+    incomplete at the end of one; it is never over-counted, and a head is refused within one
+    read past the limit.
     """
 
     _refused = 0  # connections refused since the last log line about it (per worker)
@@ -213,9 +214,13 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().data_received(data)
         if self._phase == _HEAD:  # a head is still incomplete after this read
             size = self._head_size
-            # the read that began it is not counted (it may end the request before): a head
-            # is refused past MAX_HEAD_BYTES plus at most one read, never below it
-            self._head_size = size = 0 if size < 0 else size + len(data)
+            if size < 0:
+                # it began in this read, which may hold the end of the request before: its
+                # part of the read is what was parsed of it (less a header cut by the read's end)
+                size = len(self.url) + sum(len(n) + len(v) for n, v in self.headers)
+            else:
+                size += len(data)
+            self._head_size = size
             if size > MAX_HEAD_BYTES and not self.transport.is_closing():
                 self._refuse_head(HEAD_TOO_LARGE, "head_too_large",
                                   f"the request's head (request line and headers) is larger "
