@@ -22,11 +22,20 @@ from basketry.mining._params import Limit
 from basketry.mining.errors import BudgetExceeded
 
 
+def row_sums(indptr: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Per CSR row, how many of its entries ``flags`` (bool, one per entry) marks (int64)."""
+    full = np.diff(indptr) > 0
+    out = np.zeros(full.shape[0], dtype=np.int64)
+    if flags.size:
+        # over the non-empty rows, whose starts increase, each sum runs to the row's end; no
+        # int64 copy of every entry (itemsets may hold billions)
+        out[full] = np.add.reduceat(flags, indptr[:-1][full], dtype=np.int64)
+    return out
+
+
 def frequent_sizes(indptr: np.ndarray, indices: np.ndarray, use: np.ndarray) -> np.ndarray:
     """Per basket, how many of its items ``use`` marks (int64)."""
-    acc = np.zeros(indices.shape[0] + 1, dtype=np.int64)
-    np.cumsum(use[indices], out=acc[1:])
-    return acc[indptr[1:]] - acc[indptr[:-1]]
+    return row_sums(indptr, use[indices])
 
 
 def upper_levels(sizes: np.ndarray, m: int, min_count: int, max_len: int | None) -> np.ndarray:
@@ -101,11 +110,12 @@ def _big(x: float) -> str:
     return f"{x:,.0f}" if x < 1e15 else f"{x:.3g}"
 
 
-def support_text(count: int, n_baskets: int) -> str:
+def support_text(min_count: int, n_baskets: int, *, count: bool = True) -> str:
     """``0.301 (count 962)``: the fraction rounded up to 3 digits, so it asks for no less."""
-    frac = count / n_baskets
+    frac = min_count / n_baskets
     scale = 10 ** (2 - math.floor(math.log10(frac)))
-    return f"{math.ceil(frac * scale - 1e-9) / scale:.3g} (count {count:,})"
+    text = f"{math.ceil(frac * scale - 1e-9) / scale:.3g}"
+    return f"{text} (count {min_count:,})" if count else text
 
 
 def _smallest(lo: int, hi: int, fits) -> int | None:
@@ -151,22 +161,22 @@ class Explosion:
         return subsets(t, self.max_len), t
 
     def advice(self, min_count: int, limit: int) -> str:
-        """What to change so that fewer than ``limit`` itemsets are frequent."""
-        parts = []
+        """What to change so that at most ``limit`` itemsets are frequent."""
+        actions = []
         need = _smallest(min_count + 1, self.n, lambda c: self.lower(c)[0] <= limit)
-        if need is None:
-            parts.append("no min_support fits")
-        else:
-            sure = _smallest(need, self.n, lambda c: self.upper(c) <= limit)
+        if need is not None:
             text = f"raise min_support to about {support_text(need, self.n)} or more"
+            sure = _smallest(need, self.n, lambda c: self.upper(c) <= limit)
             if sure is not None and sure > need:
-                text += f" (sure to fit: {support_text(sure, self.n)})"
-            parts.append(text)
+                text += f" (sure to fit: {support_text(sure, self.n, count=False)})"
+            actions.append(text)
         cum = np.cumsum(self.levels(min_count))
         fit_len = int(np.searchsorted(cum, limit, side="right"))
         if fit_len >= 1 and (self.max_len is None or fit_len < self.max_len):
-            parts.append(f"set max_len={fit_len} or less")
-        return ", ".join(parts)
+            actions.append(f"set max_len={fit_len} or less")
+        actions.append("raise max_itemsets")
+        text = ", ".join(actions[:-1]) + f", or {actions[-1]}" if len(actions) > 1 else actions[0]
+        return text if need is not None else f"no min_support fits; {text}"
 
 
 def stop_if_certain(ex: Explosion, min_count: int, max_itemsets: Limit) -> None:
@@ -181,11 +191,39 @@ def stop_if_certain(ex: Explosion, min_count: int, max_itemsets: Limit) -> None:
         return
     raise BudgetExceeded(
         f"mining would find at least {_big(low)} frequent itemsets (every subset of {t} items "
-        f"found together in {min_count:,} or more of the {ex.n:,} baskets), more than "
-        f"{max_itemsets.describe('max_itemsets')}; {ex.advice(min_count, limit)}, "
-        "or raise max_itemsets",
+        f"found together in at least {min_count:,} of the {ex.n:,} baskets), more than "
+        f"{max_itemsets.describe('max_itemsets')}; {ex.advice(min_count, limit)}",
         what="itemsets",
         found=int(min(low, 2.0**62)),
         limit=limit,
         estimated=True,
     )
+
+
+def rule_candidates(
+    indptr: np.ndarray, indices: np.ndarray, is_a: np.ndarray, is_c: np.ndarray, multi: bool,
+    max_cons_len: int,
+) -> np.ndarray | None:
+    """Per itemset Z (CSR rows), how many rules X -> Y rule generation considers: Y a
+    non-empty proper subset of Z in the consequent items (one item unless ``multi``, then at
+    most ``max_cons_len``), X = Z - Y in the antecedent items. None when not worked out
+    (``multi`` with antecedent or consequent constraints)."""
+    lens = np.diff(indptr)
+    if multi:
+        if not (is_a.all() and is_c.all()):
+            return None
+        out = np.zeros(lens.shape[0], dtype=np.float64)
+        for ln in np.unique(lens[lens >= 2]).tolist():
+            out[lens == ln] = sum(math.comb(ln, j) for j in range(1, min(max_cons_len, ln - 1) + 1))
+        return out
+    if is_a.all() and is_c.all():
+        return np.where(lens >= 2, lens, 0).astype(np.float64)
+    n_c = row_sums(indptr, is_c[indices])
+    non_a = (~is_a)[indices]
+    n_non_a = row_sums(indptr, non_a)
+    non_a &= is_c[indices]
+    n_non_a_c = row_sums(indptr, non_a)
+    del non_a
+    # X = Z - {y} must be all antecedent items: with one item outside them, it must be y
+    out = np.where(n_non_a == 0, n_c, np.where(n_non_a == 1, n_non_a_c, 0))
+    return np.where(lens >= 2, out, 0).astype(np.float64)

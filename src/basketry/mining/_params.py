@@ -133,13 +133,16 @@ def as_item_set(name: str, value: Iterable | None) -> list | None:
 MEMORY_BUDGET_ENV = "BASKETRY_MEMORY_BUDGET"
 MEMORY_FRACTION = 0.5
 MEMORY_OFF = ("off", "none", "unlimited")
-# Peak bytes one itemset / one rule costs while it is mined and stored: the peak RSS of
-# frequent_itemsets (and of association_rules with every measure computed) minus the RSS before,
-# divided by the number found, the largest over chess.dat (dense, long itemsets) and
-# retail.dat (sparse) at several supports; measured by /tmp/h3/measure.py on Python 3.11,
-# numpy 2 (see the docs, operations). Rounded up.
+# Peak bytes one itemset / one rule costs while it is mined and kept, measured (one process per
+# case, n_jobs default = 2 threads, Python 3.11, numpy 2): the peak RSS (VmHWM, reset through
+# /proc/self/clear_refs) of frequent_itemsets minus the RSS before it, over the itemsets found.
+# Itemsets: 165-188 on chess.dat at supports 0.6-0.4 (255k-6.4M itemsets, 7.4-9.2 items
+# each), 168 on mushroom.dat at 0.05 (3.8M); stopped by the budget, 64-128 per itemset of the
+# limit (two threads can each overshoot it once). Rules: association_rules with every measure
+# computed, 170-184 per rule on chess.dat at 0.6/0.5 and mushroom.dat at 0.1 (1.9M-10.6M
+# rules), plus 32 for rules_table(). Rounded up.
 BYTES_PER_ITEMSET = 200
-BYTES_PER_RULE = 300
+BYTES_PER_RULE = 250
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?")
 
@@ -181,8 +184,8 @@ class MemoryBudget:
         if given is not None or self.bytes is None:
             return Limit(given, None)
         n = max(1, self.bytes // BYTES_PER_ITEMSET)
-        return Limit(n, f"the default for a {_gb(self.bytes)} memory budget ({self.source}), at "
-                        f"{BYTES_PER_ITEMSET} bytes an itemset")
+        return Limit(n, f"the default: {BYTES_PER_ITEMSET} bytes an itemset in a memory budget "
+                        f"of {_gb(self.bytes)}, {self.source}")
 
     def max_rules(self, given: int | None, used: int = 0) -> Limit:
         """The rule limit: ``given`` when set, else what the budget holds after the ``used``
@@ -190,8 +193,8 @@ class MemoryBudget:
         if given is not None or self.bytes is None:
             return Limit(given, None)
         n = max(1, (self.bytes - used) // BYTES_PER_RULE)
-        return Limit(n, f"the default for a {_gb(self.bytes)} memory budget ({self.source}) "
-                        f"less {_gb(used)} of itemsets, at {BYTES_PER_RULE} bytes a rule")
+        return Limit(n, f"the default: {BYTES_PER_RULE} bytes a rule in a memory budget of "
+                        f"{_gb(self.bytes)}, {self.source}, less {_gb(used)} of itemsets")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from fractions import Fraction
 import numpy as np
 
 from basketry.mining._compiled import kernels
+from basketry.mining._explosion import rule_candidates
 from basketry.mining._params import (
+    Limit,
     MemoryBudget,
     check_max,
     check_range,
@@ -194,6 +196,9 @@ def association_rules(
         if itemsets.consequent_mask is None
         else itemsets.consequent_mask.astype(np.bool_)
     )
+    if max_rules is not None:
+        _stop_if_certain(itemsets, is_a, is_c, multi, max_consequent_len, min_confidence,
+                         min_lift, limit)
     conf_floor = 0.0 if not min_confidence else float(min_confidence) * (1 - 1e-9)
     lift_floor = 0.0 if not min_lift else float(min_lift) * (1 - 1e-9)
     z, x, y, stopped, broken = kernels.generate_rules(
@@ -265,4 +270,36 @@ def association_rules(
         measures=measures,
         n_baskets=n,
         items=itemsets.items,
+    )
+
+
+def _stop_if_certain(
+    itemsets: FrequentItemsets, is_a: np.ndarray, is_c: np.ndarray, multi: bool,
+    max_consequent_len: int, min_confidence: float | None, min_lift: float | None, limit: Limit,
+) -> None:
+    """Raise ``BudgetExceeded`` before generating rules when more than the limit are certain:
+    a rule's confidence and lift are both >= min_count / n_baskets (its itemset is in at least
+    min_count baskets, its antecedent and consequent in at most n_baskets), so with thresholds
+    no higher than that, every rule considered is kept."""
+    n = itemsets.n_baskets
+    floor = Fraction(itemsets.min_count, n) if n else Fraction(0)
+    if any(t and exact_fraction(t) > floor for t in (min_confidence, min_lift)):
+        return
+    per_set = rule_candidates(itemsets.indptr, itemsets.indices, is_a, is_c, multi,
+                              max_consequent_len)
+    if per_set is None or limit.value is None or per_set.sum() <= limit.value:
+        return
+    total = float(per_set.sum())
+    by_len = np.cumsum(np.bincount(itemsets.lengths, weights=per_set))
+    fit_len = int(np.searchsorted(by_len, limit.value, side="right")) - 1
+    len_hint = f", or set max_len={fit_len} or less" if fit_len >= 2 else ""
+    raise BudgetExceeded(
+        f"rule generation would find {total:,.0f} rules from {len(itemsets):,} itemsets (each "
+        f"has confidence and lift >= min_count / n_baskets = {float(floor):.3g}, so all pass), "
+        f"more than {limit.describe('max_rules')}; raise min_confidence above "
+        f"{float(floor):.3g}, raise min_support{len_hint}",
+        what="rules",
+        found=int(min(total, 2.0**62)),
+        limit=limit.value,
+        estimated=True,
     )
