@@ -125,10 +125,11 @@ _REQUEST_ID = "basketry.request_id"
 REQUEST_TIMEOUT = 408
 #: A request whose head is larger than :data:`MAX_HEAD_BYTES` is answered with this.
 HEAD_TOO_LARGE = 431
-#: Bytes of a request's head (request line and headers) at most. Neither llhttp nor uvicorn
-#: bounds it: a client streaming headers took 620 MB of the server's memory in 4 s, before
-#: any timeout could help. h11 allows 16 KiB, nginx 32 KiB by default; a head here is < 1 KiB.
-MAX_HEAD_BYTES = 64 * 1024
+#: Bytes of a request's head (request line and headers) at most, nginx's default (4 x 8 KiB;
+#: h11 allows 16 KiB); a head here is < 1 KiB. Neither llhttp nor uvicorn bounds it: a client
+#: streaming headers took 620 MB of the server's memory in 4 s, before any timeout could help.
+#: A connection with a head just under it holds about 2.5 times as much (measured).
+MAX_HEAD_BYTES = 32 * 1024
 #: At most one log line per this many seconds about refused connections (not one per refusal:
 #: under a flood of connections that would be a flood of log lines).
 REFUSAL_LOG_SECONDS = 60.0
