@@ -3,8 +3,9 @@
 A separator is exactly one character. Multi-character separators are refused rather than
 supported: the compiled tokenizer and Arrow's CSV parser both split on one byte, and no known
 transaction format needs more. ``"\\t"`` typed as two characters (backslash, t: what a shell
-passes for ``--sep '\\t'``) and the word ``tab`` mean a tab. A space means "any run of whitespace" in the basket
-format; every other character, a tab included, separates items on its own.
+passes for ``--sep '\\t'``) and the word ``tab`` mean a tab. A space means "any run of
+whitespace" in the basket format; every other character, a tab included, separates items on
+its own.
 """
 
 from __future__ import annotations
