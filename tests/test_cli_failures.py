@@ -238,3 +238,15 @@ def test_every_known_error_name_is_an_exception_class(name):
 
     module, _, qualname = name.rpartition(".")
     assert issubclass(getattr(importlib.import_module(module), qualname), Exception)
+
+
+def test_the_timestamp_advice_names_a_flag_that_exists(tmp_path):
+    table = tmp_path / "sales.csv"
+    table.write_text("order,sku,when\n1,a,2024-13-01\n1,b,2024-13-01\n2,a,2024-14-01\n")
+    base = ["profile", str(table), "--format", "long-csv", "--transaction-col", "order",
+            "--item-col", "sku", "--timestamp-col", "when"]
+    status, _, stderr = invoke(*base)
+    assert_one_line(status, stderr, 2, "line 2", "--timestamp-format")
+    status, stdout, stderr = invoke(*base, "--timestamp-format", "%Y-%d-%m")
+    assert status == 0, stderr
+    assert '"n_baskets": 2' in stdout

@@ -161,7 +161,12 @@ TimestampCol = Annotated[str | None, typer.Option(help="Timestamp column (option
 CustomerCol = Annotated[str | None, typer.Option(help="Customer column (optional).")]
 QuantityCol = Annotated[str | None, typer.Option(help="Quantity column; rows <= 0 are dropped.")]
 LabelCol = Annotated[str | None, typer.Option(help="Item description column (optional).")]
-Sep = Annotated[str | None, typer.Option(help="Item separator of basket-per-line files.")]
+Sep = Annotated[str | None, typer.Option(
+    help="Item separator (basket lines) or field delimiter (long CSV): one character; "
+         "\\t for a tab.")]
+TimestampFormat = Annotated[str | None, typer.Option(
+    help="strftime format of the timestamps, e.g. '%d/%m/%Y %H:%M' (default: guessed from "
+         "the first value, then applied to every row).")]
 Preset = Annotated[str | None, typer.Option(help="Column preset, e.g. online-retail.")]
 
 # Options shared by every command that mines (mine, train)
@@ -262,6 +267,7 @@ def mine(
     transaction_col: TransactionCol = None,
     item_col: ItemCol = None,
     timestamp_col: TimestampCol = None,
+    timestamp_format: TimestampFormat = None,
     customer_col: CustomerCol = None,
     quantity_col: QuantityCol = None,
     label_col: LabelCol = None,
@@ -276,8 +282,9 @@ def mine(
     check_target(out, overwrite=overwrite, inputs=(data,))
     started = time.perf_counter()
     baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
-                    timestamp_col=timestamp_col, customer_col=customer_col,
-                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+                    timestamp_col=timestamp_col, timestamp_format=timestamp_format,
+                    customer_col=customer_col, quantity_col=quantity_col, label_col=label_col,
+                sep=sep, preset=preset)
     _print_read_report(baskets)
     miner = AssociationMiner(
         min_support=support, min_confidence=min_confidence, min_lift=min_lift,
@@ -343,6 +350,7 @@ def train(
     transaction_col: TransactionCol = None,
     item_col: ItemCol = None,
     timestamp_col: TimestampCol = None,
+    timestamp_format: TimestampFormat = None,
     customer_col: CustomerCol = None,
     quantity_col: QuantityCol = None,
     label_col: LabelCol = None,
@@ -379,8 +387,9 @@ def train(
             run, data, out, prefix, spec, seed, test_days, test_fraction, overwrite,
             register, registered_model, force, tolerance, dict(
                 format=fmt, transaction_col=transaction_col, item_col=item_col,
-                timestamp_col=timestamp_col, customer_col=customer_col,
-                quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset),
+                timestamp_col=timestamp_col, timestamp_format=timestamp_format,
+                customer_col=customer_col, quantity_col=quantity_col, label_col=label_col,
+                sep=sep, preset=preset),
             dict(min_support=support, min_confidence=min_confidence, min_lift=min_lift,
                  max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
                  consequents=_split(consequents), antecedents=_split(antecedents),
@@ -502,6 +511,7 @@ def tune(
     transaction_col: TransactionCol = None,
     item_col: ItemCol = None,
     timestamp_col: TimestampCol = None,
+    timestamp_format: TimestampFormat = None,
     customer_col: CustomerCol = None,
     quantity_col: QuantityCol = None,
     label_col: LabelCol = None,
@@ -543,8 +553,9 @@ def tune(
             parent, data, parsed, mining, scoring, out, report, seed, test_days,
             test_fraction, overwrite, register, registered_model, force, tolerance, dict(
                 format=fmt, transaction_col=transaction_col, item_col=item_col,
-                timestamp_col=timestamp_col, customer_col=customer_col,
-                quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset))
+                timestamp_col=timestamp_col, timestamp_format=timestamp_format,
+                customer_col=customer_col, quantity_col=quantity_col, label_col=label_col,
+                sep=sep, preset=preset))
     except SweepError as exc:
         if parent is None:
             raise
@@ -765,6 +776,7 @@ def profile_command(
     transaction_col: TransactionCol = None,
     item_col: ItemCol = None,
     timestamp_col: TimestampCol = None,
+    timestamp_format: TimestampFormat = None,
     customer_col: CustomerCol = None,
     quantity_col: QuantityCol = None,
     label_col: LabelCol = None,
@@ -775,8 +787,9 @@ def profile_command(
     from basketry.data import profile
 
     baskets = _read(data, format=fmt, transaction_col=transaction_col, item_col=item_col,
-                    timestamp_col=timestamp_col, customer_col=customer_col,
-                    quantity_col=quantity_col, label_col=label_col, sep=sep, preset=preset)
+                    timestamp_col=timestamp_col, timestamp_format=timestamp_format,
+                    customer_col=customer_col, quantity_col=quantity_col, label_col=label_col,
+                sep=sep, preset=preset)
     sys.stdout.write(json.dumps(profile(baskets), indent=2, default=str) + "\n")
 
 
