@@ -310,17 +310,29 @@ def test_numpy_values_in_the_manifest_give_a_version_the_reader_derives_again(
     assert model.manifest["counts"]["n_baskets"] == 2
 
 
-def test_content_validation_is_vectorised_and_names_the_first_bad_row(tmp_path: Path) -> None:
-    """Many bad rows: the message gives the first and how many there are."""
+@pytest.mark.parametrize("chunk_rows", [10_000, 3_000, 1], ids=["one", "several", "tiny"])
+def test_the_row_named_is_the_first_bad_one_of_the_whole_table(chunk_rows: int) -> None:
+    """Rules are checked batch by batch (a table read from Parquet comes in chunks); the row
+    named counts from the start of the table, whatever the chunks."""
     n = 10_000
     items = items_table([f"i{i}" for i in range(3)], [n, n, n])
     rules = make_rules([([0], [1], 1, 2, 2)] * n, n=n)
     ids = np.ones(n, dtype=np.int32)
-    ids[[17, 99, 5000]] = [7, 8, 9]
+    ids[[7017, 7099, 9000]] = [7, 8, 9]
     rules = rules.set_column(1, "consequent", pa.ListArray.from_arrays(
         pa.array(np.arange(n + 1, dtype=np.int32)), pa.array(ids)))
-    with pytest.raises(ModelContentError, match=r"rules table: column 'consequent', row 17: "
-                       r"item id 7 is outside 0\.\.2 \(.*\) \(3 rows in all\)"):
+    rules = pa.concat_tables([rules.slice(i, chunk_rows) for i in range(0, n, chunk_rows)])
+    assert rules.column("consequent").num_chunks == -(-n // chunk_rows)
+    with pytest.raises(ModelContentError, match=r"^rules table: column 'consequent', row 7017: "
+                       r"item id 7 is outside 0\.\.2 \(the rows of the items table\)$"):
+        validate_content(items, rules, n_baskets=n)
+    conf = rules.column("confidence").to_pylist()
+    conf[8888] = math.nan
+    rules = rules.set_column(rules.column_names.index("confidence"), "confidence",
+                             pa.chunked_array([conf[i:i + chunk_rows]
+                                               for i in range(0, n, chunk_rows)]))
+    rules = rules.set_column(1, "consequent", pa.array([[1]] * n, IDS))
+    with pytest.raises(ModelContentError, match=r"column 'confidence', row 8888: nan is not"):
         validate_content(items, rules, n_baskets=n)
 
 

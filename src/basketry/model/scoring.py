@@ -156,9 +156,11 @@ _NO_IDS = np.empty(0, dtype=np.int32)
 def _list_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (starting at 0) and flat values of a list<int32> column."""
     column = table.column(name)
-    array = column.combine_chunks() if column.num_chunks else pa.array([], type=column.type)
+    # one chunk is used as it is (combining even one chunk copies it)
+    array = (column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+             if column.num_chunks else pa.array([], type=column.type))
     offsets = array.offsets.to_numpy().astype(np.int64)
-    values = array.values.to_numpy(zero_copy_only=False).astype(np.int32)
+    values = array.values.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
     return offsets - offsets[0], values[offsets[0] : offsets[-1]]
 
 

@@ -12,7 +12,7 @@ in about a second. docs/model-format.md ("What loading checks") lists them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from basketry.model.errors import (
     ModelIntegrityError,
 )
 from basketry.model.format import ITEMS_FILE, RULES_FILE
-from basketry.model.scoring import _list_column, scoring_spec
+from basketry.model.scoring import scoring_spec
 
 #: Rule measures within [0, 1] by definition (a support, a probability or a mean of them).
 UNIT_MEASURES = ("support", "antecedent_support", "consequent_support", "confidence",
@@ -47,17 +47,34 @@ def _is_int(value: Any) -> bool:
 
 
 def _row_problem(where: str, column: str, bad: np.ndarray, problem: str | Callable[[int], str],
-                 rows: np.ndarray | None = None) -> ModelContentError:
-    """The error for the positions where ``bad`` holds: the first one as the example (its row
-    and ``problem``, or ``problem(position)``) and how many rows in all. ``rows``: the row of
-    each position (for the flattened item ids of a list column)."""
-    positions = np.flatnonzero(bad)
-    first = int(positions[0])
-    row = first if rows is None else int(rows[first])
-    n_rows = positions.shape[0] if rows is None else np.unique(rows[positions]).shape[0]
-    more = f" ({n_rows} rows in all)" if n_rows > 1 else ""
+                 rows: np.ndarray | None = None, base: int = 0) -> ModelContentError:
+    """The error for the first position where ``bad`` holds: its row (``base`` + position, or
+    ``base + rows[position]`` for the flattened item ids of a list column) and ``problem``, or
+    ``problem(position)``."""
+    first = int(np.flatnonzero(bad)[0])
+    row = base + (first if rows is None else int(rows[first]))
     text = problem(first) if callable(problem) else problem
-    return ModelContentError(f"{where}: column {column!r}, row {row}: {text}{more}")
+    return ModelContentError(f"{where}: column {column!r}, row {row}: {text}")
+
+
+def _batches(table: pa.Table) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The record batches of ``table`` with the row each starts at. Checking batch by batch
+    keeps the temporary arrays small and copies nothing; a file of tiny row groups is combined
+    first, so that the cost per batch stays negligible."""
+    batches = table.to_batches()
+    if len(batches) > 1 + table.num_rows // 4096:
+        batches = table.combine_chunks().to_batches()
+    base = 0
+    for batch in batches:
+        yield base, batch
+        base += batch.num_rows
+
+
+def _ids(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (int64, from 0) and item ids (a view) of a list<int32> array without nulls."""
+    offsets = array.offsets.to_numpy().astype(np.int64)
+    values = array.values.to_numpy(zero_copy_only=False)
+    return offsets - offsets[0], values[offsets[0] : offsets[-1]]
 
 
 def check_manifest(manifest: Mapping[str, Any], where: str) -> None:
@@ -132,32 +149,22 @@ def check_counts_match(manifest: Mapping[str, Any], items: pa.Table, rules: pa.T
                                     f"has {table.num_rows} rows")
 
 
-def _array(table: pa.Table, name: str) -> pa.Array:
-    """A column as one array (chunks combined)."""
-    column = table.column(name)
-    if column.num_chunks == 1:
-        return column.chunk(0)
-    return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
-
-
 def check_no_nulls(table: pa.Table, columns: tuple[str, ...], where: str) -> None:
     """No null in ``columns`` of ``table`` (nor among the item ids of a list column)."""
     for name in columns:
-        array = _array(table, name)
-        if array.null_count:
-            raise _row_problem(where, name, pc.is_null(array).to_numpy(zero_copy_only=False),
-                               "is null")
-        if pa.types.is_list(array.type):
-            values = array.flatten()
-            if values.null_count:
-                lengths = np.diff(array.offsets.to_numpy())
-                rows = np.repeat(np.arange(lengths.shape[0]), lengths)
-                raise _row_problem(where, name, pc.is_null(values).to_numpy(
-                    zero_copy_only=False), "holds a null item id", rows)
-
-
-def _numpy(table: pa.Table, name: str) -> np.ndarray:
-    return _array(table, name).to_numpy(zero_copy_only=False)
+        column = table.column(name)
+        base = 0
+        for chunk in column.chunks:
+            if chunk.null_count:
+                raise _row_problem(where, name, pc.is_null(chunk).to_numpy(
+                    zero_copy_only=False), "is null", base=base)
+            if pa.types.is_list(chunk.type) and chunk.values.null_count:
+                values = chunk.flatten()
+                if values.null_count:
+                    rows = np.repeat(np.arange(len(chunk)), np.diff(chunk.offsets.to_numpy()))
+                    raise _row_problem(where, name, pc.is_null(values).to_numpy(
+                        zero_copy_only=False), "holds a null item id", rows, base)
+            base += len(chunk)
 
 
 def check_items(items: pa.Table, n_baskets: int, where: str) -> None:
@@ -168,11 +175,10 @@ def check_items(items: pa.Table, n_baskets: int, where: str) -> None:
     if pc.count_distinct(codes).as_py() != items.num_rows:
         counted = pc.value_counts(codes)
         twice = counted.field("values").filter(pc.greater(counted.field("counts"), 1))[0]
-        bad = pc.equal(codes, twice).to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(bad)
+        rows = np.flatnonzero(pc.equal(codes, twice).to_numpy(zero_copy_only=False))
         raise ModelContentError(f"{where}: column 'item', row {int(rows[1])}: the item "
                                 f"{twice.as_py()!r} is also in row {int(rows[0])}")
-    counts = _numpy(items, "count")
+    counts = items.column("count").to_numpy()
     if counts.size and (counts.min() < 0 or counts.max() > n_baskets):
         bad = (counts < 0) | (counts > n_baskets)
         raise _row_problem(where, "count", bad, lambda i: f"count {int(counts[i])} is not "
@@ -181,44 +187,43 @@ def check_items(items: pa.Table, n_baskets: int, where: str) -> None:
 
 def check_rules(rules: pa.Table, n_items: int, n_baskets: int, where: str) -> None:
     """The rules table (``where``: its file) against ``n_items`` items and ``n_baskets``
-    baskets: item ids, itemsets, counts and measures."""
+    baskets: item ids, itemsets, counts and measures; the first problem is reported."""
     check_no_nulls(rules, tuple(rules.column_names), where)
-    sides = {name: _list_column(rules, name) for name in ("antecedent", "consequent")}
-    for name, (offsets, values) in sides.items():
-        _check_itemsets(name, offsets, values, n_items, where)
-    _check_disjoint(*sides["antecedent"], *sides["consequent"], where)
-    _check_rule_counts(rules, n_baskets, where)
-    _check_measures(rules, where)
+    for base, batch in _batches(rules):
+        sides = {name: _ids(batch.column(name)) for name in ("antecedent", "consequent")}
+        for name, (offsets, values) in sides.items():
+            _check_itemsets(name, offsets, values, n_items, where, base)
+        _check_disjoint(*sides["antecedent"], *sides["consequent"], where, base)
+        _check_rule_counts(batch, n_baskets, where, base)
+        _check_measures(batch, where, base)
 
 
 def _check_itemsets(name: str, offsets: np.ndarray, values: np.ndarray, n_items: int,
-                    where: str) -> None:
+                    where: str, base: int) -> None:
     """Non-empty, ids within 0..n_items-1, strictly ascending (so no id twice)."""
     lengths = np.diff(offsets)
     if lengths.size and lengths.min() < 1:
-        raise _row_problem(where, name, lengths < 1, "is empty")
+        raise _row_problem(where, name, lengths < 1, "is empty", base=base)
     if not values.size:
         return
-    rows = None
     if values.min() < 0 or values.max() >= n_items:
         rows = np.repeat(np.arange(lengths.shape[0]), lengths)
         bad = (values < 0) | (values >= n_items)
         raise _row_problem(where, name, bad, lambda i: f"item id {int(values[i])} is "
-                           f"outside 0..{n_items - 1} (the rows of the items table)", rows)
+                           f"outside 0..{n_items - 1} (the rows of the items table)", rows, base)
+    # ascending within each itemset: every step but those into the next itemset is > 0
     step = np.diff(values)
-    starts = np.zeros(values.shape[0], dtype=bool)
-    starts[offsets[:-1][lengths > 0]] = True
-    bad = np.zeros(values.shape[0], dtype=bool)
-    bad[1:] = (step <= 0) & ~starts[1:]
-    if bad.any():
+    step[offsets[1:-1] - 1] = 1
+    if (step <= 0).any():
         rows = np.repeat(np.arange(lengths.shape[0]), lengths)
+        bad = np.concatenate(([False], step <= 0))
         raise _row_problem(where, name, bad, lambda i: (
             f"item id {int(values[i])} appears twice" if values[i] == values[i - 1]
-            else "item ids are not ascending"), rows)
+            else "item ids are not ascending"), rows, base)
 
 
 def _check_disjoint(a_off: np.ndarray, a_val: np.ndarray, c_off: np.ndarray,
-                    c_val: np.ndarray, where: str) -> None:
+                    c_val: np.ndarray, where: str, base: int) -> None:
     """No item on both sides of a rule: each consequent position against every antecedent
     item of its rule, one pass per position (consequents have one item, rarely a few)."""
     a_len = np.diff(a_off)
@@ -233,14 +238,14 @@ def _check_disjoint(a_off: np.ndarray, a_val: np.ndarray, c_off: np.ndarray,
         if bad.any():
             rows = np.repeat(np.arange(a_len.shape[0]), a_len)
             raise _row_problem(where, "consequent", bad, lambda i: f"item id {int(a_val[i])} "
-                               "is also in the antecedent", rows)
+                               "is also in the antecedent", rows, base)
 
 
-def _check_rule_counts(rules: pa.Table, n_baskets: int, where: str) -> None:
+def _check_rule_counts(batch: pa.RecordBatch, n_baskets: int, where: str, base: int) -> None:
     """0 < count <= antecedent_count, count <= consequent_count, both <= n_baskets."""
-    n_xy = _numpy(rules, "count")
-    n_x = _numpy(rules, "antecedent_count")
-    n_y = _numpy(rules, "consequent_count")
+    n_xy = batch.column("count").to_numpy()
+    n_x = batch.column("antecedent_count").to_numpy()
+    n_y = batch.column("consequent_count").to_numpy()
     checks: tuple[tuple[str, np.ndarray, Callable[[int], str]], ...] = (
         ("count", n_xy < 1, lambda i: f"count {n_xy[i]} is not >= 1"),
         ("count", n_xy > n_x,
@@ -254,32 +259,38 @@ def _check_rule_counts(rules: pa.Table, n_baskets: int, where: str) -> None:
     )
     for column, bad, problem in checks:
         if bad.any():
-            raise _row_problem(where, column, bad, problem)
+            raise _row_problem(where, column, bad, problem, base=base)
 
 
-def _check_measures(rules: pa.Table, where: str) -> None:
+def _check_measures(batch: pa.RecordBatch, where: str, base: int) -> None:
     """Every measure a number (never NaN), finite except conviction (+inf when confidence is
     1), within [0, 1] for supports, confidence, jaccard, kulczynski and p_value, >= 0 for lift
-    and conviction."""
-    for column in rules.column_names:
-        if not pa.types.is_floating(rules.schema.field(column).type):
+    and conviction. A column's minimum and maximum (NaN if any value is NaN) decide whether it
+    is sound; only a column that is not is looked at value by value."""
+    for column in batch.schema.names:
+        if not pa.types.is_floating(batch.schema.field(column).type):
             continue
-        values = _numpy(rules, column)
-        finite = np.isfinite(values)
-        if not finite.all():
-            allowed = column in MAY_BE_INFINITE
-            bad = ~finite & ~(allowed & (values == np.inf))
-            if bad.any():
-                raise _row_problem(where, column, bad, lambda i, v=values, a=allowed: (
-                    f"{float(v[i])} is not " + ("a number or +inf" if a else "a finite number")))
+        values = batch.column(column).to_numpy()
+        if not values.size:
+            continue
+        low, high = values.min(), values.max()
         if column in UNIT_MEASURES:
-            bad = (values < 0) | (values > 1)
-            span = "within [0, 1]"
+            sound = low >= 0 and high <= 1
         elif column in NON_NEGATIVE_MEASURES:
-            bad = values < 0
-            span = ">= 0"
+            sound = low >= 0 and (high < np.inf or column in MAY_BE_INFINITE)
         else:
+            sound = -np.inf < low and high < np.inf
+        if sound:
             continue
+        allowed = column in MAY_BE_INFINITE
+        bad = ~np.isfinite(values) & ~(allowed & (values == np.inf))
         if bad.any():
-            raise _row_problem(where, column, bad,
-                               lambda i, v=values, s=span: f"{float(v[i])} is not {s}")
+            raise _row_problem(where, column, bad, lambda i, v=values, a=allowed: (
+                f"{float(v[i])} is not " + ("a number or +inf" if a else "a finite number")),
+                base=base)
+        if column in UNIT_MEASURES:
+            bad, span = (values < 0) | (values > 1), "within [0, 1]"
+        else:
+            bad, span = values < 0, ">= 0"
+        raise _row_problem(where, column, bad,
+                           lambda i, v=values, s=span: f"{float(v[i])} is not {s}", base=base)
