@@ -77,25 +77,23 @@ def certain_set(
     if counts.size == 0 or counts[first] < min_count:
         return 0
     lens = np.diff(indptr)
-    row_of = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
-    cover = row_of[indices == first]  # the baskets holding the set so far
+    # the baskets holding the set so far, as a mask (bools, not int64 indices, over the entries:
+    # the baskets may be most of the memory)
+    cover = row_sums(indptr, indices == first) > 0
     taken = np.zeros(use.shape[0], dtype=bool)
     taken[first] = True
     size = 1
-    while cover.size:
-        starts = indptr[cover]
-        ln = lens[cover]
-        offsets = np.arange(int(ln.sum()), dtype=np.int64) - np.repeat(np.cumsum(ln) - ln, ln)
-        items = indices[np.repeat(starts, ln) + offsets]
-        here = np.bincount(items, minlength=use.shape[0])
+    while True:
+        entries = np.repeat(cover, lens)
+        here = np.bincount(indices[entries], minlength=use.shape[0])
         here[~use | taken] = 0
         best = int(np.argmax(here))
         if here[best] < min_count:
-            break
+            return size
         taken[best] = True
         size += 1
-        cover = np.repeat(cover, ln)[items == best]
-    return size
+        entries &= indices == best
+        cover &= row_sums(indptr, entries) > 0
 
 
 def subsets(n: int, max_len: int | None) -> float:

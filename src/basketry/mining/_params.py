@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from basketry.mining._memory import memory_headroom
 from basketry.mining.errors import MiningError
 
 ALGORITHMS = ("fpgrowth", "apriori")
@@ -230,8 +231,6 @@ def resolve_memory_budget(value: MemoryBudget | int | str | None = None) -> Memo
             raise MiningError(f"{MEMORY_BUDGET_ENV} must be a size such as 4G or 512M, or "
                               f"'off', got {env!r}") from None
         return MemoryBudget(size, f"{MEMORY_BUDGET_ENV}={env}")
-    from basketry.mining._memory import memory_headroom
-
     room = memory_headroom()
     if room is None:
         return MemoryBudget(None, "no memory limit known")
