@@ -359,16 +359,23 @@ def register(run: TrainingRun, result: Any, *, name: str = DEFAULT_REGISTERED_MO
     c = run.client
     # the champion's evaluation is the slow part: done before the lock, redone under it only
     # if another registration moved the champion meanwhile
-    seen = _alias_version(c, name, CHAMPION) if model_exists(c, name) else None
-    champion_value = _champion_value(c, name, seen, result)
+    try:
+        seen = _alias_version(c, name, CHAMPION) if model_exists(c, name) else None
+        champion_value = _champion_value(c, name, seen, result)
+    except Exception:  # e.g. that champion was just replaced and deleted: redone below
+        seen, champion_value = "", None
     with registry_lock(run.uri):
         fault_point("locked")
-        repaired = repair_pending(c, name) if authoritative(run.uri) else []
-        created_model = _ensure_registered_model(c, name)
-        done = _existing_registration(c, name, str(run.run_id))
+        try:
+            repaired = repair_pending(c, name) if authoritative(run.uri) else []
+            created_model = _ensure_registered_model(c, name)
+            done = _existing_registration(c, name, str(run.run_id))
+            before = _registry_state(c, name)
+        except Exception as exc:
+            raise RegistryError(f"registering {name!r} failed ({type(exc).__name__}: {exc}); "
+                                "nothing was registered") from exc
         if done is not None:
             return _registration_of(c, name, done, repaired)
-        before = _registry_state(c, name)
         version: str | None = None
         try:
             champion = before.aliases.get(CHAMPION)

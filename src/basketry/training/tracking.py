@@ -174,11 +174,11 @@ def _create_sqlite(db: Path) -> None:
 def prepare_store(uri: str, *, create: bool = True) -> None:
     """Check that the store at ``uri`` can be used, creating a local one if ``create`` (else
     ``TrackingError`` when it does not exist yet); once per process and store."""
-    if uri in _prepared:
+    db = sqlite_path(uri)
+    if uri in _prepared and (db is None or db.exists()):
         return
     require_mlflow()
     kind, timeout = scheme(uri), probe_timeout()
-    db = sqlite_path(uri)
     if kind in ("http", "https"):
         _probe_http(uri, timeout)
     elif kind in ("postgresql", "mysql", "mssql"):
