@@ -188,6 +188,10 @@ MultiConsequent = Annotated[bool, typer.Option(
     help="Also rules with several items in the consequent.")]
 MaxItemsets = Annotated[int | None, typer.Option(help="Stop with advice past this many itemsets.")]
 MaxRules = Annotated[int | None, typer.Option(help="Stop with advice past this many rules.")]
+MemoryBudget = Annotated[str | None, typer.Option(
+    help="Memory mining may use, e.g. 4G or 512M, or off (default: half of what the machine, "
+         "cgroup and rlimits leave); sets the default --max-itemsets and --max-rules.",
+    envvar="BASKETRY_MEMORY_BUDGET")]
 Jobs = Annotated[int | None, typer.Option(
     "--jobs", "-j", help="Threads FP-Growth uses (default: one per core); never changes a result.",
     envvar="BASKETRY_JOBS")]
@@ -261,6 +265,7 @@ def mine(
     multi_consequent: MultiConsequent = False,
     max_itemsets: MaxItemsets = None,
     max_rules: MaxRules = None,
+    memory_budget: MemoryBudget = None,
     jobs: Jobs = None,
     overwrite: Overwrite = False,
     fmt: Format = "auto",
@@ -291,14 +296,16 @@ def mine(
         max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
         consequents=_split(consequents), antecedents=_split(antecedents),
         exclude=_split(exclude), multi_consequent=multi_consequent,
-        max_itemsets=max_itemsets, max_rules=max_rules, n_jobs=jobs,
+        max_itemsets=max_itemsets, max_rules=max_rules, memory_budget=memory_budget,
+        n_jobs=jobs,
     )
     with _progress("mining") as progress:
         miner.fit(baskets, progress=progress)
     path = save_model(out, miner, baskets, overwrite=overwrite)
     elapsed = time.perf_counter() - started
     console.print(
-        f"mined {len(miner.itemsets_):,} frequent itemsets and {len(miner.rules_):,} rules "
+        f"mined {len(miner.frequent_itemsets_):,} frequent itemsets and "
+        f"{len(miner.rules_arrays_):,} rules "
         f"(min count {miner.min_count_:,} of {miner.n_baskets_:,} baskets) in {elapsed:.2f} s"
     )
     console.print(f"model saved to [bold]{path}[/]")
@@ -334,6 +341,7 @@ def train(
     multi_consequent: MultiConsequent = False,
     max_itemsets: MaxItemsets = None,
     max_rules: MaxRules = None,
+    memory_budget: MemoryBudget = None,
     overwrite: Overwrite = False,
     track: Annotated[bool | None, typer.Option(
         "--track/--no-track", help="Record the run in MLflow (default: when MLflow is "
@@ -394,7 +402,8 @@ def train(
                  max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
                  consequents=_split(consequents), antecedents=_split(antecedents),
                  exclude=_split(exclude), multi_consequent=multi_consequent,
-                 max_itemsets=max_itemsets, max_rules=max_rules))
+                 max_itemsets=max_itemsets, max_rules=max_rules,
+                 memory_budget=memory_budget))
     except BaseException as exc:
         if run is not None:
             run.__exit__(type(exc), exc, exc.__traceback__)
@@ -495,6 +504,7 @@ def tune(
     multi_consequent: MultiConsequent = False,
     max_itemsets: MaxItemsets = None,
     max_rules: MaxRules = None,
+    memory_budget: MemoryBudget = None,
     overwrite: Overwrite = False,
     track: Annotated[bool | None, typer.Option(
         "--track/--no-track", help="Record the sweep in MLflow: a parent run, a nested run per "
@@ -529,7 +539,7 @@ def tune(
                   max_p_value=max_p_value, max_len=max_len, algorithm=algorithm,
                   consequents=_split(consequents), antecedents=_split(antecedents),
                   exclude=_split(exclude), multi_consequent=multi_consequent,
-                  max_itemsets=max_itemsets, max_rules=max_rules)
+                  max_itemsets=max_itemsets, max_rules=max_rules, memory_budget=memory_budget)
     if track is None:
         track = mlflow_available()
 

@@ -15,7 +15,7 @@ def miner_parameters(miner: AssociationMiner) -> dict[str, Any]:
     """The fitted miner's parameters as plain JSON values, with the exact minimum count used."""
     params: dict[str, Any] = {}
     for name, value in miner.get_params().items():
-        if name == "n_jobs":  # how the fit ran, not what it found
+        if name in ("n_jobs", "memory_budget"):  # how the fit ran, not what it found
             continue
         if isinstance(value, (set, frozenset, list, tuple)):
             value = sorted(str(v) for v in value)
