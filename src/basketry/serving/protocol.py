@@ -119,6 +119,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
 #: What a connection waits for, which sets its deadline (:class:`GuardedHttpToolsProtocol`).
 _IDLE, _OPENED, _HEAD, _BODY = 0, 1, 2, 3
+_NEVER = float("inf")
 #: Where the application keeps a request's id in the ASGI scope (app.RequestContext).
 _REQUEST_ID = "basketry.request_id"
 #: A request whose head or body is not in within its time is answered with this.
@@ -179,7 +180,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self._phase = _IDLE
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer_at = _NEVER  # when the timer fires
         self._head_size = 0  # of the incomplete head; -1: it began in the current read
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -207,6 +208,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def _stop_timing(self) -> None:
         self._phase = _IDLE
+        self._timer_at = _NEVER
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -228,25 +230,40 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
                                   f"than {MAX_HEAD_BYTES} bytes", 0.0)
 
     def _wait(self, phase: int, timeout: float) -> None:
-        """Start waiting for the client: ``phase`` must be over within ``timeout`` seconds."""
+        """Start waiting for the client: ``phase`` must be over within ``timeout`` seconds.
+        (Written out in the per-request callbacks below, which it costs a call to each.)"""
         self._phase = phase
         deadline = self._deadline = self.loop.time() + timeout
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = deadline
-            self._timer = self.loop.call_at(deadline, self._check_deadline)
+        if deadline < self._timer_at:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.loop.call_at(deadline, self._check_deadline)
 
     def on_message_begin(self) -> None:
+        # a request has begun: the connection is no longer idle. uvicorn disarms the
+        # keep-alive timer only when data arrives, which is enough when answers come in later
+        # turns; an answer made in the protocol (DirectHttpToolsProtocol) arms it in the
+        # middle of a read, and a request that came in the same read would be cut off by it
+        # (while its body comes in or it is answered)
+        if self.timeout_keep_alive_task is not None:
+            self._unset_keepalive_if_required()
         self._head_size = -1
-        if self._phase == _OPENED:  # the first request's time runs from the opening
-            self._phase = _HEAD
-        else:
-            self._wait(_HEAD, self._header_timeout)
+        if self._phase != _OPENED:  # the first request's time runs from the opening
+            deadline = self._deadline = self.loop.time() + self._header_timeout
+            if deadline < self._timer_at:
+                self._arm(deadline)
+        self._phase = _HEAD
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        self._wait(_BODY, self._body_timeout)
+        self._phase = _BODY
+        deadline = self._deadline = self.loop.time() + self._body_timeout
+        if deadline < self._timer_at:
+            self._arm(deadline)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -258,14 +275,12 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def _check_deadline(self) -> None:
-        self._timer = None
+        self._timer, self._timer_at = None, _NEVER
         phase = self._phase
         if phase == _IDLE or self.transport.is_closing():
             return
-        now = self.loop.time()
-        if now < self._deadline:  # the phase changed since the timer was set
-            self._timer_at = self._deadline
-            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+        if self.loop.time() < self._deadline:  # the phase changed since the timer was set
+            self._arm(self._deadline)
             return
         cycle = self.cycle
         if self.flow.read_paused or (phase == _HEAD and cycle is not None
@@ -397,14 +412,6 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
             self.app.client_left(cycle.path, cycle.rid, cycle.start)
         super().connection_lost(exc)
 
-    def on_message_begin(self) -> None:
-        # a request has begun: the connection is no longer idle. uvicorn disarms the
-        # keep-alive timer only when data arrives, which is enough when answers come in later
-        # turns; an answer made here arms it in the middle of a read, and a request that came
-        # in the same read would be cut off by it (while its body comes in or it is answered)
-        self._unset_keepalive_if_required()
-        super().on_message_begin()
-
     def on_headers_complete(self) -> None:
         found = None
         # with the client behind on its answers, a request goes to uvicorn, which queues it
@@ -427,7 +434,10 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
                           version != "1.0" and self.parser.should_keep_alive(),
                           time.perf_counter())
         self.cycle = cycle  # type: ignore[assignment]
-        self._wait(_BODY, self._body_timeout)
+        self._phase = _BODY  # as GuardedHttpToolsProtocol.on_headers_complete
+        deadline = self._deadline = self.loop.time() + self._body_timeout
+        if deadline < self._timer_at:
+            self._arm(deadline)
         if length > self._max_body:
             # answered now: a client that declares a gigabyte would otherwise wait for an
             # answer until it had sent all of it
