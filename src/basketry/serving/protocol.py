@@ -197,8 +197,8 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         cls._refused += 1
         now = self.loop.time()
         if now - cls._refused_logged >= REFUSAL_LOG_SECONDS:
-            log.warning("connection(s) refused: %d open, the limit (BASKETRY_MAX_CONNECTIONS)",
-                        len(self.connections),
+            log.warning("%d connection(s) refused: %d open, BASKETRY_MAX_CONNECTIONS reached",
+                        cls._refused, len(self.connections),
                         extra={"event": "connections_refused", "refused": cls._refused})
             cls._refused, cls._refused_logged = 0, now
 
@@ -320,7 +320,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         cycle = self.cycle
-        if cycle.response_started:  # answered before its body was in: nothing more to say
+        if cycle is None or cycle.response_started:  # answered before its body was in
             self.transport.close()
             return
         # the application is waiting for the body: it sees the client leave, and records the
