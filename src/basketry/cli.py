@@ -23,8 +23,11 @@ from rich.table import Table
 EXIT_BAD_INPUT = 2
 #: Exit status for an unexpected failure (a bug): a short message; ``--debug`` shows the traceback.
 EXIT_INTERNAL = 1
-#: Exit status after Ctrl-C, as a shell reports a SIGINT death.
+#: Exit status after Ctrl-C or SIGTERM, as a shell reports a SIGINT or SIGTERM death.
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+#: Exit status of `models doctor` when the registry has problems left.
+EXIT_INCONSISTENT = 3
 
 
 #: The library's error types for failures the user can fix, by qualified name: matched along an
@@ -50,7 +53,9 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
     """The exit status and the one line every command prints for a failure: the one place where
     failures are mapped (known ones to status 2, anything unexpected to status 1)."""
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, "interrupted; nothing was left half-written"
+        terminated = any(c.__name__ == "Terminated" for c in type(exc).__mro__)
+        return ((EXIT_TERMINATED, "terminated (SIGTERM); nothing was left half-written")
+                if terminated else (EXIT_INTERRUPTED, "interrupted; nothing was left half-written"))
     if isinstance(exc, MemoryError):
         return EXIT_BAD_INPUT, ("out of memory; lower the work asked for (a higher --min-support, "
                                 "--max-len, --max-itemsets) or free memory")
@@ -196,9 +201,21 @@ Jobs = Annotated[int | None, typer.Option(
     "--jobs", "-j", help="Threads FP-Growth uses (default: one per core); never changes a result.",
     envvar="BASKETRY_JOBS")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
+def _registered_model_name(name: str) -> str:
+    """Checked before any work, so that a bad name never fails after a model was written."""
+    from basketry.training.registry import RegistryError, check_model_name
+
+    try:
+        check_model_name(name)
+    except RegistryError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return name
+
+
 RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
                                               help="Registered model name.",
-                                              envvar="BASKETRY_REGISTERED_MODEL")]
+                                              envvar="BASKETRY_REGISTERED_MODEL",
+                                              callback=_registered_model_name)]
 
 
 def check_target(out: Path, *, overwrite: bool, inputs: tuple[Path, ...] = (),
@@ -407,7 +424,8 @@ def train(
     except BaseException as exc:
         if run is not None:
             run.__exit__(type(exc), exc, exc.__traceback__)
-            err_console.print(f"MLflow run {run.run_id} marked FAILED", highlight=False)
+            err_console.print(f"MLflow run {run.run_id} marked {run.status or 'FAILED'}",
+                              highlight=False)
         raise
     if run is not None:
         run.__exit__(None, None, None)
@@ -570,11 +588,12 @@ def tune(
         if parent is None:
             raise
         parent.__exit__(type(exc), exc, exc.__traceback__)
-        raise SweepError(f"{exc}; MLflow run marked FAILED") from None
+        raise SweepError(f"{exc}; MLflow run marked {parent.status or 'FAILED'}") from None
     except BaseException as exc:
         if parent is not None:
             parent.__exit__(type(exc), exc, exc.__traceback__)
-            err_console.print(f"MLflow run {parent.run_id} marked FAILED", highlight=False)
+            err_console.print(f"MLflow run {parent.run_id} marked {parent.status or 'FAILED'}",
+                              highlight=False)
         raise
     if parent is not None:
         parent.__exit__(None, None, None)
@@ -680,6 +699,9 @@ def _grid_value(value: Any) -> str:
 
 
 def _print_registration(registration: Any) -> None:
+    for repaired in registration.repaired:
+        err_console.print(f"[bold yellow]note:[/] put back a half-finished registration of a "
+                          f"killed process: {repaired}", highlight=False, soft_wrap=True)
     decision = registration.decision
     verdict = ("promoted to [bold]champion[/]" + (" (forced)" if decision.forced else "")
                if decision.promote else "stays [bold]challenger[/], not promoted")
@@ -998,6 +1020,22 @@ def models_rollback(name: RegisteredModel = "basketry") -> None:
 
     rolled_back, target = rollback(name=name)
     console.print(f"{name} champion: version {target} (rolled back from {rolled_back})")
+
+
+@models_app.command(name="doctor")
+def models_doctor(
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Repair what is found (idempotent); without it, only report.")] = False,
+    name: RegisteredModel = "basketry",
+) -> None:
+    """Find half-finished registrations (a killed train, promote or rollback) and, with
+    --repair, put the registry back in order. Exit 0: consistent; 3: problems left."""
+    from basketry.training.doctor import doctor
+
+    report = doctor(name=name, repair=repair)
+    for line in report.lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if report.consistent else EXIT_INCONSISTENT)
 
 
 @app.command(name="export")
