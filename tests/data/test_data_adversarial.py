@@ -307,6 +307,9 @@ CASES = {
     "unclosed quote in long CSV": ("x.csv", lambda p: _text(
         p, 'transaction,item\n1,a\n2,"b\n3,c\n'), {},
         ["x.csv", "data row 2", "column 'item'", "line break"]),
+    "unclosed quote in a description at the end": ("x.csv", lambda p: _text(
+        p, 'transaction,item,description\n1,a,x\n2,b,"y\n3,c,z\n'), {},
+        ["x.csv", "data row 2", "column 'description'", "line break"]),
     "ragged long CSV": ("x.csv", lambda p: _text(p, "transaction,item\n1,a\n2\n"), {},
         ["x.csv", "line 3", "1 fields, expected 2"]),
     "header without newline": ("x.csv", lambda p: _text(p, "transaction,item"), {},
@@ -431,3 +434,12 @@ def test_tsv_basket_lines_split_on_tabs_only(tmp_path):
     b = read_baskets(p)
     assert b.report["separator"] == "\t" and set(b.basket(0)) == {"tea bag", "milk"}
     assert set(read_baskets(p, sep="\\t").basket(0)) == {"tea bag", "milk"}
+
+
+def test_a_quoted_line_break_in_a_description_is_read(tmp_path):
+    """RFC 4180: a quoted value may hold a line break; a description (label) is such a value."""
+    path = _text(tmp_path / "x.csv",
+                 'transaction,item,description\n1,a,"two\nlines"\n1,b,x\n2,a,"two\nlines"\n')
+    baskets = read_baskets(path)
+    assert baskets.n_baskets == 2
+    assert "two\nlines" in list(baskets.labels)

@@ -28,6 +28,7 @@ from basketry.data._sources import (
     _arrow_input,
     _head_line,
     _header_names,
+    _read_bytes,
     _sniff_delimiter,
     _suffix,
 )
@@ -138,23 +139,40 @@ def _read_long_csv(
     except (pa.ArrowException, OSError) as e:
         raise _csv_error(source, delimiter, e) from None
     _check_column_types(source, roles, table.schema)
-    _check_single_lines(source, table, [c for c in columns if c != roles.get("quantity")])
+    # a description may hold a quoted line break (RFC 4180); an id or a timestamp never does
+    _check_single_lines(source, table, [c for c in columns
+                                        if c not in (roles.get("quantity"), roles.get("label"))])
+    if roles.get("label") in columns and table.num_rows:
+        # a quote left open swallows the rest of the file into the last value; quotes come in
+        # pairs in a well-formed file ("" escapes one), so an odd count tells it from a
+        # description that holds a quoted line break (read only in that rare case)
+        try:
+            _check_single_lines(source, table.slice(table.num_rows - 1), [roles["label"]],
+                                first_row=table.num_rows - 1)
+        except DataError:
+            if _read_bytes(source).count(b'"') % 2:
+                raise
     return _from_table(
         source, table, roles, preset_used, drop_cancelled, drop_non_products, timestamp_format,
         "long-csv", row_offset=2,
     )
 
 
-def _check_single_lines(source: Path, table: pa.Table, columns: list[str]) -> None:
+def _check_single_lines(source: Path, table: pa.Table, columns: list[str], *,
+                        first_row: int = 0) -> None:
     """A DataError for a value holding a line break: a quote left open swallows the lines after
     it into one value (Arrow's parser accepts that at the end of the file)."""
     for name in columns:
-        row = 0
+        row = first_row
         for chunk in table[name].chunks:
             broken = pc.match_substring_regex(chunk.dictionary, "[\\r\\n]")
             if pc.any(broken).as_py():
                 bad = np.append(broken.to_numpy(zero_copy_only=False), False)
-                at = int(np.flatnonzero(bad[_indices(chunk)])[0])
+                hits = np.flatnonzero(bad[_indices(chunk)])
+                if not len(hits):  # only values of the dictionary no row of this chunk uses
+                    row += len(chunk)
+                    continue
+                at = int(hits[0])
                 value = chunk.dictionary[int(chunk.indices[at].as_py())].as_py()
                 raise DataError(
                     f"{source}: data row {row + at + 1}: column {name!r} holds a line break "
