@@ -206,6 +206,9 @@ VERSION_CASES: list[tuple[str, Callable[[dict], None]]] = [
     ("scoring-edited", field("scoring", {"method": "lift"})),
     ("parameters-edited", lambda m: m["parameters"].update(min_support=0.5)),
     ("fingerprint-edited", field("dataset", {"fingerprint": "sha256:" + "0" * 64})),
+    # within the bounds the counts allow, but it changes every fallback score
+    ("n-baskets-edited", lambda m: m["counts"].update(n_baskets=m["counts"]["n_baskets"] + 1)),
+    ("version-of-shortened", lambda m: m["version_of"].remove("counts")),
 ]
 
 
@@ -244,8 +247,8 @@ def test_an_edit_of_what_model_version_covers_is_detected(
         tiny_model: Path, name: str, edit: Callable, verify: bool) -> None:
     tamper_manifest(tiny_model, edit, version=False)
     with pytest.raises(ModelIntegrityError, match=r"manifest\.json: field 'model_version' is "
-                       r"[0-9a-f]{16} but the manifest's files, parameters, scoring and "
-                       r"fingerprint give [0-9a-f]{16}"):
+                       r"[0-9a-f]{16} but the manifest's (counts, )?files, fingerprint, "
+                       r"parameters, scoring give [0-9a-f]{16}"):
         load_model(tiny_model, verify=verify)
 
 
@@ -396,3 +399,23 @@ def test_overwrite_never_replaces_anything_else(tmp_path: Path, kind: str) -> No
                      r"symbolic link", message)
     after = {p: (p.read_bytes() if p.is_file() else None) for p in tmp_path.rglob("*")}
     assert after == before  # nothing touched, nothing staged
+
+
+def test_a_model_written_before_version_of_still_loads(tiny_model: Path) -> None:
+    """Models written before ``version_of`` existed: their version covers all but counts."""
+    from basketry.model._version import LEGACY_VERSION_OF, content_version
+
+    def legacy(manifest: dict) -> None:
+        del manifest["version_of"]
+        manifest["model_version"] = content_version(manifest, LEGACY_VERSION_OF)
+
+    tamper_manifest(tiny_model, legacy, version=False)
+    assert load_model(tiny_model).version == read_manifest(tiny_model)["model_version"]
+
+
+@pytest.mark.parametrize("listed", [["files"], "counts", [*["counts"] * 2, "files",
+                                    "fingerprint", "parameters", "scoring"], [1, 2]])
+def test_a_malformed_version_of_is_refused(tiny_model: Path, listed: object) -> None:
+    tamper_manifest(tiny_model, field("version_of", listed), version=False)
+    with pytest.raises(ModelContentError, match="version_of"):
+        load_model(tiny_model)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from basketry.model._version import content_version, to_json_value
+from basketry.model._version import VERSION_OF, content_version, to_json_value
 from basketry.model.errors import (
     ModelContentError,
     ModelError,
@@ -51,7 +51,7 @@ _CHUNK = 1 << 20
 #: The manifest fields the writer sets (``extra`` may not replace them).
 _MANIFEST_FIELDS = frozenset({"format", "format_version", "model_version", "basketry_version",
                               "created_at", "parameters", "scoring", "counts", "dataset",
-                              "metrics", "files"})
+                              "metrics", "files", "version_of"})
 
 
 @dataclass(frozen=True)
@@ -227,11 +227,10 @@ def write_model(
             ITEMS_FILE: _write_table(items, staging / ITEMS_FILE),
             RULES_FILE: _write_table(rules, staging / RULES_FILE),
         }
-        version = content_version(files, parameters, scoring, dataset.get("fingerprint"))
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
-            "model_version": version,
+            "version_of": list(VERSION_OF),
             "basketry_version": _basketry_version(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "parameters": parameters,
@@ -246,6 +245,7 @@ def write_model(
             "files": files,
             **extra,
         }
+        manifest["model_version"] = content_version(manifest, VERSION_OF)
         with open(staging / MANIFEST_FILE, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, indent=2, sort_keys=True)
             fh.write("\n")

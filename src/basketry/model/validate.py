@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from basketry.model._version import manifest_version
+from basketry.model._version import manifest_version, version_of
 from basketry.model.errors import (
     ModelContentError,
     ModelError,
@@ -117,11 +117,15 @@ def check_manifest(manifest: Mapping[str, Any], where: str) -> None:
     if not isinstance(version, str) or not _HEX16.fullmatch(version):
         raise ModelContentError(f"{where}: field 'model_version' must be 16 lowercase hex "
                                 f"digits, got {version!r}")
+    try:
+        covered = version_of(dict(manifest))
+    except ValueError as exc:
+        raise ModelContentError(f"{where}: {exc}") from None
     expected = manifest_version(dict(manifest))
     if version != expected:
         raise ModelIntegrityError(
-            f"{where}: field 'model_version' is {version} but the manifest's files, parameters, "
-            f"scoring and fingerprint give {expected} (the manifest was edited after writing)")
+            f"{where}: field 'model_version' is {version} but the manifest's "
+            f"{', '.join(covered)} give {expected} (the manifest was edited after writing)")
 
 
 def check_scoring(scoring: Any, where: str) -> None:

@@ -62,7 +62,7 @@ EXTENSION_RULE_COLUMNS = tuple(COUNT_COLUMNS) + tuple(
 #: Manifest fields that are re-derived when the model is written again.
 _DERIVED_MANIFEST_FIELDS = (
     "format", "format_version", "model_version", "basketry_version", "created_at", "counts",
-    "files",
+    "files", "version_of",
 )
 
 _P = f"{{{PMML_NS}}}"
