@@ -7,9 +7,12 @@ any table is parsed. No pickle is involved anywhere.
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -221,7 +224,9 @@ def write_model(
                                    extra or {}))
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _remove_stale_staging(target)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), suffix=".tmp",
+                                    dir=target.parent))
     try:
         files = {
             ITEMS_FILE: _write_table(items, staging / ITEMS_FILE),
@@ -250,19 +255,85 @@ def write_model(
             json.dump(manifest, fh, indent=2, sort_keys=True)
             fh.write("\n")
         if target.exists():
-            # swap: old model aside (a fresh name, so nothing else is ever removed), new one
-            # in, old one removed; a crash leaves one of the two
-            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                          dir=target.parent))
-            os.replace(target, aside)
-            os.replace(staging, target)
-            shutil.rmtree(aside, ignore_errors=True)
+            if _exchange(staging, target):
+                # one atomic step: the target is the old model or the new one, never neither;
+                # the old one is now in the staging directory
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                # no atomic exchange here: old model aside under a fresh name, new one in, old
+                # one removed; a kill between the two renames leaves the old model aside,
+                # removed by the next write to this target
+                aside = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), suffix=".old",
+                                              dir=target.parent))
+                os.replace(target, aside)
+                os.replace(staging, target)
+                shutil.rmtree(aside, ignore_errors=True)
         else:
             os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _staging_prefix(target: Path) -> str:
+    # the writer's pid in the name tells a staging directory of a killed writer from a live one
+    return f".{target.name}.{os.getpid()}."
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove the staging directories a killed writer of ``target`` left beside it (those of
+    writers still running are theirs)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^/]*\.(tmp|old)")
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink() \
+                and not _alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not writing this target yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where
+    the system or the file system cannot, and the caller falls back to two renames."""
+    libc = _libc()
+    renameat2 = getattr(libc, "renameat2", None) if libc is not None else None
+    if renameat2 is None:
+        return False
+    import ctypes
+
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes  # only when a model is replaced: no start-up cost
+
+    try:
+        return ctypes.CDLL(None, use_errno=True)  # this process's symbols, libc's among them
+    except OSError:
+        return None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
