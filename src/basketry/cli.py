@@ -224,7 +224,7 @@ def check_target(out: Path, *, overwrite: bool, inputs: tuple[Path, ...] = (),
     directory goes (or the reverse), a path under a file, an existing target without
     ``--overwrite``, one that ``--overwrite`` may not replace (not a basketry model directory),
     or a target that is or holds an input."""
-    from basketry.model import ModelError, read_manifest
+    from basketry.model import ModelError, check_model_target
 
     target = out.expanduser().absolute()
     for source in inputs:
@@ -243,15 +243,9 @@ def check_target(out: Path, *, overwrite: bool, inputs: tuple[Path, ...] = (),
     if kind == "model directory":
         if not target.is_dir():
             raise ModelError(f"--out {out} is a file, not a {kind}")
-        if not any(target.iterdir()):
-            return
-        if not overwrite:
+        if any(target.iterdir()) and not overwrite:
             raise ModelError(f"{out} already exists; pass --overwrite to replace it")
-        try:
-            read_manifest(target)
-        except ModelError:
-            raise ModelError(f"{out} is not a basketry model directory; --overwrite replaces "
-                             "only a model, never other files: choose another --out") from None
+        check_model_target(target, overwrite=overwrite)  # the contract's rule for --overwrite
     elif target.is_dir():
         raise ModelError(f"--out {out} is a directory; give a file path")
     elif not overwrite:
