@@ -202,13 +202,11 @@ Jobs = Annotated[int | None, typer.Option(
     envvar="BASKETRY_JOBS")]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
 def _registered_model_name(name: str) -> str:
-    """Checked before any work, so that a bad name never fails after a model was written."""
-    from basketry.training.registry import RegistryError, check_model_name
+    """Checked before any work, so that a bad name never fails after a model was written (a
+    RegistryError: one line through the failure funnel)."""
+    from basketry.training.registry import check_model_name
 
-    try:
-        check_model_name(name)
-    except RegistryError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    check_model_name(name)
     return name
 
 
