@@ -42,9 +42,8 @@ def min_count_from_support(min_support: float | int, n_baskets: int | None) -> i
     if isinstance(min_support, numbers.Integral):
         count = int(min_support)
         if count < 1:
-            raise MiningError(
-                f"min_support as an absolute count must be >= 1, got {min_support!r}{on}"
-            )
+            raise MiningError(f"min_support {min_support!r} is not a count >= 1 (an int is an "
+                              f"absolute count; write a fraction with a point){on}")
         if n_baskets is not None and count > n_baskets:
             # no itemset can reach it: an empty model would be silently useless
             raise MiningError(
@@ -54,11 +53,29 @@ def min_count_from_support(min_support: float | int, n_baskets: int | None) -> i
         return count
     value = float(min_support)
     if not math.isfinite(value) or not 0.0 < value <= 1.0:
-        raise MiningError(
-            f"min_support as a fraction must be in (0, 1] (or an int count >= 1{most}), "
-            f"got {min_support!r}{on}"
-        )
+        raise MiningError(f"min_support {min_support!r} is not a fraction in (0, 1] (write a "
+                          f"count as an integer >= 1{most}){on}")
     return max(1, math.ceil(exact_fraction(value) * (1 if n_baskets is None else n_baskets)))
+
+
+def parse_min_support(text: str) -> float | int:
+    """``min_support`` as a user writes it (an option, a variable, a grid value): ``"25"`` is
+    an absolute count, ``"0.01"`` or ``"1.0"`` a fraction (so ``1`` is never ambiguous: an
+    integer is a count, a number with a point or exponent is a fraction). The one text parser
+    of thresholds; checked as :func:`min_count_from_support` checks numbers (``MiningError``)."""
+    text = text.strip()
+    value: float | int
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            raise MiningError(f"min_support {text!r} is not a number (a fraction with a "
+                              "point such as 0.01, or a count written as an integer such as "
+                              "25)") from None
+    min_count_from_support(value, None)
+    return value
 
 
 def check_range(

@@ -48,6 +48,7 @@ from typing import Any
 
 from basketry.data import Baskets
 from basketry.mining import AssociationMiner, MiningError
+from basketry.mining._params import parse_min_support
 from basketry.model import SCORING_METHODS, scoring_spec
 from basketry.training.evaluate import MAX_HIDDEN_PER_BASKET, MAX_QUERIES, evaluate
 from basketry.training.pipeline import (
@@ -94,16 +95,9 @@ def _number(key: str, text: str) -> float:
 
 def _support(key: str, text: str) -> float | int:
     try:
-        count = int(text)
-    except ValueError:
-        value = _number(key, text)
-        if not 0 < value <= 1:
-            raise GridError(f"--grid {key}: {text} is not a fraction in (0, 1] (write a count "
-                            "as an integer)") from None
-        return value
-    if count < 1:
-        raise GridError(f"--grid {key}: {text} is not a count >= 1")
-    return count
+        return parse_min_support(text)
+    except MiningError as exc:  # the mining package's one reading of thresholds
+        raise GridError(f"--grid {key}: {str(exc).removeprefix('min_support ')}") from None
 
 
 def _in_range(low: float, high: float | None, *, low_open: bool = False
