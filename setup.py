@@ -1,10 +1,11 @@
 """Build step of basketry: the numba kernels compiled ahead of time (everything else is in
 pyproject.toml).
 
-``pip install -e .`` (or ``pip install .``) compiles the kernels of ``basketry.data`` and
-``basketry.mining`` with numba's ``pycc`` into two extension modules,
-``basketry/{data,mining}/_kernels_aot.*.so`` (about a minute). A process that finds them current
-never imports numba (see ``src/basketry/data/_compiled.py``). If they cannot be built (no C
+``pip install -e .`` (or ``pip install .``) compiles the kernels of ``basketry.data``,
+``basketry.mining`` and ``basketry.model`` (scoring) with numba's ``pycc`` into three extension
+modules, ``basketry/{data,mining,model}/_kernels_aot.*.so`` (about a minute). A process that finds
+them current never imports numba, which is then needed only to build and for training (the
+``train`` extra; see ``src/basketry/_kernels/__init__.py``). If they cannot be built (no C
 compiler, a numba without ``pycc``, a kernel numba cannot compile ahead of time) the build says so
 and goes on: basketry then uses numba's JIT kernels, with the same results.
 
@@ -28,13 +29,14 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SRC = Path(__file__).resolve().parent / "src"
-PACKAGES = ("basketry.data", "basketry.mining")
+PACKAGES = ("basketry.data", "basketry.mining", "basketry.model")
 EXTENSION = "_kernels_aot"
 
 
 def _kernel_table(package: str):
     """The package's ``Kernels`` (spec, sources, digest), imported without running the
-    packages' ``__init__`` (the build environment has numpy and numba only)."""
+    packages' ``__init__`` (the build environment has numpy and numba only; ``basketry._kernels``
+    imports numpy alone)."""
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
     for name in ("basketry", *PACKAGES):
@@ -48,7 +50,7 @@ def _kernel_table(package: str):
 def _numba_type(code: str):
     from numba import types as nt
 
-    from basketry.data._compiled import parse_code
+    from basketry._kernels import parse_code
 
     dtype, ndim, written = parse_code(code)
     scalar = {"i8": nt.int64, "i4": nt.int32, "u1": nt.uint8, "u4": nt.uint32,

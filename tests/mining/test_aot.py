@@ -24,8 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from basketry._kernels import MODE_ENV, Kernels, parse_code
 from basketry.data import Baskets, fingerprint, read_baskets
-from basketry.data._compiled import DATA_SPEC, MODE_ENV, Kernels, parse_code
+from basketry.data._compiled import DATA_SPEC
 from basketry.data._compiled import kernels as data_kernels
 from basketry.mining import AssociationMiner, association_rules, frequent_itemsets
 from basketry.mining._compiled import MINING_SPEC

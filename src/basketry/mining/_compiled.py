@@ -1,12 +1,12 @@
-"""The mining kernels by name, ahead of time or JIT (see ``basketry.data._compiled``)."""
+"""The mining kernels by name, ahead of time or JIT (see ``basketry._kernels``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from basketry.data._compiled import Kernels
+from basketry._kernels import Kernels
 
-# kernel module -> kernel -> signature codes (see basketry.data._compiled)
+# kernel module -> kernel -> signature codes (see basketry._kernels.signatures)
 MINING_SPEC: dict[str, dict[str, tuple[str, ...]]] = {
     "_kernels": {
         "recode_baskets": ("i8[:]", "i4[:]", "i4[:]"),

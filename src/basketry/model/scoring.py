@@ -28,14 +28,15 @@ basket"; the manifest's ``scoring`` object names the method and its parameters):
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-from basketry.model._fire import _FREE, answer_basket, batch_top_items
+from basketry.model._compiled import FREE as _FREE
+from basketry.model._compiled import kernels
 from basketry.model.errors import ModelError, ScoringArgumentError
 
 #: The scoring methods and their parameters with defaults; the manifest's ``scoring`` object
@@ -153,6 +154,18 @@ class Ranked(NamedTuple):
 _NO_IDS = np.empty(0, dtype=np.int32)
 
 
+def _id_array(ids: np.ndarray) -> np.ndarray:
+    """``ids`` as the scoring kernel takes them: a contiguous 1-D int32 array (the same array
+    when it is one already, as ``ids_of`` gives)."""
+    if type(ids) is np.ndarray and ids.dtype == np.int32 and ids.ndim == 1 \
+            and ids.flags.c_contiguous and ids.flags.aligned:
+        return ids
+    out = np.ascontiguousarray(ids, dtype=np.int32)
+    if out.ndim != 1:
+        raise ScoringArgumentError(f"item ids must be a 1-D array, got shape {out.shape}")
+    return out
+
+
 def _list_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (starting at 0) and flat values of a list<int32> column."""
     column = table.column(name)
@@ -251,6 +264,20 @@ class RuleScorer:
         self._group_item = np.ascontiguousarray(self._consequent[self._group_ranks])
         self._group_excess = np.ascontiguousarray(excess[self._group_ranks])
         self._item_support = self.item_counts.astype(np.float64) / self.n_baskets
+        self._answer = self._answer_kernel()
+
+    def _answer_kernel(self) -> Callable:
+        """The scoring kernel for ``rank``. Resolved now, so that a process without it (no
+        compiled module, no numba) fails when it loads a model, with ``KernelsUnavailable``'s one
+        line, not at its first answer. Its arguments are this scorer's arrays, built above and
+        never replaced, and per call arrays ``rank`` builds as int32: checked once here, the
+        kernel is called without the per-call check (3 us of the 5-10 us of an answer)."""
+        scratch, evidence = self._scratch()
+        sample = (_NO_IDS, _NO_IDS, _NO_IDS, 1, *self._trie(), self._combine, self.popular,
+                  self._item_support, scratch, evidence)
+        if kernels.matches("answer_basket", sample):
+            return kernels.unchecked("answer_basket")
+        return kernels.answer_basket  # pragma: no cover - checked per call
 
     @property
     def n_rules(self) -> int:
@@ -288,7 +315,7 @@ class RuleScorer:
         ``use_rules=False`` gives the popularity answers alone."""
         computed = check_k(k, len(self.items))
         scratch, evidence = self._scratch()
-        top, from_rules = batch_top_items(
+        top, from_rules = kernels.batch_top_items(
             np.ascontiguousarray(baskets_ptr, dtype=np.int64),
             np.ascontiguousarray(baskets_items, dtype=np.int32),
             computed,
@@ -372,10 +399,10 @@ class RuleScorer:
             else:
                 known.add(i)
         scratch, evidence = self._scratch()
-        items, ranks, scores, from_rules = answer_basket(
+        items, ranks, scores, from_rules = self._answer(
             np.array(sorted(known), dtype=np.int32),
             self.ids_of(exclude) if exclude else _NO_IDS,
-            _NO_IDS if banned is None else banned,
+            _NO_IDS if banned is None else _id_array(banned),
             int(k),
             *self._trie(),
             self._combine,

@@ -11,7 +11,8 @@ then takes the stand-alone module out of ``sys.modules`` again so that a later
 ``import scipy.linalg.cython_blas`` goes through the normal import system. Anything unexpected
 (no scipy, another layout, registries already loaded) leaves numba to do as it always does.
 Call it before the first compiled kernel of a public entry point; after the first call it costs
-one attribute check.
+one attribute check. (scipy is no dependency of basketry: where it is absent, numba has no BLAS
+to find and this does nothing.)
 """
 
 from __future__ import annotations
