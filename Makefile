@@ -8,17 +8,19 @@ PORT ?= 8000
 
 .PHONY: demo test browser audit bench clean
 
-# One install stamp per set of extras; redone when pyproject.toml changes, or setup.py or a
-# module beside the kernels (the install compiles the kernels ahead of time, see setup.py).
+# One install stamp per set of extras; redone when pyproject.toml changes, or setup.py, the
+# kernel loader or a module beside the kernels (the install compiles the kernels ahead of time,
+# see setup.py).
 KERNEL_SOURCES := $(filter-out %/__init__.py,\
-                  $(wildcard src/basketry/data/_*.py src/basketry/mining/_*.py))
+                  $(wildcard src/basketry/data/_*.py src/basketry/mining/_*.py \
+                             src/basketry/model/_*.py)) $(wildcard src/basketry/_kernels/*.py)
 $(VENV)/.installed-%: pyproject.toml setup.py $(KERNEL_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e ".[$*]"
 	touch $@
 
-## demo: set up (serving and MLflow extras), train on the bundled sample with an offline
+## demo: set up (training, serving and MLflow extras), train on the bundled sample with an offline
 ## evaluation, track the run and register the model in the local MLflow store
 ## ($$BASKETRY_HOME, default ~/.basketry), apply the promotion gate, show rules and
 ## recommendations, then serve the champion, models:/basketry@champion, on
@@ -26,7 +28,7 @@ $(VENV)/.installed-%: pyproject.toml setup.py $(KERNEL_SOURCES)
 ## champion. When no version has passed the gate yet, the demo says why and serves the
 ## challenger instead: $(DEMO_REF) holds the reference served.
 DEMO_REF := models/demo.ref
-demo: $(VENV)/.installed-serve,mlflow
+demo: $(VENV)/.installed-train,serve,mlflow
 	$(BIN)/basketry demo --out models/demo --serve-ref $(DEMO_REF) --host $(HOST) --port $(PORT)
 	$(BIN)/basketry serve --model "$$(cat $(DEMO_REF))" --host $(HOST) --port $(PORT)
 
@@ -40,14 +42,14 @@ browser:
 
 ## test: set up with test extras, then ruff, the import contracts, the dependency audit (reported,
 ## never failing the run: `make audit` fails on a finding) and the whole pytest suite
-## (with the kernels compiled ahead of time), then the data and mining tests again with numba's
-## JIT kernels (the fallback when the ahead-of-time ones are missing or stale)
+## (with the kernels compiled ahead of time), then the data, mining and model tests again with
+## numba's JIT kernels (the fallback when the ahead-of-time ones are missing or stale)
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
 	-$(BIN)/python scripts/audit_dependencies.py
 	$(BIN)/python -m pytest
-	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining
+	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining tests/model
 
 ## audit: the installed dependencies against PyPI's advisories (fails on a known vulnerability;
 ## `make test` runs it too and reports without failing, see docs/operations.md)
