@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import basketry.cli as cli
+import basketry.cli.mining
 from basketry.cli import app
 from basketry.model import load_model
 
@@ -210,7 +211,7 @@ def test_an_unexpected_error_is_short_and_debug_shows_the_traceback(tmp_path, sh
     def broken(*args, **kwargs):
         raise ZeroDivisionError("the bug")
 
-    monkeypatch.setattr(cli, "_print_read_report", broken)
+    monkeypatch.setattr(basketry.cli.mining, "print_read_report", broken)
     argv = ["mine", str(shop / "sales.dat"), "--out", str(tmp_path / "m"), *MINE]
     status, _, stderr = invoke(*argv)
     assert_one_line(status, stderr, 1, "ZeroDivisionError", "the bug", "--debug")

@@ -1,5 +1,6 @@
 """The training side: split the data, mine the training part, evaluate on the test part with
-the model contract's own scoring, and save the model with its metrics (later: track, register).
+the model contract's own scoring, save the model with its metrics; the train and tune
+workflows (read, train or sweep, save, report, track, register: ``workflow.py``).
 
 Imports the data and mining packages and the model contract; never the serving application.
 """
@@ -9,11 +10,21 @@ from basketry.training.evaluate import Queries, evaluate, make_queries, metrics_
 from basketry.training.pipeline import TrainResult, save_trained, train_and_evaluate
 from basketry.training.report import write_report
 from basketry.training.split import Split, random_split, split_baskets, time_split
+from basketry.training.workflow import (
+    TrainOutcome,
+    TuneOutcome,
+    WorkflowEvents,
+    train_workflow,
+    tune_workflow,
+)
 
 __all__ = [
     "Queries",
     "Split",
+    "TrainOutcome",
     "TrainResult",
+    "TuneOutcome",
+    "WorkflowEvents",
     "evaluate",
     "make_queries",
     "metrics_from_ranks",
@@ -24,5 +35,7 @@ __all__ = [
     "split_baskets",
     "time_split",
     "train_and_evaluate",
+    "train_workflow",
+    "tune_workflow",
     "write_report",
 ]

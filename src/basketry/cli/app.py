@@ -1,0 +1,50 @@
+"""The `basketry` typer application: the root options and every command, each from the module
+of its group. Importing it imports no data, mining, training or serving code: each command
+imports what it needs when it runs, so that `basketry --help` starts fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from basketry.cli import data, demo, mining, pmml, serve, train, tune
+from basketry.cli.errors import FailureFunnel
+from basketry.cli.registry import models_app
+
+app = typer.Typer(
+    name="basketry",
+    help="Association rules from transaction histories, from raw sales to a served model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=FailureFunnel,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of a failure. Env: BASKETRY_DEBUG.")] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
+
+
+# in the order `basketry --help` lists them
+app.command()(mining.mine)
+app.command()(train.train)
+app.command()(tune.tune)
+app.command()(mining.rules)
+app.command()(mining.recommend)
+app.command(name="profile")(data.profile)
+app.command()(data.generate)
+app.command()(demo.demo)
+app.add_typer(models_app, name="models")
+app.command(name="export")(pmml.export_command)
+app.command(name="import")(pmml.import_command)
+app.command()(serve.serve)
+
+
+def main() -> None:
+    app()

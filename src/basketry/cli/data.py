@@ -1,0 +1,67 @@
+"""Transaction data itself: `basketry profile` and `generate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from basketry.cli.console import console
+from basketry.cli.options import ReadOptions, option_groups
+
+
+@option_groups
+def profile(
+    data: Annotated[Path, typer.Argument(help="Transaction file.")],
+    read: ReadOptions = ReadOptions(),
+) -> None:
+    """Validate DATA and print its profile and fingerprint as JSON."""
+    from basketry.data import profile as profile_of
+    from basketry.data import read_baskets
+
+    with console.status(f"reading {data}"):
+        baskets = read_baskets(data, **read.reader_kwargs())
+    sys.stdout.write(json.dumps(profile_of(baskets), indent=2, default=str) + "\n")
+
+
+def generate(
+    out: Annotated[Path, typer.Argument(help="File to write (.parquet, .csv or .dat).")],
+    baskets: Annotated[int, typer.Option(help="Number of baskets.")] = 1_000_000,
+    items: Annotated[int, typer.Option(help="Catalogue size.")] = 100_000,
+    mean_size: Annotated[float, typer.Option(help="Mean number of random items per basket.")] = 8.0,
+    zipf: Annotated[float, typer.Option(help="Zipf exponent of item popularity.")] = 1.0,
+    zipf_offset: Annotated[float, typer.Option(
+        help="Zipf-Mandelbrot offset: weight 1 / (rank + offset) ** exponent.")] = 10.0,
+    patterns: Annotated[int, typer.Option(help="Planted co-purchase patterns.")] = 500,
+    pattern_rate: Annotated[float, typer.Option(help="Share of baskets with a pattern.")] = 0.3,
+    days: Annotated[int, typer.Option(help="Time span of the timestamps.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    fmt: Annotated[str | None, typer.Option("--format", help="long-parquet | long-csv | basket "
+                                            "(default: from the extension)")] = None,
+) -> None:
+    """Write a synthetic transaction history (Zipf popularity, planted patterns, timestamps)."""
+    from basketry.data.synthetic import SyntheticSpec
+    from basketry.data.synthetic import generate as draw
+    from basketry.data.writers import write_baskets
+
+    by_suffix = {".parquet": "long-parquet", ".csv": "long-csv", ".dat": "basket",
+                 ".txt": "basket"}
+    fmt = fmt or by_suffix.get(out.suffix.lower())
+    if fmt is None:
+        raise typer.BadParameter(f"cannot tell the format of {out}; pass --format",
+                                 param_hint="--format")
+    spec = SyntheticSpec(n_baskets=baskets, n_items=items, mean_basket_size=mean_size,
+                         zipf_exponent=zipf, zipf_offset=zipf_offset, n_patterns=patterns,
+                         pattern_rate=pattern_rate, days=days, seed=seed)
+    try:
+        spec.validate()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with console.status(f"drawing {baskets:,} baskets"):
+        drawn = draw(spec)
+    with console.status(f"writing {out}"):
+        write_baskets(drawn, out, fmt)
+    console.print(f"wrote {drawn.n_baskets:,} baskets ({drawn.indices.shape[0]:,} items) to {out}")

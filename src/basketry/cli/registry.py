@@ -1,0 +1,85 @@
+"""`basketry models ...`: the model registry (MLflow) by hand: list, show, promote, roll back,
+and the doctor."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from basketry.cli.console import console
+from basketry.cli.errors import EXIT_INCONSISTENT
+from basketry.cli.options import RegisteredModel
+
+models_app = typer.Typer(help="The model registry (MLflow): versions, champion, promotion, "
+                         "rollback. Store: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db.",
+                         no_args_is_help=True)
+
+
+@models_app.command(name="list")
+def models_list(name: RegisteredModel = "basketry") -> None:
+    """The versions of the registered model, newest first, with aliases and HR@10."""
+    from rich.table import Table
+
+    from basketry.training.registry import MAIN_METRIC, list_versions
+
+    rows = list_versions(name=name)
+    table = Table(title=f"registered model {name}")
+    for column in ("version", "aliases", "created (UTC)", "HR@10", "popularity HR@10", "gate"):
+        table.add_column(column)
+    for row in rows:
+        value, popularity = row[MAIN_METRIC], row["popularity " + MAIN_METRIC]
+        table.add_row(row["version"], ", ".join(row["aliases"]), row["created"],
+                      "–" if value is None else f"{value:.4f}",
+                      "–" if popularity is None else f"{popularity:.4f}",
+                      "forced" if row["tags"].get("basketry.forced") == "true" else
+                      "passed" if row["tags"].get("basketry.gate.passed") == "true" else
+                      "not passed")
+    console.print(table)
+
+
+@models_app.command(name="show")
+def models_show(version: Annotated[str, typer.Argument(help="Version number.")],
+                name: RegisteredModel = "basketry") -> None:
+    """One version as JSON: aliases, tags, run metrics, its model directory."""
+    from basketry.training.registry import show_version
+
+    sys.stdout.write(json.dumps(show_version(version, name=name), indent=2) + "\n")
+
+
+@models_app.command(name="promote")
+def models_promote(version: Annotated[str, typer.Argument(help="Version number.")],
+                   name: RegisteredModel = "basketry") -> None:
+    """Make VERSION the champion by hand (recorded as forced; no gate)."""
+    from basketry.training.registry import promote
+
+    previous = promote(version, name=name)
+    console.print(f"{name} champion: version {version}"
+                  + (f" (was {previous})" if previous else ""))
+
+
+@models_app.command(name="rollback")
+def models_rollback(name: RegisteredModel = "basketry") -> None:
+    """Point champion back at the previous champion (recorded as tags)."""
+    from basketry.training.registry import rollback
+
+    rolled_back, target = rollback(name=name)
+    console.print(f"{name} champion: version {target} (rolled back from {rolled_back})")
+
+
+@models_app.command(name="doctor")
+def models_doctor(
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Repair what is found (idempotent); without it, only report.")] = False,
+    name: RegisteredModel = "basketry",
+) -> None:
+    """Find half-finished registrations (a killed train, promote or rollback) and, with
+    --repair, put the registry back in order. Exit 0: consistent; 3: problems left."""
+    from basketry.training.doctor import doctor
+
+    report = doctor(name=name, repair=repair)
+    for line in report.lines():
+        console.print(line, highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if report.consistent else EXIT_INCONSISTENT)

@@ -1,0 +1,161 @@
+"""`basketry train`: parse the options, run :func:`basketry.training.workflow.train_workflow`,
+print what it reports. Also the printing the train, tune and demo commands share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from basketry.cli.console import Feedback, console, err_console, feedback, print_read_report
+from basketry.cli.errors import refuse
+from basketry.cli.options import (
+    MiningOptions,
+    Overwrite,
+    ReadOptions,
+    RegisteredModel,
+    option_groups,
+)
+from basketry.cli.targets import check_target
+
+
+@option_groups
+def train(
+    data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
+                                      envvar="BASKETRY_MODEL_DIR")],
+    test_days: Annotated[float | None, typer.Option(
+        help="Time split: test on the last N days, train before (default 30 with timestamps).",
+    )] = None,
+    test_fraction: Annotated[float | None, typer.Option(
+        help="Seeded random split: this share of baskets is the test part (default 0.2 "
+             "without timestamps).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
+    scoring: Annotated[str | None, typer.Option(
+        help="Scoring method (smoothed | confidence | lift) with its default parameters; "
+             "default: smoothed, tuned on a validation slice of the training part.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Report path prefix: writes PREFIX.json and PREFIX.html "
+             "(default: OUT-report next to the model).")] = None,
+    mining: MiningOptions = MiningOptions(),
+    overwrite: Overwrite = False,
+    track: Annotated[bool | None, typer.Option(
+        "--track/--no-track", help="Record the run in MLflow (default: when MLflow is "
+        "installed). Env: BASKETRY_TRACK.", envvar="BASKETRY_TRACK")] = None,
+    register: Annotated[bool | None, typer.Option(
+        "--register/--no-register", help="Register the model as a new version and apply the "
+        "promotion gate (default: when tracking).")] = None,
+    registered_model: RegisteredModel = "basketry",
+    force: Annotated[bool, typer.Option(
+        help="Promote to champion even if the gate says no (recorded).")] = False,
+    tolerance: Annotated[float, typer.Option(
+        help="How much worse than the champion on HR@10 a new model may be.")] = 0.005,
+    read: ReadOptions = ReadOptions(),
+) -> None:
+    """Split DATA, mine the training part, evaluate on the test part against popularity,
+    max-confidence and random baselines; save the model (metrics in its manifest) and a
+    report (terminal table, JSON, HTML)."""
+    from basketry.training.tracking import mlflow_available
+    from basketry.training.workflow import report_prefix, train_workflow
+
+    params = mining.miner_params()
+    prefix = report_prefix(out, report)
+    if track is None:
+        track = mlflow_available()
+    if register is None:
+        register = track
+    if register and not track:
+        raise refuse("--register needs tracking (MLflow, --track)")
+    if test_days is not None and test_fraction is not None:
+        raise refuse("give either --test-days or --test-fraction, not both")
+    check_train_targets(data, out, prefix, overwrite=overwrite)
+    with feedback() as live:
+        outcome = train_workflow(
+            data, out, mining=params, read_options=read.reader_kwargs(), report=prefix,
+            test_days=test_days, test_fraction=test_fraction, seed=seed, scoring=scoring,
+            overwrite=overwrite, track=track, register=register,
+            registered_model=registered_model, force=force, tolerance=tolerance,
+            events=Printer(live))
+    print_outcome(outcome)
+
+
+def print_outcome(outcome: Any) -> None:
+    """The MLflow run and the registration of a finished train workflow."""
+    if outcome.run is not None:
+        console.print(f"MLflow run {outcome.run.run_id} ({outcome.run.uri})", highlight=False)
+    if outcome.registration is not None:
+        print_registration(outcome.registration)
+
+
+def check_train_targets(data: Path, out: Path, prefix: Path, *, overwrite: bool) -> None:
+    """The model directory and both report files, refused before any work."""
+    check_target(out, overwrite=overwrite, inputs=(data,))
+    for suffix in (".json", ".html"):
+        check_target(prefix.with_name(prefix.name + suffix), overwrite=True, inputs=(data,),
+                     kind="report")
+
+
+class Printer:
+    """What the train and tune workflows report, printed: implements
+    :class:`basketry.training.workflow.WorkflowEvents` without importing it (the training
+    side is imported only when a command runs)."""
+
+    def __init__(self, live: Feedback) -> None:
+        self.live = live
+
+    def stage(self, message: str) -> None:
+        self.live.stage(message)
+
+    def read(self, baskets: Any) -> None:
+        self.live.stop()
+        print_read_report(baskets)
+
+    def sweep_progress(self, done: int, total: int, message: str) -> None:
+        self.live.steps(done, total, message)
+
+    def swept(self, sweep: Any) -> None:
+        self.live.stop()
+
+    def evaluated(self, result: Any) -> None:
+        self.live.stop()
+        print_evaluation(result)
+
+    def saved(self, model_dir: Path, reports: tuple[Path, ...]) -> None:
+        self.live.stop()
+        console.print(f"model saved to [bold]{model_dir}[/]; report: "
+                      f"{', '.join(map(str, reports))}")
+
+    def run_failed(self, run: Any) -> None:
+        self.live.stop()
+        err_console.print(f"MLflow run {run.run_id} marked {run.status or 'FAILED'}",
+                          highlight=False)
+
+
+def print_evaluation(result: Any) -> None:
+    from rich.table import Table
+
+    split, queries = result.split.describe(), result.queries.describe()
+    table = Table(title=f"hide-one evaluation: {queries['n_queries']:,} queries from "
+                        f"{queries['n_eligible_baskets']:,} test baskets ({split['method']} split)")
+    columns = ("hit_rate@1", "hit_rate@5", "hit_rate@10", "ndcg@10", "mrr", "item_coverage",
+               "fallback_share")
+    table.add_column("ranker")
+    for name in ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR", "coverage", "fallback"):
+        table.add_column(name, justify="right")
+    for ranker, metrics in result.metrics.items():
+        table.add_row(ranker, *("–" if metrics.get(c) is None else f"{metrics[c]:.4f}"
+                                for c in columns))
+    console.print(table)
+    console.print(f"scoring: {result.scoring}", highlight=False)
+
+
+def print_registration(registration: Any) -> None:
+    for repaired in registration.repaired:
+        err_console.print(f"[bold yellow]note:[/] put back a half-finished registration of a "
+                          f"killed process: {repaired}", highlight=False, soft_wrap=True)
+    decision = registration.decision
+    verdict = ("promoted to [bold]champion[/]" + (" (forced)" if decision.forced else "")
+               if decision.promote else "stays [bold]challenger[/], not promoted")
+    console.print(f"registered {registration.name} version {registration.version}: "
+                  f"{verdict}: {decision.summary()}")

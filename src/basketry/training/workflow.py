@@ -1,0 +1,313 @@
+"""The train and tune workflows, usable from Python without the CLI: read the data, train (or
+sweep a grid), save the model and its report, then record the run in MLflow and register the
+model through the promotion gate.
+
+The guarantees every caller gets: the model and its report are written before anything is
+tracked; the MLflow run is a context (:class:`~basketry.training.tracking.TrainingRun`) that
+ends ``FAILED`` (or ``KILLED`` after Ctrl-C or SIGTERM) when anything inside it fails, and
+:meth:`WorkflowEvents.run_failed` says so before the failure goes on; registration goes through
+:func:`basketry.training.registry.register` only.
+
+What the caller sees as it goes (stages, the data read, the figures) comes through a
+:class:`WorkflowEvents`, whose methods do nothing by default; the ``basketry`` command prints
+them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # the tracking and registry modules are imported only when tracking
+    from basketry.data import Baskets
+    from basketry.training.pipeline import TrainResult
+    from basketry.training.registry import Registration
+    from basketry.training.tracking import TrainingRun
+    from basketry.training.tune import SweepResult
+
+PathLike = str | os.PathLike[str]
+
+
+class WorkflowEvents(Protocol):
+    """What a workflow reports as it goes. Subclass and override what you want to see (every
+    method does nothing by default), or give any object with these methods (the CLI does, so
+    that its start does not import the training side)."""
+
+    def stage(self, message: str) -> None:
+        """A stage begins, or the current one moves on (reading, training, tracking...)."""
+
+    def read(self, baskets: Baskets) -> None:
+        """The data was read (its report says what was dropped)."""
+
+    def sweep_progress(self, done: int, total: int, message: str) -> None:
+        """``tune``: ``done`` of ``total`` grid points are scored."""
+
+    def swept(self, sweep: SweepResult) -> None:
+        """``tune``: every grid point is scored and the best refit on the training part."""
+
+    def evaluated(self, result: TrainResult) -> None:
+        """The model's figures on the test part are known."""
+
+    def saved(self, model_dir: Path, reports: tuple[Path, ...]) -> None:
+        """The model and its report were written where the caller asked."""
+
+    def run_failed(self, run: TrainingRun) -> None:
+        """The MLflow run was ended ``FAILED`` or ``KILLED`` (``run.status``); the failure is
+        raised next."""
+
+
+class _Silent(WorkflowEvents):
+    """No events wanted."""
+
+
+@dataclass
+class TrainOutcome:
+    """What ``train_workflow`` made: the result, where the model and report are, the MLflow
+    run (None without tracking) and the registration (None without registering)."""
+
+    result: TrainResult
+    model_dir: Path
+    reports: tuple[Path, Path]
+    run: TrainingRun | None = None
+    registration: Registration | None = None
+
+
+@dataclass
+class TuneOutcome:
+    """What ``tune_workflow`` made: the sweep (its ``result`` is the best refit), where the
+    best model and report are (None unless ``out`` was given), the parent MLflow run and the
+    registration."""
+
+    sweep: SweepResult
+    model_dir: Path | None = None
+    reports: tuple[Path, ...] = ()
+    run: TrainingRun | None = None
+    registration: Registration | None = None
+
+
+def report_prefix(out: PathLike, report: PathLike | None = None) -> Path:
+    """Where the report goes: ``report``, else ``OUT-report`` next to the model."""
+    out = Path(out)
+    return Path(report) if report is not None else out.with_name(out.name + "-report")
+
+
+def _check_plan(track: bool, register: bool, test_days: float | None,
+                test_fraction: float | None) -> None:
+    if register and not track:
+        raise ValueError("registering needs tracking (MLflow, track=True)")
+    if test_days is not None and test_fraction is not None:
+        raise ValueError("give either test_days or test_fraction, not both")
+
+
+@contextlib.contextmanager
+def _tracked(run: TrainingRun | None, events: WorkflowEvents,
+             says_itself: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Inside ``run`` (when tracking): the run ends FINISHED, or FAILED/KILLED with the
+    reason when anything escapes, which the events hear before it goes on (unless it is one of
+    ``says_itself``, whose message the caller completes)."""
+    if run is None:
+        yield
+        return
+    try:
+        with run:
+            yield
+    except BaseException as exc:
+        # status None: the store refused to start the run, so there is no run to speak of
+        if run.status is not None and not isinstance(exc, says_itself):
+            events.run_failed(run)
+        raise
+
+
+def _read(data: PathLike, read_options: Mapping[str, Any] | None,
+          events: WorkflowEvents) -> Baskets:
+    from basketry.data import read_baskets
+
+    events.stage(f"reading {data}")
+    options = {k: v for k, v in (read_options or {}).items() if v is not None}
+    baskets = read_baskets(data, **options)
+    events.read(baskets)
+    return baskets
+
+
+def train_workflow(
+    data: PathLike,
+    out: PathLike,
+    *,
+    mining: Mapping[str, Any],
+    read_options: Mapping[str, Any] | None = None,
+    report: PathLike | None = None,
+    test_days: float | None = None,
+    test_fraction: float | None = None,
+    seed: int = 0,
+    scoring: str | dict[str, Any] | None = None,
+    overwrite: bool = False,
+    track: bool = False,
+    register: bool = False,
+    registered_model: str = "basketry",
+    force: bool = False,
+    tolerance: float = 0.005,
+    events: WorkflowEvents | None = None,
+) -> TrainOutcome:
+    """``basketry train`` from Python: read ``data`` (``read_options`` as for
+    :func:`basketry.data.read_baskets`), split it, mine the training part with the
+    :class:`~basketry.mining.AssociationMiner` parameters ``mining``, evaluate on the test part,
+    save the model to ``out`` and the report (``report``.json/.html, default ``OUT-report``);
+    with ``track``, record the run in MLflow, and with ``register``, register the model as a
+    new version of ``registered_model`` through the promotion gate."""
+    from basketry.model import scoring_spec
+
+    events = events or _Silent()
+    _check_plan(track, register, test_days, test_fraction)
+    out, prefix = Path(out), report_prefix(out, report)
+    spec = None if scoring is None else scoring_spec(scoring)  # refused before any work
+    run = _training_run(run_name=out.name) if track else None
+    params = dict(mining)
+    with _tracked(run, events):
+        outcome = _train(data, out, prefix, params, read_options, spec, seed, test_days,
+                         test_fraction, overwrite, events)
+        outcome.run = run
+        if run is not None:
+            events.stage("tracking")
+            run.log_training(outcome.result, params, outcome.model_dir, outcome.reports,
+                             data=Path(data))
+            if register:
+                outcome.registration = _register(run, outcome.result, registered_model,
+                                                 tolerance, force, events)
+    return outcome
+
+
+def _train(data: PathLike, out: Path, prefix: Path, params: dict[str, Any],
+           read_options: Mapping[str, Any] | None, spec: dict[str, Any] | None, seed: int,
+           test_days: float | None, test_fraction: float | None, overwrite: bool,
+           events: WorkflowEvents) -> TrainOutcome:
+    """Read, train, evaluate, save, report: everything ``train`` does before tracking."""
+    from basketry.model import read_manifest
+    from basketry.training.pipeline import save_trained, train_and_evaluate
+    from basketry.training.report import write_report
+
+    started = time.perf_counter()
+    baskets = _read(data, read_options, events)
+    events.stage("training")
+    result = train_and_evaluate(baskets, params, test_days=test_days,
+                                test_fraction=test_fraction, seed=seed, scoring=spec,
+                                progress=events.stage)
+    path = save_trained(out, result, overwrite=overwrite)
+    result.report["model_version"] = read_manifest(path)["model_version"]
+    result.report["seconds"] = round(time.perf_counter() - started, 3)
+    reports = write_report(result.report, prefix)
+    events.evaluated(result)
+    events.saved(path, reports)
+    return TrainOutcome(result=result, model_dir=path, reports=reports)
+
+
+def tune_workflow(
+    data: PathLike,
+    grid: Any,
+    *,
+    mining: Mapping[str, Any],
+    read_options: Mapping[str, Any] | None = None,
+    scoring: str | None = None,
+    out: PathLike | None = None,
+    report: PathLike | None = None,
+    test_days: float | None = None,
+    test_fraction: float | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    track: bool = False,
+    register: bool = False,
+    registered_model: str = "basketry",
+    force: bool = False,
+    tolerance: float = 0.005,
+    events: WorkflowEvents | None = None,
+) -> TuneOutcome:
+    """``basketry tune`` from Python: sweep ``grid`` (a :class:`~basketry.training.tune.Grid`,
+    or the ``KEY=V1,V2`` strings of ``--grid``) over the base parameters ``mining`` (see
+    :mod:`basketry.training.tune`); save the best to ``out`` when given; with ``track``, one
+    parent MLflow run with a nested run per point; with ``register``, the best registered
+    through the promotion gate (saved to a temporary directory when there is no ``out``).
+
+    The whole grid is checked (``GridError``) before any data is read or any run starts; a
+    sweep in which every point failed raises ``SweepError`` saying how the run was marked."""
+    from basketry.training.tune import SOURCE, Grid, SweepError, parse_grid
+
+    events = events or _Silent()
+    parsed = grid if isinstance(grid, Grid) else parse_grid(list(grid))
+    parsed.points(dict(mining), scoring)
+    _check_plan(track, register, test_days, test_fraction)
+    out = None if out is None else Path(out)
+    run = (_training_run(run_name=out.name if out else "tune", source=SOURCE) if track
+           else None)
+    try:
+        with _tracked(run, events, says_itself=(SweepError,)):
+            return _tune(run, data, parsed, dict(mining), read_options, scoring, out, report,
+                         seed, test_days, test_fraction, overwrite, register,
+                         registered_model, force, tolerance, events)
+    except SweepError as exc:
+        if run is None or run.status is None:
+            raise
+        raise SweepError(f"{exc}; MLflow run marked {run.status}") from None
+
+
+def _tune(run: TrainingRun | None, data: PathLike, grid: Any, mining: dict[str, Any],
+          read_options: Mapping[str, Any] | None, scoring: str | None, out: Path | None,
+          report: PathLike | None, seed: int, test_days: float | None,
+          test_fraction: float | None, overwrite: bool, register: bool,
+          registered_model: str, force: bool, tolerance: float,
+          events: WorkflowEvents) -> TuneOutcome:
+    """Read, sweep, save the best (``out``, or a temporary directory to register it), log and
+    register."""
+    from basketry.model import read_manifest
+    from basketry.training.pipeline import save_trained
+    from basketry.training.report import write_report
+    from basketry.training.tune import log_sweep, run_sweep
+
+    baskets = _read(data, read_options, events)
+    sweep = run_sweep(baskets, grid, mining, scoring=scoring, test_days=test_days,
+                      test_fraction=test_fraction, seed=seed, parent=run,
+                      progress=events.sweep_progress)
+    events.swept(sweep)
+    result = sweep.result
+    events.evaluated(result)
+    outcome = TuneOutcome(sweep=sweep, run=run)
+    with tempfile.TemporaryDirectory(prefix="basketry-tune-") as tmp:
+        path, reports = None, ()
+        if out is not None or register:
+            target = out if out is not None else Path(tmp) / "best"
+            path = save_trained(target, result, overwrite=overwrite)
+            result.report["model_version"] = read_manifest(path)["model_version"]
+            reports = write_report(result.report, report_prefix(target, report))
+            if out is not None:
+                outcome.model_dir, outcome.reports = path, reports
+                events.saved(path, reports)
+        if run is None:
+            return outcome
+        events.stage("tracking")
+        log_sweep(run, sweep)
+        if path is not None:
+            run.log_training(result, sweep.best.point.mining, path, reports, data=Path(data))
+        else:
+            run.log_result(result, sweep.best.point.mining, data=Path(data))
+        if register:
+            outcome.registration = _register(run, result, registered_model, tolerance, force,
+                                             events)
+    return outcome
+
+
+def _training_run(**kwargs: Any) -> TrainingRun:
+    from basketry.training.tracking import TrainingRun
+
+    return TrainingRun(**kwargs)
+
+
+def _register(run: TrainingRun, result: TrainResult, name: str, tolerance: float, force: bool,
+              events: WorkflowEvents) -> Registration:
+    from basketry.training.registry import register
+
+    events.stage("registering")
+    return register(run, result, name=name, tolerance=tolerance, force=force)
