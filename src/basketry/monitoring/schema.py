@@ -1,0 +1,133 @@
+"""The monitoring store's tables (SQLAlchemy Core), as the latest migration leaves them.
+
+Times are integers, microseconds since the epoch in UTC (``*_us``): the same type and the
+same arithmetic on SQLite and PostgreSQL, so a window (hour, day, week) is an integer
+division in SQL on either backend, and no time zone is ever guessed.
+
+Item lists are child tables, one row per (parent, position): ``event_items`` (the basket and
+the returned items of an event, told apart by ``role``) and ``order_items``. They are plain
+SQL on both backends (no dialect JSON functions) and indexable, which is what the online
+measures need at scale (1M events, 100k orders): whether a returned item was bought is a join
+of ``event_items`` with ``order_items``; coverage and item frequencies are a ``GROUP BY item``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+#: ``event_items.role`` of a basket item and of a returned item.
+BASKET, RETURNED = 0, 1
+
+# An autoincrementing 64-bit key (SQLite only autoincrements a column declared INTEGER).
+Key = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData()
+
+recommendation_events = sa.Table(
+    "recommendation_events", metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("model_version", sa.String(128), nullable=False),
+    sa.Column("endpoint", sa.String(16), nullable=False),
+    sa.Column("n_basket", sa.Integer, nullable=False),
+    sa.Column("n_returned", sa.Integer, nullable=False),
+    sa.Column("n_rules", sa.Integer, nullable=False),
+    sa.Column("n_fallback", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.CheckConstraint("endpoint IN ('single', 'batch', 'associations')",
+                       name="ck_recommendation_events_endpoint"),
+    sa.Index("ix_recommendation_events_time", "time_us"),
+    sa.Index("ix_recommendation_events_version_time", "model_version", "time_us"),
+    sa.Index("ix_recommendation_events_request", "request_id"),
+)
+
+event_items = sa.Table(
+    "event_items", metadata,
+    # No foreign key: it would double PostgreSQL's cost of the writer's hottest insert; the
+    # writer inserts an event and its items in one transaction and the retention deletes
+    # items before their event.
+    sa.Column("event_id", Key, primary_key=True),
+    sa.Column("role", sa.SmallInteger, primary_key=True),
+    sa.Column("position", sa.SmallInteger, primary_key=True),
+    sa.Column("item", sa.Text, nullable=False),
+)
+
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.String(128), nullable=False),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("n_items", sa.Integer, nullable=False),
+    #: HMAC-SHA256 hex of the customer under the configured secret (never the identifier).
+    sa.Column("customer_key", sa.String(64), nullable=True),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("order_id", name="uq_orders_order_id"),
+    sa.Index("ix_orders_time", "time_us"),
+)
+
+order_items = sa.Table(
+    "order_items", metadata,
+    sa.Column("order_pk", Key, sa.ForeignKey("orders.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("item", sa.Text, nullable=False),
+)
+
+order_requests = sa.Table(
+    "order_requests", metadata,
+    sa.Column("order_pk", Key, sa.ForeignKey("orders.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Index("ix_order_requests_request", "request_id"),
+)
+
+# Filled by the later parts (online performance, drift, alerts): a first schema.
+
+#: One computed measure set per (kind, model version, window): ``kind`` is ``replay`` or
+#: ``attributed``, ``window`` ``hour``/``day``/``week``/``orders``; ``metrics`` a JSON object.
+windows = sa.Table(
+    "windows", metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("model_version", sa.String(128), nullable=False),
+    sa.Column("window", sa.String(16), nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("computed_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("kind", "model_version", "window", "start_us", name="uq_windows"),
+    sa.Index("ix_windows_start", "start_us"),
+)
+
+#: One drift test of one feature on one window against its reference.
+drift_results = sa.Table(
+    "drift_results", metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("model_version", sa.String(128), nullable=True),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("feature", sa.String(128), nullable=False),
+    sa.Column("statistic", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    sa.Column("details", sa.JSON, nullable=True),
+    sa.Column("computed_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_drift_results_start", "start_us"),
+)
+
+#: An alert raised (and later resolved) about a model version or the service.
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", Key, primary_key=True, autoincrement=True),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("model_version", sa.String(128), nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=True),
+    sa.Column("resolved_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_alerts_time", "time_us"),
+)
