@@ -16,17 +16,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 
 from basketry.model import Model, ModelError, load_model, read_manifest
+from basketry.model.reference import (
+    ModelRefError,
+    artifact_dir,
+    basketry_home,
+    is_registry_ref,
+    local_path,
+    parse_registry_ref,
+    store_uri,
+)
 
 log = logging.getLogger("basketry.serving")
-
-
-class ModelRefError(ModelError):
-    """A model reference that cannot be resolved to a model directory."""
 
 
 def resolve_model_ref(ref: str) -> Path:
@@ -34,13 +38,13 @@ def resolve_model_ref(ref: str) -> Path:
 
     A reference is a directory path (``~`` expanded) or a registry reference
     ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION``, resolved with the MLflow client (an
-    optional dependency) against ``MLFLOW_TRACKING_URI``, else the local store
-    ``sqlite:///$BASKETRY_HOME/mlflow.db`` (the training side's default). The watcher resolves
+    optional dependency) against the store the contract names (:mod:`basketry.model.reference`:
+    ``MLFLOW_TRACKING_URI``, else ``sqlite:///$BASKETRY_HOME/mlflow.db``). The watcher resolves
     the reference again at every check, which is how serving follows a promotion or a rollback.
     """
     if not ref or not ref.strip():
         raise ModelRefError("no model reference given (set BASKETRY_MODEL or --model)")
-    if ref.startswith("models:/"):
+    if is_registry_ref(ref):
         return _resolve_registry_ref(ref)
     path = Path(ref).expanduser()
     if not path.is_dir():
@@ -48,25 +52,9 @@ def resolve_model_ref(ref: str) -> Path:
     return path.resolve()
 
 
-def registry_uri() -> str:
-    """``MLFLOW_TRACKING_URI``, else ``sqlite:///$BASKETRY_HOME/mlflow.db`` (``BASKETRY_HOME``
-    default ``~/.basketry``); the same rule as ``basketry.training.tracking.tracking_uri``."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    home = Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
-    return f"sqlite:///{(home / 'mlflow.db').resolve()}"
-
-
 def _resolve_registry_ref(ref: str) -> Path:
-    rest = ref[len("models:/"):].strip("/")
-    if "@" in rest:
-        name, _, alias = rest.rpartition("@")
-        version = None
-    else:
-        name, _, version = rest.rpartition("/")
-        alias = None
-    if not name or not (alias or version):
-        raise ModelRefError(f"{ref!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    parsed = parse_registry_ref(ref)
+    name, version = parsed.name, parsed.version
     try:
         import mlflow
         import mlflow.artifacts
@@ -76,21 +64,18 @@ def _resolve_registry_ref(ref: str) -> Path:
         raise ModelRefError(
             f"{ref!r}: registry references need MLflow: pip install 'basketry[mlflow]'"
         ) from None
-    uri = registry_uri()
+    uri = store_uri()
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise ModelRefError(f"{ref!r}: no model registry at {uri}")
     try:
         client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-        if alias is not None:
-            version = str(client.get_model_version_by_alias(name, alias).version)
+        if parsed.alias is not None:
+            version = str(client.get_model_version_by_alias(name, parsed.alias).version)
         download = client.get_model_version_download_uri(name, version)
-        parsed = urlparse(download)
-        local = Path(unquote(parsed.path)) if parsed.scheme == "file" else (
-            Path(download) if not parsed.scheme else None)
+        local = local_path(download)
         if local is None or not local.is_dir():
             # a remote artifact store: one local copy per version, reused
-            home = Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
-            target = home / "registry-cache" / name / str(version)
+            target = basketry_home() / "registry-cache" / name / str(version)
             found = next(target.rglob("MLmodel"), None) if target.is_dir() else None
             if found is None:
                 target.mkdir(parents=True, exist_ok=True)
@@ -99,14 +84,14 @@ def _resolve_registry_ref(ref: str) -> Path:
             if found is None:
                 raise ModelRefError(f"{ref!r}: version {version} has no MLmodel")
             local = found.parent
-        data = MlflowModel.load(str(local)).flavors.get("python_function", {}).get("data")
+        data = artifact_dir(local, MlflowModel.load(str(local)).flavors)
     except MlflowException as exc:
         raise ModelRefError(f"{ref!r}: {exc.message}") from None
     except OSError as exc:
         raise ModelRefError(f"{ref!r}: {exc}") from None
-    if not data or not (local / data).is_dir():
+    if data is None or not data.is_dir():
         raise ModelRefError(f"{ref!r}: version {version} is not a basketry model")
-    return (local / data).resolve()
+    return data.resolve()
 
 
 def read_catalogue(path: str | os.PathLike[str]) -> frozenset[str]:

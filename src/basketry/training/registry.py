@@ -41,11 +41,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 
 from basketry.model import load_model
+from basketry.model.reference import artifact_dir, local_path
 from basketry.training.evaluate import KS, evaluate, make_queries
 from basketry.training.faults import fault_point
 from basketry.training.locks import LockTimeout, authoritative, store_lock
@@ -161,15 +161,6 @@ def gate(value: float, popularity: float, champion_value: float | None, *,
 
 
 # ---- finding a version's basketry artifact ---------------------------------------------------
-def _local_dir(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(uri)
-    return None
-
-
 def version_model_dir(mlflow_client: Any, name: str, version: str,
                       cache: str | os.PathLike[str] | None = None) -> Path:
     """The basketry artifact directory of a registered version (downloaded into ``cache`` or a
@@ -178,15 +169,14 @@ def version_model_dir(mlflow_client: Any, name: str, version: str,
     from mlflow.models import Model as MlflowModel
 
     uri = mlflow_client.get_model_version_download_uri(name, version)
-    local = _local_dir(uri)
+    local = local_path(uri)
     if local is None or not local.is_dir():
         target = Path(cache or tempfile.mkdtemp(prefix="basketry-registry-"))
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)))
-    flavor = MlflowModel.load(str(local)).flavors.get("python_function", {})
-    data = flavor.get("data")
-    if not data:
+    data = artifact_dir(local, MlflowModel.load(str(local)).flavors)
+    if data is None:
         raise RegistryError(f"version {version} of {name!r} is not a basketry model")
-    return local / data
+    return data
 
 
 # ---- the champion measured on a new split ----------------------------------------------------

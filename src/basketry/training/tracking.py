@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from basketry.model import reference
 from basketry.training.faults import fault_point
 from basketry.training.locks import LockTimeout, scheme, sqlite_path, store_lock
 from basketry.training.signals import Terminated, deferred_signals, terminate_raises
@@ -56,7 +57,8 @@ class TrackingError(Exception):
 
 
 def basketry_home() -> Path:
-    return Path(os.environ.get("BASKETRY_HOME") or "~/.basketry").expanduser()
+    """Basketry's home, as the contract names it (:mod:`basketry.model.reference`)."""
+    return reference.basketry_home()
 
 
 def _home_dir() -> Path:
@@ -77,11 +79,7 @@ def _home_dir() -> Path:
 def tracking_uri(uri: str | None = None) -> str:
     """The tracking (and registry) URI: ``uri``, else ``MLFLOW_TRACKING_URI``, else the local
     SQLite store under basketry's home (created on first use)."""
-    if uri:
-        return uri
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{(_home_dir() / 'mlflow.db').resolve()}"
+    return uri or reference.store_uri(_home_dir)
 
 
 def redact(uri: str) -> str:
