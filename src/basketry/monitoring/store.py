@@ -85,9 +85,12 @@ class MonitorStore:
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         """Database and file system failures as one ``MonitorStoreError`` line."""
+        dbapi = getattr(self.engine.dialect, "dbapi", None)
+        driver_error = getattr(dbapi, "Error", sa.exc.SQLAlchemyError)  # bulk.py's raw cursors
         try:
             yield
-        except (sa.exc.SQLAlchemyError, OSError, migrations.MigrationLockTimeout) as exc:
+        except (sa.exc.SQLAlchemyError, driver_error, OSError,
+                migrations.MigrationLockTimeout) as exc:
             raise MonitorStoreError(f"monitoring store {mask_url(self.url)}: {doing} failed: "
                                     f"{_reason(exc)}") from None
 
@@ -96,9 +99,8 @@ class MonitorStore:
     def migrate(self) -> None:
         """Connect and bring the schema to head (idempotent; safe from N processes at once)."""
         with self._errors("connecting"):
-            database = self.engine.url.database
-            if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if (path := self._sqlite_file()) is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
             with self.engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         with self._errors("migrating the schema"):
@@ -106,8 +108,16 @@ class MonitorStore:
 
     def revision(self) -> str | None:
         """The schema revision of the store (``None``: not migrated)."""
+        if (path := self._sqlite_file()) is not None and not path.exists():
+            return None  # not created by asking
         with self._errors("reading the schema revision"):
             return migrations.current_revision(self.engine)
+
+    def _sqlite_file(self) -> Path | None:
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            return Path(database)
+        return None
 
     # -- events --------------------------------------------------------------------------
 
