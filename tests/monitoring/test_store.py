@@ -219,3 +219,27 @@ def test_a_sqlite_file_that_cannot_be_created_is_one_line(tmp_path):
 def test_a_url_that_is_not_a_database_url(url):
     with pytest.raises(MonitorStoreError, match="not a usable database URL"):
         MonitorStore(url)
+
+
+WRITE = """
+import sys
+from basketry.monitoring import RecommendationEvent
+from basketry.monitoring.store import MonitorStore
+store = MonitorStore(sys.argv[1], connect_timeout=60)
+name = sys.argv[2]
+for b in range(20):
+    store.add_events([RecommendationEvent(1.7e9, f"{name}-{b}-{i}", "v1", "batch",
+                                          (f"in-{name}-{b}-{i}",), (f"out-{name}-{b}-{i}", "x"),
+                                          1, 1, 1.0) for i in range(100)])
+"""
+
+
+def test_writers_in_several_processes_keep_each_event_with_its_items(store, store_url):
+    procs = [subprocess.Popen([sys.executable, "-c", WRITE, store_url, name],
+                              stderr=subprocess.PIPE, text=True) for name in ("p", "q", "r")]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    back = store.read_events()
+    assert len(back) == 3 * 20 * 100
+    assert all(e.basket == (f"in-{e.request_id}",) and e.returned == (f"out-{e.request_id}", "x")
+               for e in back)
