@@ -26,7 +26,7 @@ def mine(
     """Read, validate and mine DATA; save the rules as a model directory."""
     from basketry.data import read_baskets
     from basketry.mining import AssociationMiner
-    from basketry.training import save_model
+    from basketry.training.artifact import save_model
 
     params = mining.miner_params()
     check_target(out, overwrite=overwrite, inputs=(data,))
