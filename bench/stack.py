@@ -126,7 +126,7 @@ def json_part(model: Path, sampled: list[str]) -> dict[str, dict[str, float]]:
     from pydantic import BaseModel, Field
 
     from basketry.model import load_model
-    from basketry.serving.app import strict_decoder
+    from basketry.serving.decoding import strict_decoder
     from basketry.serving.schemas import build_schemas
 
     loaded = load_model(model)

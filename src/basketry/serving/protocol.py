@@ -23,11 +23,17 @@ import logging
 import time
 from typing import Any
 
-import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from basketry.serving.app import TIMED_OUT
-from basketry.serving.schemas import ErrorResponse
+from basketry.serving.contracts import (
+    REQUEST_ID,
+    REQUEST_TIMEOUT,
+    TIMED_OUT,
+    FastApp,
+    FastHandler,
+    fast_app,
+)
+from basketry.serving.encoding import error_document
 from basketry.serving.settings import Settings
 
 log = logging.getLogger("basketry.serving")
@@ -120,10 +126,6 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 #: What a connection waits for, which sets its deadline (:class:`GuardedHttpToolsProtocol`).
 _IDLE, _OPENED, _HEAD, _BODY = 0, 1, 2, 3
 _NEVER = float("inf")
-#: Where the application keeps a request's id in the ASGI scope (app.RequestContext).
-_REQUEST_ID = "basketry.request_id"
-#: A request whose head or body is not in within its time is answered with this.
-REQUEST_TIMEOUT = 408
 #: A request whose head is larger than :data:`MAX_HEAD_BYTES` is answered with this.
 HEAD_TOO_LARGE = 431
 #: Bytes of a request's head (request line and headers) at most, nginx's default (4 x 8 KiB;
@@ -171,9 +173,9 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        settings = getattr(self.app, "settings", None)
-        if not isinstance(settings, Settings):  # an application that is not basketry's
-            settings = _DEFAULTS
+        # what the protocol asks of the application (basketry's, or a plain stand-in)
+        self._app: FastApp = fast_app(self.app) or _PLAIN_APP
+        settings = self._app.settings
         self._header_timeout = settings.header_timeout
         self._body_timeout = settings.body_timeout
         self._max_connections = settings.max_connections
@@ -303,8 +305,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         url = self.url.partition(b"?")[0]
         # the method is known once the URL has begun (it comes first)
         method = self.parser.get_method().decode("latin-1") if url else "-"
-        new_id = getattr(self.app, "new_request_id", None)
-        rid = new_id() if new_id is not None else ""
+        rid = self._app.new_request_id()
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # the request before it is still being answered: that answer is sent, and the
@@ -314,9 +315,8 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             cycle.keep_alive = False
         else:
             self._close_with(status, error, message, rid)
-        record = getattr(self.app, "record", None)
-        if record is not None:
-            record(url.decode("latin-1"), method, status, rid, time.perf_counter() - seconds)
+        self._app.record(url.decode("latin-1"), method, status, rid,
+                         time.perf_counter() - seconds)
 
     def _body_timed_out(self) -> None:
         cycle = self.cycle
@@ -327,15 +327,14 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         # request as timed out (408) instead of as a departure (499)
         cycle.scope[TIMED_OUT] = True  # type: ignore[literal-required]
         self._close_with(REQUEST_TIMEOUT, "request_timeout", self._body_message(),
-                         cycle.scope.get(_REQUEST_ID, ""))  # type: ignore[call-overload]
+                         cycle.scope.get(REQUEST_ID, ""))  # type: ignore[call-overload]
 
     def _body_message(self) -> str:
         return f"the request's body was not complete within {self._body_timeout:g} s"
 
     def _close_with(self, status: int, error: str, message: str, rid: str) -> None:
         """Answer ``status`` with an error document, and close the connection."""
-        payload = msgspec.json.encode(ErrorResponse(error=error, field=None, request_id=rid,
-                                                    message=message))
+        payload = error_document(rid, error, message)
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend((name, b": ", value, b"\r\n"))
@@ -348,7 +347,32 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self.transport.close()
 
 
-_DEFAULTS = Settings()
+class _PlainApp(FastApp):
+    """What the protocol asks of an application that is not basketry's (or is wrapped by
+    uvicorn's middleware): the default bounds, no fast path, nothing recorded."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.fast_routes: dict[str, FastHandler] = {}
+
+    def new_request_id(self) -> str:
+        return ""
+
+    def request_id(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, int]:
+        return "", -1
+
+    def answer_fast(self, handler: FastHandler, path: str, rid: str, body: bytes | None,
+                    start: float) -> tuple[int, bytes]:
+        raise NotImplementedError("no fast path")  # never asked: no fast routes
+
+    def client_left(self, path: str, rid: str, start: float) -> None:
+        pass
+
+    def record(self, path: str, method: str, status: int, rid: str, start: float) -> None:
+        pass
+
+
+_PLAIN_APP = _PlainApp()
 
 
 class _Answered:
@@ -386,30 +410,29 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
     Under a steady stream of single requests, uvicorn's per-request machinery (a scope, an
     event, a request-response cycle, a task and its extra turn of the event loop, the ASGI
     messages) cost about as much CPU as scoring the basket. The answer is the same: the
-    application's :meth:`~basketry.serving.app.RequestContext.answer_fast` (checks, scoring,
+    application's :meth:`~basketry.serving.contracts.FastApp.answer_fast` (checks, scoring,
     metrics, access log) and the head uvicorn would write (status line, its default headers,
     content type and length, request id, ``connection: close`` when the connection ends).
     Everything else goes to uvicorn as before: other paths and methods, ``Expect:
     100-continue``, a request that arrives while an earlier one on the connection is still
     being answered by the application (answers keep their order), and any application that
-    is not basketry's (no ``answer_fast``).
+    is not basketry's (one whose class does not declare
+    :class:`~basketry.serving.contracts.FastApp`).
     """
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        app = self.app
-        routes = getattr(app, "fast_routes", None)
-        self._direct = ({path.encode(): (path, handler) for path, handler in routes.items()}
-                        if routes and hasattr(app, "answer_fast") and hasattr(app, "request_id")
-                        and hasattr(app, "client_left") else {})
-        self._max_body = getattr(app, "max_body", 0)
+        app = self._app
+        self._direct = {path.encode(): (path, handler)
+                        for path, handler in app.fast_routes.items()}
+        self._max_body = app.settings.max_body_bytes
 
     def connection_lost(self, exc: Exception | None) -> None:
         cycle = self.cycle
         if type(cycle) is _Answered and not cycle.response_complete:
             # the client left before its body was in: recorded as the application records
             # it on its own paths (status 499, no error), never answered
-            self.app.client_left(cycle.path, cycle.rid, cycle.start)
+            self._app.client_left(cycle.path, cycle.rid, cycle.start)
         super().connection_lost(exc)
 
     def on_headers_complete(self) -> None:
@@ -429,7 +452,7 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
             return
         path, handler = found
         version = self.parser.get_http_version()
-        rid, length = self.app.request_id(self.headers)
+        rid, length = self._app.request_id(self.headers)
         cycle = _Answered(handler, path, rid, length,
                           version != "1.0" and self.parser.should_keep_alive(),
                           time.perf_counter())
@@ -478,7 +501,7 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
             return
         cycle.response_complete = True  # not a departure (connection_lost)
         self._close_with(REQUEST_TIMEOUT, "request_timeout", self._body_message(), cycle.rid)
-        self.app.record(cycle.path, "POST", REQUEST_TIMEOUT, cycle.rid, cycle.start)
+        self._app.record(cycle.path, "POST", REQUEST_TIMEOUT, cycle.rid, cycle.start)
 
     def _answer(self, cycle: _Answered, body: bytes | None) -> None:
         """Write the answer to ``cycle`` (``body`` None: larger than the limit, answered 413
@@ -487,7 +510,7 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
             cycle.body = None
             cycle.keep_alive = False
         try:
-            status, payload = self.app.answer_fast(cycle.handler, cycle.path, cycle.rid, body,
+            status, payload = self._app.answer_fast(cycle.handler, cycle.path, cycle.rid, body,
                                                    cycle.start)
         except Exception:  # logged by answer_fast; answered as uvicorn answers a failed app
             status, payload = 500, b"Internal Server Error"

@@ -142,7 +142,7 @@ class ErrorResponse(Struct, kw_only=True):
 
 
 #: An item has a character other than ASCII white space (documented as this pattern, checked
-#: by ``app._check_items``). Spelled out, not ``\S``: Python's and ECMAScript's (JSON Schema)
+#: by ``service.check_items``). Spelled out, not ``\S``: Python's and ECMAScript's (JSON Schema)
 #: regular expressions disagree on what ``\s`` holds (Python's includes U+001C..U+001F).
 NOT_BLANK = r"[^ \t\n\r\f\v]"
 
@@ -161,7 +161,7 @@ def build_schemas(
 ) -> RequestSchemas:
     item = Annotated[
         str,
-        # not blank either (NOT_BLANK), checked after decoding: see app._check_items
+        # not blank either (NOT_BLANK), checked after decoding: see service.check_items
         Meta(min_length=1, max_length=max_item_length,
              description="An item (product code) as in the training data: not blank.",
              examples=["85123A"]),
