@@ -19,7 +19,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the tracking and registry modules are imported only when tr
     from basketry.training.pipeline import TrainResult
     from basketry.training.registry import Registration
     from basketry.training.tracking import TrainingRun
-    from basketry.training.tune import SweepResult
+    from basketry.training.tune import Grid, SweepResult
 
 PathLike = str | os.PathLike[str]
 
@@ -208,7 +208,7 @@ def _train(data: PathLike, out: Path, prefix: Path, params: dict[str, Any],
 
 def tune_workflow(
     data: PathLike,
-    grid: Any,
+    grid: Grid | Sequence[str],
     *,
     mining: Mapping[str, Any],
     read_options: Mapping[str, Any] | None = None,
@@ -254,7 +254,7 @@ def tune_workflow(
         raise SweepError(f"{exc}; MLflow run marked {run.status}") from None
 
 
-def _tune(run: TrainingRun | None, data: PathLike, grid: Any, mining: dict[str, Any],
+def _tune(run: TrainingRun | None, data: PathLike, grid: Grid, mining: dict[str, Any],
           read_options: Mapping[str, Any] | None, scoring: str | None, out: Path | None,
           report: PathLike | None, seed: int, test_days: float | None,
           test_fraction: float | None, overwrite: bool, register: bool,
