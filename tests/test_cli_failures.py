@@ -200,6 +200,9 @@ def test_an_immutable_directory_is_one_line(tmp_path, shop):
     (KeyboardInterrupt(), 130, "interrupted"),
     (ZeroDivisionError("division by zero"), 1, "basketry --debug"),
     (RuntimeError("multi\nline\nmessage"), 1, "multi line message"),
+    (ModuleNotFoundError("No module named 'numba'", name="numba"), 2, "basketry[train]"),
+    (ModuleNotFoundError("No module named 'mlflow.x'", name="mlflow.x"), 2, "basketry[mlflow]"),
+    (ModuleNotFoundError("No module named 'nosuch'", name="nosuch"), 1, "basketry --debug"),
 ])
 def test_describe_failure_maps_each_class_to_one_line(exc, status, needle):
     got_status, line = cli.describe_failure(exc)
@@ -251,3 +254,29 @@ def test_the_timestamp_advice_names_a_flag_that_exists(tmp_path):
     status, stdout, stderr = invoke(*base, "--timestamp-format", "%Y-%d-%m")
     assert status == 0, stderr
     assert '"n_baskets": 2' in stdout
+
+
+def test_a_command_whose_extra_is_missing_names_the_extra(tmp_path, shop):
+    """On an install without the training extra (numba made unimportable here), `train` says
+    which extra to install instead of reporting a bug."""
+    script = Path(sys.executable).with_name("basketry")
+    if not script.exists():
+        pytest.skip("the basketry console script is not installed beside this Python")
+    blocker = tmp_path / "blocker" / "numba"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'numba'\", name='numba')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker.parent), "BASKETRY_KERNELS": "jit",
+           "BASKETRY_TRACK": "false"}
+    done = subprocess.run([str(script), "train", str(shop / "sales.dat"), "--out",
+                           str(tmp_path / "m"), *MINE], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert_one_line(done.returncode, done.stderr, 2, "pip install 'basketry[train]'")
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_error_line_is_text_not_markup(tmp_path):
+    """A path holding brackets is printed as it is (rich would take [x] for a style)."""
+    missing = tmp_path / "sales[2024].dat"
+    status, _, stderr = invoke("mine", str(missing), "--out", str(tmp_path / "m"), *MINE)
+    assert_one_line(status, stderr, 2, "sales[2024].dat")

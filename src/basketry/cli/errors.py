@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 import typer.core
+from rich.markup import escape
 
 from basketry.cli.console import err_console
 
@@ -35,7 +36,15 @@ KNOWN_ERRORS = frozenset({
     "basketry.training.tune.GridError",
     "basketry.training.tune.SweepError",
     "basketry.serving.settings.SettingsError",
+    "basketry._kernels.loader.KernelsUnavailable",
 })
+#: Where each optional dependency comes from: a command that needs one the install lacks says
+#: which extra brings it, instead of reporting a bug.
+EXTRA_OF = {
+    "numba": "train", "llvmlite": "train", "pandas": "train", "matplotlib": "train",
+    "mlflow": "mlflow", "sqlalchemy": "mlflow", "alembic": "mlflow", "psycopg2": "mlflow",
+    "litestar": "serve", "uvicorn": "serve", "msgspec": "serve", "prometheus_client": "serve",
+}
 
 
 def _is_known(exc: BaseException) -> bool:
@@ -54,6 +63,11 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
                                 "--max-len, --max-itemsets) or free memory")
     if _is_known(exc):
         return EXIT_BAD_INPUT, " ".join(str(exc).split()) or type(exc).__name__
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing and missing.split(".")[0] in EXTRA_OF:
+        extra = EXTRA_OF[missing.split(".")[0]]
+        return EXIT_BAD_INPUT, (f"this command needs {missing.split('.')[0]}, which this install "
+                                f"lacks: pip install 'basketry[{extra}]'")
     if isinstance(exc, OSError):
         return EXIT_BAD_INPUT, _describe_os_error(exc)
     return EXIT_INTERNAL, (
@@ -86,7 +100,9 @@ class FailureFunnel(typer.core.TyperGroup):
             if _debugging(ctx) or isinstance(exc, SystemExit | GeneratorExit):
                 raise
             status, line = describe_failure(exc)
-            err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+            # the line is text, not markup: a path or an extra in brackets stays as it is
+            err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(status) from None
 
 
@@ -97,5 +113,5 @@ def _debugging(ctx: typer.Context) -> bool:
 
 def refuse(message: str) -> typer.Exit:
     """A refusal found by the CLI itself (e.g. two options that exclude each other)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from basketry.cli.console import err_console
 from basketry.cli.errors import EXIT_BAD_INPUT
@@ -74,5 +75,5 @@ def serve(
         # can go with BASKETRY_DEFAULT_K=60
         run(Settings.from_env(**options))
     except SettingsError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
