@@ -221,39 +221,10 @@ class RuleScorer:
         self._count = count[order]
         self._a_off, self._a_val = a_off, a_val
 
-        # group ranks by antecedent, then a trie over the antecedents (item ids ascending)
-        keys = [tuple(sorted(a_val[a_off[r] : a_off[r + 1]].tolist())) for r in self._rule_row]
-        grouped: dict[tuple[int, ...], list[int]] = {}
-        for rank, key in enumerate(keys):
-            grouped.setdefault(key, []).append(rank)
-        children: list[dict[int, int]] = [{}]
-        ranges: dict[int, tuple[int, int]] = {}
-        ranks: list[int] = []
-        self.max_antecedent_len = 0
-        for key, members in grouped.items():
-            node = 0
-            for item in key:
-                nxt = children[node].get(item)
-                if nxt is None:
-                    nxt = children[node][item] = len(children)
-                    children.append({})
-                node = nxt
-            ranges[node] = (len(ranks), len(ranks) + len(members))
-            ranks.extend(members)  # ascending rank within each group
-            self.max_antecedent_len = max(self.max_antecedent_len, len(key))
-        n_nodes = len(children)
-        child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
-        np.cumsum([len(c) for c in children], out=child_ptr[1:])
-        edges = [(item, child) for c in children for item, child in sorted(c.items())]
-        self._child_item = np.array([e[0] for e in edges], dtype=np.int32)
-        self._child_node = np.array([e[1] for e in edges], dtype=np.int64)
-        # per node: its rules' range in _group_ranks, then its child edges' range
-        self._nodes = np.zeros((n_nodes, 4), dtype=np.int64)
-        for node, (lo, hi) in ranges.items():
-            self._nodes[node, 0], self._nodes[node, 1] = lo, hi
-        self._nodes[:, 2] = child_ptr[:-1]
-        self._nodes[:, 3] = child_ptr[1:]
-        self._group_ranks = np.asarray(ranks, dtype=np.int64)
+        # a trie over the antecedents (item ids ascending), each node holding the ranks of the
+        # rules whose antecedent ends there, ascending; built with array operations, not a
+        # Python loop per rule (a 98k-rule model loads in a fraction of the time)
+        self._build_trie(a_off, a_val, self._rule_row, len(self.items))
         # per-thread scratch for the compiled walk, so concurrent threads never share one
         self._local = threading.local()
         # answers are immutable, so each rule's and each popular item's is built once
@@ -265,6 +236,48 @@ class RuleScorer:
         self._group_excess = np.ascontiguousarray(excess[self._group_ranks])
         self._item_support = self.item_counts.astype(np.float64) / self.n_baskets
         self._answer = self._answer_kernel()
+
+    def _build_trie(self, a_off: np.ndarray, a_val: np.ndarray, rows: np.ndarray,
+                    n_items: int) -> None:
+        """The antecedent trie of the rules at ``rows`` (rank order): ``_nodes`` (per node: its
+        rules' range in ``_group_ranks``, its child edges' range), ``_child_item`` and
+        ``_child_node`` (edges sorted by parent node, then item), ``_group_ranks``."""
+        # each antecedent's ids ascending (a loaded model's are already; a table built in
+        # Python need not be)
+        segment = np.repeat(np.arange(len(a_off) - 1), np.diff(a_off))
+        a_val = a_val[np.lexsort((a_val, segment))]
+        start, length = a_off[rows], (a_off[rows + 1] - a_off[rows])
+        self.max_antecedent_len = int(length.max()) if len(length) else 0
+        terminal = np.zeros(len(rows), dtype=np.int64)  # the root for an empty antecedent
+        n_nodes = 1
+        edge_parent, edge_item, edge_child = [], [], []
+        for depth in range(self.max_antecedent_len):
+            deeper = np.flatnonzero(length > depth)
+            parent = terminal[deeper]
+            item = a_val[start[deeper] + depth].astype(np.int64)
+            key = parent * (n_items + 1) + item
+            unique, inverse = np.unique(key, return_inverse=True)
+            child = n_nodes + np.arange(len(unique), dtype=np.int64)
+            edge_parent.append(unique // (n_items + 1))
+            edge_item.append(unique % (n_items + 1))
+            edge_child.append(child)
+            terminal[deeper] = child[inverse]
+            n_nodes += len(unique)
+        parents = np.concatenate(edge_parent) if edge_parent else np.empty(0, np.int64)
+        items = np.concatenate(edge_item) if edge_item else np.empty(0, np.int64)
+        childs = np.concatenate(edge_child) if edge_child else np.empty(0, np.int64)
+        order = np.lexsort((items, parents))
+        self._child_item = items[order].astype(np.int32)
+        self._child_node = childs[order].astype(np.int64)
+        child_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(parents, minlength=n_nodes), out=child_ptr[1:])
+        # each node's rules: ranks grouped by terminal node, ascending within a node
+        self._group_ranks = np.argsort(terminal, kind="stable").astype(np.int64)
+        group_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terminal, minlength=n_nodes), out=group_ptr[1:])
+        self._nodes = np.zeros((n_nodes, 4), dtype=np.int64)
+        self._nodes[:, 0], self._nodes[:, 1] = group_ptr[:-1], group_ptr[1:]
+        self._nodes[:, 2], self._nodes[:, 3] = child_ptr[:-1], child_ptr[1:]
 
     def _answer_kernel(self) -> Callable:
         """The scoring kernel for ``rank``. Resolved now, so that a process without it (no
