@@ -243,3 +243,9 @@ def test_writers_in_several_processes_keep_each_event_with_its_items(store, stor
     assert len(back) == 3 * 20 * 100
     assert all(e.basket == (f"in-{e.request_id}",) and e.returned == (f"out-{e.request_id}", "x")
                for e in back)
+
+
+def test_analyze_keeps_the_rows(store):
+    store.add_events([event(0)])
+    store.analyze()
+    assert store.count("recommendation_events") == 1

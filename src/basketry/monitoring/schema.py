@@ -70,8 +70,10 @@ order_items = sa.Table(
     "order_items", metadata,
     sa.Column("order_pk", Key, sa.ForeignKey("orders.id", ondelete="CASCADE"),
               primary_key=True),
-    sa.Column("position", sa.Integer, primary_key=True),
-    sa.Column("item", sa.Text, nullable=False),
+    # keyed by item (an order's items are unique): "was this returned item bought?" is one
+    # index lookup
+    sa.Column("item", sa.Text, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
 )
 
 order_requests = sa.Table(

@@ -62,8 +62,8 @@ def upgrade() -> None:
         "order_items",
         sa.Column("order_pk", Key, sa.ForeignKey("orders.id", ondelete="CASCADE"),
                   primary_key=True),
-        sa.Column("position", sa.Integer, primary_key=True),
-        sa.Column("item", sa.Text, nullable=False),
+        sa.Column("item", sa.Text, primary_key=True),  # an order's items are unique
+        sa.Column("position", sa.Integer, nullable=False),
     )
     op.create_table(
         "order_requests",
