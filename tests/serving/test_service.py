@@ -204,3 +204,15 @@ def test_the_protocol_serves_an_application_that_is_not_basketrys() -> None:
     assert (protocol._header_timeout, protocol._body_timeout, protocol._max_connections) == (
         defaults.header_timeout, defaults.body_timeout, defaults.max_connections)
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_the_service_and_the_fast_path_import_neither_the_framework_nor_uvicorn() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import basketry.serving.fast_routes, basketry.serving.middleware; "
+            "from basketry.serving import Settings; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'litestar', 'uvicorn'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

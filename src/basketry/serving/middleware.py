@@ -14,10 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from litestar import Litestar
-from litestar.datastructures import State
+from typing import TYPE_CHECKING, Any
 
 from basketry.serving.contracts import (
     CLIENT_CLOSED,
@@ -33,6 +30,10 @@ from basketry.serving.logs import AccessLog
 from basketry.serving.metrics import Metrics
 from basketry.serving.settings import Settings
 from basketry.serving.state import ModelHolder
+
+if TYPE_CHECKING:  # the framework is the wrapped application's business, not this layer's
+    from litestar import Litestar
+    from litestar.datastructures import State
 
 log = logging.getLogger("basketry.serving")
 

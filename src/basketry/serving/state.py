@@ -127,7 +127,7 @@ class Snapshot:
     banned: np.ndarray = field(compare=False, repr=False)
     catalogue_stamp: tuple[int, int] | None
     loaded_at: str = field(default_factory=_now)
-    #: The serving side's cache of this model's answers encoded as JSON (see serving.app).
+    #: The serving side's cache of this model's answers encoded as JSON (see serving.encoding).
     encoded: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
