@@ -7,7 +7,10 @@ several runs, side by side in one run, with the goals of issue 13.
    (``bench/_pyfim_mine.py``; goal: basketry at most 0.8x the script's time). Both must find the
    same number of rules.
 3. A serving worker ready: ``basketry serve --model DIR`` until ``GET /readyz`` answers 200, on
-   the retail model of 98k rules (min support 0.0002, min confidence 0.1; goal: under 1 s).
+   the retail model of 98k rules (min support 0.0002, min confidence 0.1; goal: under 1 s), with
+   this environment's ``basketry`` and, given ``--serve-install BIN``, a serving install's
+   (``pip install 'basketry[serve]'``: no pandas, which pyarrow imports on its first conversion
+   wherever pandas is installed, about 0.2 s).
 
 The runs of the contestants alternate (a, b, a, b, ...) so that the host's drift hits both.
 
@@ -49,12 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ready_seconds(model: Path) -> float:
+def ready_seconds(model: Path, basketry: str = BASKETRY) -> float:
     """From the start of ``basketry serve`` to the first 200 from /readyz (polled every 2 ms)."""
     port = free_port()
     env = {**os.environ, "BASKETRY_ACCESS_LOG": "false", "BASKETRY_LOG_LEVEL": "warning"}
     start = time.perf_counter()
-    server = subprocess.Popen([BASKETRY, "serve", "--model", str(model), "--port", str(port)],
+    server = subprocess.Popen([basketry, "serve", "--model", str(model), "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     request = b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     try:
@@ -90,6 +93,8 @@ def count_rules_pyfim(path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per contestant")
+    parser.add_argument("--serve-install", metavar="BIN", help="the basketry command of a "
+                        "serving install (e.g. /tmp/serve-venv/bin/basketry), timed too")
     args = parser.parse_args()
     retail = DATA / "retail.dat"
     if not retail.is_file():
@@ -114,11 +119,15 @@ def main() -> None:
         }
         for argv in contestants.values():  # warm the page cache and the kernels' loading
             timed(argv)
-        times: dict[str, list[float]] = {name: [] for name in (*contestants, "serve ready")}
+        servers = {"serve ready": BASKETRY}
+        if args.serve_install:
+            servers["serve ready (serve install)"] = args.serve_install
+        times: dict[str, list[float]] = {name: [] for name in (*contestants, *servers)}
         for _ in range(args.runs):
             for name, argv in contestants.items():
                 times[name].append(timed(argv))
-            times["serve ready"].append(ready_seconds(serve_model))
+            for name, command in servers.items():
+                times[name].append(ready_seconds(serve_model, command))
         median = {name: statistics.median(values) for name, values in times.items()}
         n_basketry, n_pyfim = count_rules_basketry(out), count_rules_pyfim(pyfim_out)
         n_served = count_rules_basketry(serve_model)
@@ -129,13 +138,14 @@ def main() -> None:
           f"{100 * steal.share():.0f}%)")
     for name, values in times.items():
         spread = f"{min(values):.3f}-{max(values):.3f}"
-        print(f"  {name:<18} {median[name]:7.3f} s   (range {spread} s)")
+        print(f"  {name:<28} {median[name]:7.3f} s   (range {spread} s)")
     ratio = median["basketry mine"] / median["pyfim script"]
     print(f"basketry --help: {median['basketry --help']:.3f} s (goal <= 0.25 s)")
     print(f"basketry mine / pyfim script: {ratio:.2f}x (goal <= 0.8x); rules "
           f"{n_basketry:,} / {n_pyfim:,}{'' if n_basketry == n_pyfim else '  (DIFFER)'}")
-    print(f"serving worker ready on {n_served:,} rules: {median['serve ready']:.3f} s "
-          "(goal < 1 s)")
+    for name in servers:
+        print(f"{name.replace('serve ready', 'serving worker ready')} on {n_served:,} rules: "
+              f"{median[name]:.3f} s (goal < 1 s)")
 
 
 if __name__ == "__main__":
