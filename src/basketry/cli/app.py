@@ -10,6 +10,7 @@ import typer
 
 from basketry.cli import data, demo, mining, pmml, serve, train, tune
 from basketry.cli.errors import FailureFunnel
+from basketry.cli.monitor import monitor_app
 from basketry.cli.registry import models_app
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ app.add_typer(models_app, name="models")
 app.command(name="export")(pmml.export_command)
 app.command(name="import")(pmml.import_command)
 app.command()(serve.serve)
+app.add_typer(monitor_app, name="monitor")
 
 
 def main() -> None:

@@ -37,6 +37,9 @@ KNOWN_ERRORS = frozenset({
     "basketry.training.tune.SweepError",
     "basketry.serving.settings.SettingsError",
     "basketry._kernels.loader.KernelsUnavailable",
+    "basketry.monitoring.orders.OrderError",
+    "basketry.monitoring.settings.MonitorSettingsError",
+    "basketry.monitoring.store.MonitorStoreError",
 })
 #: Where each optional dependency comes from: a command that needs one the install lacks says
 #: which extra brings it, instead of reporting a bug.

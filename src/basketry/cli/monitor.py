@@ -1,0 +1,127 @@
+"""`basketry monitor ...`: the monitoring store by hand: completed orders in from a file, and
+the retention (docs/monitoring.md, "basketry monitor")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from basketry.cli.console import console, feedback, print_read_report
+from basketry.cli.options import ReadOptions, option_groups
+
+if TYPE_CHECKING:
+    from basketry.monitoring import MonitorSettings
+    from basketry.monitoring.store import MonitorStore
+
+monitor_app = typer.Typer(help="The monitoring store: completed orders in from a file, and the "
+                          "retention. Store: BASKETRY_MONITOR_DB, else "
+                          "$BASKETRY_HOME/monitoring.db.", no_args_is_help=True)
+
+#: Orders written per transaction by the ingest (progress is shown between them).
+INGEST_CHUNK = 5_000
+
+Db = Annotated[str | None, typer.Option(
+    "--db", help="SQLAlchemy URL of the monitoring store (default: BASKETRY_MONITOR_DB, else "
+    "sqlite under $BASKETRY_HOME).", show_default=False)]
+
+
+def _settings(db: str | None) -> MonitorSettings:
+    from basketry.monitoring import MonitorSettings
+
+    return MonitorSettings.from_env(db=db)
+
+
+def _open(settings: MonitorSettings) -> MonitorStore:
+    """The store, connected and at the newest schema (a failure is one line naming it)."""
+    from basketry.monitoring.store import MonitorStore
+
+    store = MonitorStore.from_settings(settings)
+    store.migrate()
+    return store
+
+
+@monitor_app.command()
+@option_groups
+def ingest(
+    data: Annotated[Path, typer.Argument(help="Transaction file of completed orders.")],
+    read: ReadOptions = ReadOptions(),
+    db: Db = None,
+) -> None:
+    """Load completed orders from DATA, one per transaction (id, time, items, customer).
+
+    Idempotent: an order already in the store is left as it was. Everything is checked
+    before anything is written; customers are stored only as an HMAC under
+    BASKETRY_MONITOR_CUSTOMER_KEY, and not at all without it.
+    """
+    from basketry.data import read_baskets
+    from basketry.training.orders_in import orders_from_baskets
+
+    settings = _settings(db)  # a bad setting fails before the file is read
+    with feedback() as live:
+        live.stage(f"reading {data}")
+        baskets = read_baskets(data, **read.reader_kwargs())
+        orders = orders_from_baskets(
+            baskets, lambda done, total: live.steps(done, total, "checking orders", "orders"))
+        live.stage(f"opening the store {_public_url(settings)}")
+        store = _open(settings)
+        try:
+            new = existing = 0
+            for start in range(0, len(orders), INGEST_CHUNK):
+                live.steps(start, len(orders), "storing orders", "orders")
+                added = store.add_orders(orders[start:start + INGEST_CHUNK])
+                new, existing = new + added.new, existing + added.existing
+            if new:
+                live.stage("refreshing the store's statistics")
+                store.analyze()  # SQLite keeps none by itself (docs/monitoring.md)
+        finally:
+            store.close()
+    print_read_report(baskets)
+    customers = ("keyed (HMAC)" if settings.customer_key else
+                 "not stored (BASKETRY_MONITOR_CUSTOMER_KEY is unset)")
+    console.print(f"{len(orders):,} orders into {_public_url(settings)}: {new:,} new, "
+                  f"{existing:,} already known; customers {customers}", highlight=False)
+
+
+@monitor_app.command()
+def retention(
+    days: Annotated[int | None, typer.Option(
+        min=1, help="Delete events and orders older than this many days (default: "
+        "BASKETRY_MONITOR_RETENTION_DAYS; 0 there keeps everything).", show_default=False)
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Delete recommendation events and orders older than DAYS days (a cron or systemd-timer
+    job); windows, drift results and alerts are kept."""
+    from basketry.monitoring.store import MonitorStore
+
+    settings = _settings(db)
+    keep = days if days is not None else settings.retention_days
+    where = _public_url(settings)
+    if keep == 0:
+        console.print("retention is off (BASKETRY_MONITOR_RETENTION_DAYS is 0: everything is "
+                      "kept); nothing deleted", highlight=False)
+        return
+    store = MonitorStore.from_settings(settings)
+    try:
+        if store.revision() is None:  # never created: nothing to delete, and nothing created
+            console.print(f"no monitoring store at {where}; nothing deleted", highlight=False)
+            return
+        store.migrate()
+        now = datetime.now(UTC)
+        with console.status(f"deleting what is older than {keep} days"):
+            deleted = store.delete_older_than(keep, now=now.timestamp())
+    finally:
+        store.close()
+    cutoff = datetime.fromtimestamp(now.timestamp() - keep * 86_400, UTC)
+    console.print(f"deleted {deleted.events:,} events and {deleted.orders:,} orders older than "
+                  f"{keep} days (before {cutoff:%Y-%m-%d %H:%M} UTC) from {where}",
+                  highlight=False)
+
+
+def _public_url(settings: MonitorSettings) -> str:
+    from basketry.monitoring.privacy import mask_url
+
+    return mask_url(settings.url())

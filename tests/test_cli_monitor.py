@@ -1,0 +1,224 @@
+"""`basketry monitor ingest` and `basketry monitor retention` end to end, on a real store: a
+SQLite file, and PostgreSQL when ``BASKETRY_TEST_POSTGRES`` is set (tests/monitoring/conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from basketry.cli import app
+from basketry.data import read_baskets, sample_path
+
+pytest.importorskip("sqlalchemy", reason="the monitor extra is not installed")
+pytest.importorskip("alembic", reason="the monitor extra is not installed")
+
+from basketry.monitoring import RecommendationEvent
+from basketry.monitoring.store import MonitorStore
+from tests.monitoring.conftest import pg_url  # noqa: F401  (a fixture)
+
+SECRET = "a-secret-of-24-characters"
+DAY = 86_400.0
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_one_line(status: int, stderr: str, *needles: str) -> None:
+    assert status == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+    for needle in needles:
+        assert needle in stderr, (needle, stderr)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'monitoring.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def open_store(url: str) -> MonitorStore:
+    store = MonitorStore(url, connect_timeout=5)
+    store.migrate()
+    return store
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read_baskets(sample_path())
+
+
+def test_ingest_stores_every_order_of_the_sample_once(db, sample, monkeypatch):
+    monkeypatch.delenv("BASKETRY_MONITOR_CUSTOMER_KEY", raising=False)
+    status, stdout, stderr = invoke("monitor", "ingest", str(sample_path()), "--db", db)
+    assert status == 0, stderr
+    n = sample.n_baskets
+    assert f"{n:,} new, 0 already known" in stdout
+    assert "customers not stored" in stdout
+
+    store = open_store(db)
+    try:
+        stored = {o["order_id"]: o for o in store.read_orders()}
+        assert len(stored) == store.count("orders") == n
+        seconds = sample.timestamps.astype("datetime64[us]").astype(np.int64) / 1e6
+        for b in range(n):  # every basket is an order: its id, time and items
+            order = stored[str(sample.basket_ids[b])]
+            assert sorted(order["items"]) == sorted(sample.basket(b))
+            assert order["time"] == pytest.approx(seconds[b], abs=1e-6)
+            assert order["customer_key"] is None  # no key configured: customers not stored
+        assert store.count("order_items") == sample.indices.shape[0]
+
+        # the same file again: idempotent by order id
+        status, stdout, stderr = invoke("monitor", "ingest", str(sample_path()), "--db", db)
+        assert status == 0, stderr
+        assert f"0 new, {n:,} already known" in stdout
+        assert store.count("orders") == n and store.count("order_items") == sample.indices.size
+    finally:
+        store.close()
+
+
+def test_ingest_keys_customers_and_never_stores_them_in_clear(db, tmp_path, monkeypatch):
+    table = tmp_path / "orders.csv"
+    table.write_text("invoice,sku,when,customer\n"
+                     "A1,apple,2024-05-01T10:00:00Z,alice@example.com\n"
+                     "A1,pear,2024-05-01T10:00:00Z,alice@example.com\n"
+                     "B2,plum,2024-05-02T11:30:00+02:00,\n")
+    monkeypatch.setenv("BASKETRY_MONITOR_CUSTOMER_KEY", SECRET)
+    status, stdout, stderr = invoke(
+        "monitor", "ingest", str(table), "--db", db, "--transaction-col", "invoice",
+        "--item-col", "sku", "--timestamp-col", "when", "--customer-col", "customer")
+    assert status == 0, stderr
+    assert "2 new, 0 already known" in stdout and "customers keyed (HMAC)" in stdout
+    store = open_store(db)
+    try:
+        orders = {o["order_id"]: o for o in store.read_orders()}
+        with store.engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT * FROM orders").all()
+    finally:
+        store.close()
+    expected = hmac.new(SECRET.encode(), b"alice@example.com", hashlib.sha256).hexdigest()
+    assert orders["A1"]["customer_key"] == expected
+    assert orders["B2"]["customer_key"] is None  # the file names no customer for B2
+    assert orders["A1"]["time"] == datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp()
+    assert orders["B2"]["time"] == datetime(2024, 5, 2, 9, 30, tzinfo=UTC).timestamp()
+    assert not any("alice" in str(value) for row in rows for value in row)
+
+
+def test_a_file_without_timestamps_is_refused_naming_the_flag(tmp_path):
+    store = tmp_path / "store" / "monitoring.db"
+    table = tmp_path / "orders.csv"
+    table.write_text("invoice,sku\nA1,apple\nA1,pear\nB2,plum\n")
+    status, _, stderr = invoke("monitor", "ingest", str(table), "--db", f"sqlite:///{store}",
+                               "--transaction-col", "invoice", "--item-col", "sku")
+    assert_one_line(status, stderr, "orders.csv", "--timestamp-col")
+    assert not store.parent.exists()  # refused before the store was opened
+
+    lines = tmp_path / "baskets.dat"
+    lines.write_text("apple pear\nplum\n")
+    status, _, stderr = invoke("monitor", "ingest", str(lines), "--db", f"sqlite:///{store}")
+    assert_one_line(status, stderr, "basket lines", "--timestamp-col")
+    assert not store.parent.exists()
+
+
+def test_one_bad_order_writes_nothing(db, tmp_path):
+    table = tmp_path / "orders.csv"
+    table.write_text("invoice,sku,when\n"
+                     "A1,apple,2024-05-01T10:00:00Z\n"
+                     f"B2,{'x' * 300},2024-05-02T10:00:00Z\n")
+    args = ["--transaction-col", "invoice", "--item-col", "sku", "--timestamp-col", "when"]
+    status, _, stderr = invoke("monitor", "ingest", str(table), "--db", db, *args)
+    assert_one_line(status, stderr, "transaction B2", "longer than 256 characters")
+    store = open_store(db)
+    try:
+        assert store.count("orders") == 0
+    finally:
+        store.close()
+
+
+def test_a_store_that_does_not_connect_is_one_line_with_the_password_masked(tmp_path):
+    pytest.importorskip("psycopg2")
+    table = tmp_path / "orders.csv"
+    table.write_text("invoice,sku,when\nA1,apple,2024-05-01T10:00:00Z\n")
+    status, _, stderr = invoke(
+        "monitor", "ingest", str(table), "--db",
+        "postgresql+psycopg2://user:hunter2@127.0.0.1:1/monitoring", "--transaction-col",
+        "invoice", "--item-col", "sku", "--timestamp-col", "when")
+    assert_one_line(status, stderr, "user:***@127.0.0.1:1", "connecting failed")
+    assert "hunter2" not in stderr
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("BASKETRY_MONITOR_CUSTOMER_KEY", "short")
+    status, _, stderr = invoke("monitor", "ingest", str(sample_path()),
+                               "--db", f"sqlite:///{tmp_path / 'm.db'}")
+    assert_one_line(status, stderr, "BASKETRY_MONITOR_CUSTOMER_KEY")
+
+
+def event(request_id: str, when: float) -> RecommendationEvent:
+    return RecommendationEvent(time=when, request_id=request_id, model_version="1",
+                               endpoint="single", basket=("apple",), returned=("pear", "plum"),
+                               n_rules=1, n_fallback=1, latency_ms=0.5)
+
+
+def test_retention_deletes_what_is_older(db, tmp_path, monkeypatch):
+    now = time.time()
+    iso = [datetime.fromtimestamp(now - days * DAY, UTC).isoformat() for days in (400, 10)]
+    table = tmp_path / "orders.csv"
+    table.write_text(f"invoice,sku,when\nold,apple,{iso[0]}\nnew,pear,{iso[1]}\n")
+    args = ["--transaction-col", "invoice", "--item-col", "sku", "--timestamp-col", "when"]
+    assert invoke("monitor", "ingest", str(table), "--db", db, *args)[0] == 0
+    store = open_store(db)
+    try:
+        store.add_events([event("old", now - 40 * DAY), event("new", now - DAY)])
+
+        monkeypatch.setenv("BASKETRY_MONITOR_RETENTION_DAYS", "0")  # off: nothing deleted
+        status, stdout, stderr = invoke("monitor", "retention", "--db", db)
+        assert status == 0, stderr
+        assert "retention is off" in stdout
+        assert store.count("orders") == 2 and store.count("recommendation_events") == 2
+
+        monkeypatch.setenv("BASKETRY_MONITOR_RETENTION_DAYS", "30")  # the setting
+        status, stdout, stderr = invoke("monitor", "retention", "--db", db)
+        assert status == 0, stderr
+        assert "deleted 1 events and 1 orders older than 30 days" in stdout
+        assert [o["order_id"] for o in store.read_orders()] == ["new"]
+        assert [e.request_id for e in store.read_events()] == ["new"]
+
+        status, stdout, stderr = invoke("monitor", "retention", "--days", "0", "--db", db)
+        assert status == 2  # --days must be >= 1 (0 is the setting's "keep everything")
+        status, stdout, stderr = invoke("monitor", "retention", "--days", "5", "--db", db)
+        assert status == 0, stderr  # the flag wins over the setting
+        assert "deleted 0 events and 1 orders older than 5 days" in stdout
+        assert store.count("orders") == 0 and store.count("recommendation_events") == 1
+    finally:
+        store.close()
+
+
+def test_retention_creates_no_store(tmp_path):
+    path = tmp_path / "none" / "monitoring.db"
+    status, stdout, stderr = invoke("monitor", "retention", "--days", "30",
+                                    "--db", f"sqlite:///{path}")
+    assert status == 0, stderr
+    assert "no monitoring store" in stdout
+    assert not path.parent.exists()
+
+
+def test_the_store_defaults_to_basketry_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BASKETRY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BASKETRY_MONITOR_DB", raising=False)
+    table = tmp_path / "orders.csv"
+    table.write_text("invoice,sku,when\nA1,apple,2024-05-01T10:00:00Z\n")
+    status, _, stderr = invoke("monitor", "ingest", str(table), "--transaction-col", "invoice",
+                               "--item-col", "sku", "--timestamp-col", "when")
+    assert status == 0, stderr
+    assert (tmp_path / "home" / "monitoring.db").is_file()
