@@ -129,6 +129,24 @@ def test_a_file_without_timestamps_is_refused_naming_the_flag(tmp_path):
     assert_one_line(status, stderr, "basket lines", "--timestamp-col")
     assert not store.parent.exists()
 
+    table.write_text("invoice,sku,when\nA1,apple,2024-05-01T10:00:00Z\nB2,plum,\n")
+    status, _, stderr = invoke("monitor", "ingest", str(table), "--db", f"sqlite:///{store}",
+                               "--transaction-col", "invoice", "--item-col", "sku",
+                               "--timestamp-col", "when")
+    assert_one_line(status, stderr, "transaction B2 has no timestamp")
+    assert not store.parent.exists()
+
+
+def test_the_check_reports_its_progress(sample, monkeypatch):
+    from basketry.training import orders_in
+
+    monkeypatch.setattr(orders_in, "PROGRESS_EVERY", 1_000)
+    seen: list[tuple[int, int]] = []
+    orders = orders_in.orders_from_baskets(sample, lambda done, total: seen.append((done, total)))
+    n = sample.n_baskets
+    assert len(orders) == n
+    assert seen == [(done, n) for done in range(1_000, n, 1_000)] + [(n, n)]
+
 
 def test_one_bad_order_writes_nothing(db, tmp_path):
     table = tmp_path / "orders.csv"

@@ -41,7 +41,7 @@ def orders_from_baskets(baskets: Baskets,
     missing = np.flatnonzero(nanos == np.iinfo(np.int64).min)
     if missing.size:
         raise DataError(f"{source}: transaction {baskets.basket_ids[missing[0]]} has no "
-                        f"timestamp ({missing.size:,} transactions have none)")
+                        f"timestamp ({missing.size:,} of {baskets.n_baskets:,} have none)")
     seconds = (nanos / 1e9).tolist()
     ids = baskets.basket_ids.tolist()
     customers = (baskets.customers.tolist() if baskets.customers is not None
