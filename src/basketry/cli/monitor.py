@@ -50,12 +50,9 @@ def ingest(
     read: ReadOptions = ReadOptions(),
     db: Db = None,
 ) -> None:
-    """Load completed orders from DATA, one per transaction (id, time, items, customer).
-
-    Idempotent: an order already in the store is left as it was. Everything is checked
-    before anything is written; customers are stored only as an HMAC under
-    BASKETRY_MONITOR_CUSTOMER_KEY, and not at all without it.
-    """
+    """Load completed orders from DATA, one per transaction (id, time, items, customer),
+    all checked before any is written; an order already stored is left as it was. Customers
+    are stored as an HMAC under BASKETRY_MONITOR_CUSTOMER_KEY, without it not at all."""
     from basketry.data import read_baskets
     from basketry.training.orders_in import orders_from_baskets
 
@@ -93,8 +90,8 @@ def retention(
     ] = None,
     db: Db = None,
 ) -> None:
-    """Delete recommendation events and orders older than DAYS days (a cron or systemd-timer
-    job); windows, drift results and alerts are kept."""
+    """Delete the recommendation events and orders older than --days days (run it daily
+    from cron or a systemd timer); computed windows, drift results and alerts are kept."""
     from basketry.monitoring.store import MonitorStore
 
     settings = _settings(db)
