@@ -202,6 +202,8 @@ def test_an_immutable_directory_is_one_line(tmp_path, shop):
     (RuntimeError("multi\nline\nmessage"), 1, "multi line message"),
     (ModuleNotFoundError("No module named 'numba'", name="numba"), 2, "basketry[train]"),
     (ModuleNotFoundError("No module named 'mlflow.x'", name="mlflow.x"), 2, "basketry[mlflow]"),
+    (ModuleNotFoundError("No module named 'sqlalchemy'", name="sqlalchemy"), 2,
+     "basketry[monitor]"),
     (ModuleNotFoundError("No module named 'nosuch'", name="nosuch"), 1, "basketry --debug"),
 ])
 def test_describe_failure_maps_each_class_to_one_line(exc, status, needle):

@@ -45,7 +45,7 @@ KNOWN_ERRORS = frozenset({
 #: which extra brings it, instead of reporting a bug.
 EXTRA_OF = {
     "numba": "train", "llvmlite": "train", "pandas": "train", "matplotlib": "train",
-    "mlflow": "mlflow", "sqlalchemy": "mlflow", "alembic": "mlflow", "psycopg2": "mlflow",
+    "mlflow": "mlflow", "sqlalchemy": "monitor", "alembic": "monitor", "psycopg2": "monitor",
     "litestar": "serve", "uvicorn": "serve", "msgspec": "serve", "prometheus_client": "serve",
 }
 
