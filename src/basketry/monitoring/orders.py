@@ -99,7 +99,8 @@ def parse_time(value: Any, field: str) -> float:
             raise OrderError(field, "a time needs its time zone (Z or an offset such as "
                              "+02:00): without it the hour is ambiguous")
         seconds = value.timestamp()
-    year = datetime.fromtimestamp(min(max(seconds, -1e11), 1e11), UTC).year
+    # clamped to years datetime can hold (1653..2286), all outside the range anyway
+    year = datetime.fromtimestamp(min(max(seconds, -1e10), 1e10), UTC).year
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise OrderError(field, f"year {year} is outside {MIN_YEAR}..{MAX_YEAR}")
     return seconds
