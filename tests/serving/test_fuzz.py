@@ -11,15 +11,20 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from litestar.testing import TestClient
 
+from basketry.monitoring import MonitorSettings
 from basketry.serving import Settings, create_app
+from basketry.serving.capture import Capture
 from tests.serving.conftest import ADMIN, write_version
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    model = tmp_path_factory.mktemp("fuzz") / "model"
+    home = tmp_path_factory.mktemp("fuzz")
+    model = home / "model"
     write_version(model, "v1")
-    application = create_app(Settings(model=str(model), admin_token=ADMIN))
+    # a store of its own: module-scoped, this runs before the autouse BASKETRY_HOME isolation
+    capture = Capture(MonitorSettings(db=f"sqlite:///{home / 'monitoring.db'}"))
+    application = create_app(Settings(model=str(model), admin_token=ADMIN), capture=capture)
     with TestClient(app=application):  # load the model once (lifespan)
         yield application
 
@@ -40,6 +45,7 @@ OPERATIONS = [
     ("/readyz", "HEAD"),
     ("/metrics", "GET"),
     ("/v1/admin/reload", "POST"),
+    ("/v1/orders", "POST"),
 ]
 
 NO_INPUT = {"/v1/model", "/healthz", "/readyz", "/metrics"}

@@ -52,7 +52,11 @@ def start(tmp_path: Path, model: Path, **settings: object) -> Iterator[Running]:
     log = tmp_path / f"server-{port}.log"
     kwargs = {"model": str(model), "port": port, "admin_token": ADMIN, **settings}
     code = f"from basketry.serving import serve; serve(**{kwargs!r})"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BASKETRY_")}
+    # BASKETRY_HOME kept: the monitoring store (capture on by default) stays out of ~/.basketry;
+    # BASKETRY_MONITOR_* kept: a test of capture points it at its own store
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BASKETRY_") or k == "BASKETRY_HOME"
+           or k.startswith("BASKETRY_MONITOR_")}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out, env=env,
                                 start_new_session=True)

@@ -129,7 +129,9 @@ def _start_unready(tmp_path: Path, model: Path) -> Iterator[tuple[str, subproces
     port = free_port()
     log = tmp_path / "server.log"
     kwargs = {"model": str(model), "port": port, "admin_token": ADMIN}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BASKETRY_")}
+    # BASKETRY_HOME kept: the monitoring store (capture on by default) stays out of ~/.basketry
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BASKETRY_") or k == "BASKETRY_HOME"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", f"from basketry.serving import serve; serve(**{kwargs!r})"],

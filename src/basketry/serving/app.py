@@ -8,6 +8,7 @@ import logging
 from litestar import Litestar
 from litestar.datastructures import State
 
+from basketry.serving.capture import Capture
 from basketry.serving.decoding import Decoders
 from basketry.serving.encoding import AnswerEncoder
 from basketry.serving.error_handlers import exception_handlers
@@ -29,13 +30,14 @@ access_log = logging.getLogger("basketry.serving.access")
 
 
 def create_app(settings: Settings | None = None, *, holder: ModelHolder | None = None,
-               freeze_gc: bool = False) -> RequestContext:
+               freeze_gc: bool = False, capture: Capture | None = None) -> RequestContext:
     """The ASGI application for ``settings`` (default: from the environment).
 
     The model is loaded at start-up (lifespan); a service whose model cannot be loaded stays up,
     answers 503 on recommendation endpoints, and says why in ``/readyz``. ``freeze_gc`` (the
     server's worker processes) moves what is loaded out of the garbage collector's sight after
-    each model load (see :func:`~basketry.serving.heap.freeze_heap`).
+    each model load (see :func:`~basketry.serving.heap.freeze_heap`). ``capture`` records the
+    answers (default: the ``BASKETRY_MONITOR_*`` settings; it starts with the lifespan).
     """
     settings = settings or Settings.from_env()
     holder = holder or ModelHolder(settings.model, settings.catalogue, verify=settings.verify)
@@ -49,7 +51,9 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         max_item_length=settings.max_item_length,
     )
     decoders = Decoders.of(schemas)  # both paths read bodies with these
-    service = RecommendationService(holder, metrics)
+    capture = capture if capture is not None else Capture.from_env()
+    metrics.watch_capture(capture.counts)
+    service = RecommendationService(holder, metrics, capture)
     access = AccessLog(access_log) if settings.access_log else None
     run_dir = shared_run_dir()
     app = Litestar(
@@ -57,7 +61,7 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
         exception_handlers=exception_handlers(settings.max_body_bytes),
         openapi_config=openapi_config(settings),
         lifespan=[lifespan(holder, metrics, watch_interval=settings.watch, run_dir=run_dir,
-                           access=access, freeze_gc=freeze_gc)],
+                           access=access, freeze_gc=freeze_gc, capture=capture)],
         on_startup=[finish_openapi],
         request_max_body_size=settings.max_body_bytes,
         state=State({"holder": holder, "metrics": metrics, "settings": settings}),

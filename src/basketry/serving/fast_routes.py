@@ -11,13 +11,14 @@ Litestar routes describe the endpoints in the OpenAPI document and answer when
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from basketry.serving.contracts import FastHandler
 from basketry.serving.decoding import Decoders, decode_body
 from basketry.serving.encoding import AnswerEncoder
 from basketry.serving.errors import ApiError
-from basketry.serving.service import BasketRequest, RecommendationService
+from basketry.serving.service import RecommendationService
 from basketry.serving.state import Snapshot
 
 RECOMMENDATIONS = "/v1/recommendations"
@@ -28,26 +29,32 @@ def fast_routes(service: RecommendationService, encoder: AnswerEncoder, decoders
                 ) -> dict[str, FastHandler]:
     """The fast-path handlers by path: ``(body, request id) -> (status, answer bytes)``."""
 
-    def recommendation(snap: Snapshot, request: BasketRequest, rid: bytes) -> bytes:
-        return encoder.recommendation(snap, service.recommend(snap, request), rid)
+    record, record_batch = service.capture.record, service.capture.record_batch
 
-    def answer_one(snap: Snapshot, data: Any, rid: str) -> bytes:
+    def answer_one(snap: Snapshot, data: Any, rid: str, started: float) -> bytes:
         service.log_basket(rid, data)
-        return recommendation(snap, data, rid.encode())
+        ranked = service.recommend(snap, data)
+        answer = encoder.recommendation(snap, ranked, rid.encode())
+        record("single", rid, snap, data.basket, ranked, started)
+        return answer
 
-    def answer_batch(snap: Snapshot, data: Any, rid: str) -> bytes:
+    def answer_batch(snap: Snapshot, data: Any, rid: str, started: float) -> bytes:
         raw = rid.encode()
-        answers = service.each(snap, data.requests,
-                               lambda s, request: recommendation(s, request, raw))
-        return encoder.batch(snap, answers, raw)
+        requests = data.requests
+        # every basket answered before any is recorded: a refused batch records nothing
+        ranked = service.each(snap, requests, service.recommend)
+        answer = encoder.batch(snap, [encoder.recommendation(snap, r, raw) for r in ranked], raw)
+        record_batch(rid, snap, [r.basket for r in requests], ranked, started)
+        return answer
 
-    def handler(decode: Callable[[bytes], Any], answer: Callable[[Snapshot, Any, str], bytes]
-                ) -> FastHandler:
+    def handler(decode: Callable[[bytes], Any],
+                answer: Callable[[Snapshot, Any, str, float], bytes]) -> FastHandler:
         def handle(body: bytes, rid: str) -> tuple[int, bytes]:
+            started = perf_counter()
             try:
                 # a bad body is its own error, whether a model is loaded or not
                 data = decode_body(decode, body)
-                return 200, answer(service.snapshot(), data, rid)
+                return 200, answer(service.snapshot(), data, rid, started)
             except ApiError as exc:
                 return exc.status, encoder.error(rid, exc)
         return handle

@@ -1,5 +1,6 @@
 """A worker's life: load the model at start (the service stays up without one, not ready),
-run the watcher and the metrics hand-over meanwhile, flush what is buffered at the end."""
+start the monitoring capture (a store that cannot be opened stops the worker), run the watcher and
+the metrics hand-over meanwhile, flush what is buffered at the end."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from basketry.serving.capture import Capture, CaptureError
 from basketry.serving.docs_ui import check_swagger_ui
 from basketry.serving.heap import freeze_heap
 from basketry.serving.logs import AccessLog
@@ -20,12 +22,19 @@ log = logging.getLogger("basketry.serving")
 
 
 def lifespan(holder: ModelHolder, metrics: Metrics, *, watch_interval: float,
-             run_dir: str | None, access: AccessLog | None, freeze_gc: bool
+             run_dir: str | None, access: AccessLog | None, freeze_gc: bool,
+             capture: Capture | None = None
              ) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
     """The application's lifespan context (Litestar's ``lifespan=``)."""
 
     @contextlib.asynccontextmanager
     async def run(app: Any) -> AsyncIterator[None]:
+        if capture is not None:
+            try:  # the store's first connection and migration: off the event loop
+                await asyncio.to_thread(capture.start)
+            except CaptureError as exc:
+                log.error("%s", exc, extra={"event": "monitor_store_unusable"})
+                raise
         signalled = signalled_reference(run_dir)
         if signalled is not None:
             # a worker (re)started after an admin reload serves what the others serve
@@ -54,6 +63,8 @@ def lifespan(holder: ModelHolder, metrics: Metrics, *, watch_interval: float,
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if capture is not None:  # flushed within the monitoring shutdown deadline
+                await asyncio.to_thread(capture.close)
             metrics.flush()
             if access is not None:
                 access.flush()

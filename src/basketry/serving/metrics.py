@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -88,6 +89,19 @@ class Metrics:
             "basketry_model_last_reload_failed",
             "1 when the last model load was refused (the previous model keeps serving).",
             registry=r, **mode)
+        # the monitoring writer's counts (basketry.serving.capture), read at each flush
+        self.monitor_events = Counter(
+            "basketry_monitor_events", "Recommendation events by what the monitoring writer did "
+            "with them (written, dropped: queue full, sampled_out, failed: given up after "
+            "retries, lost_at_shutdown).", ["outcome"], registry=r)
+        self.monitor_write_errors = Counter(
+            "basketry_monitor_write_errors", "Failed attempts to write a batch of events to "
+            "the monitoring store.", registry=r)
+        self.monitor_queue = Gauge(
+            "basketry_monitor_queue_depth", "Events queued for the monitoring store.",
+            registry=r, **({"multiprocess_mode": "livesum"} if _multiprocess() else {}))
+        self._capture_counts: Callable[[], dict[str, int]] | None = None
+        self._capture_seen: dict[str, int] = {}
         self._version: str | None = None
         # counts not yet handed to prometheus_client (see flush)
         self._requests: dict[tuple[str, str, int], int] = {}
@@ -121,6 +135,28 @@ class Metrics:
             b[4] += fallback
             b[5] += 1
 
+    def watch_capture(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Export the monitoring writer's ``counts`` (cumulative) at each flush."""
+        self._capture_counts = counts
+
+    def _flush_capture(self) -> None:
+        if self._capture_counts is None:
+            return
+        counts = self._capture_counts()
+        if not counts:
+            return
+        seen = self._capture_seen
+        for outcome, n in counts.items():
+            if outcome == "queue_depth":
+                self.monitor_queue.set(n)
+                continue
+            delta = n - seen.get(outcome, 0)
+            if delta > 0:
+                counter = (self.monitor_write_errors if outcome == "write_errors"
+                           else self.monitor_events.labels(outcome))
+                counter.inc(delta)
+                seen[outcome] = n
+
     def flush(self) -> None:
         """Hand the counts kept since the last flush to the prometheus_client metrics.
 
@@ -145,6 +181,7 @@ class Metrics:
             if n:
                 self._basket_counters[i].inc(n)
                 b[i] = 0
+        self._flush_capture()
 
     def on_reload(self, outcome: ReloadOutcome, snapshot: Snapshot | None) -> None:
         if outcome.ok and outcome.changed and snapshot is not None:

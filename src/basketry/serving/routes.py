@@ -8,6 +8,7 @@ limits (:func:`basketry.serving.schemas.build_schemas`), so the handlers are mad
 
 import hmac
 from pathlib import Path
+from time import perf_counter
 from typing import Annotated, Any
 
 import msgspec
@@ -15,6 +16,7 @@ from litestar import Request, Response, get, head, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, Parameter
 
+from basketry.model import Ranked
 from basketry.serving import schemas as S
 from basketry.serving.decoding import Decoders, decode_body
 from basketry.serving.docs_ui import assets_route
@@ -23,7 +25,8 @@ from basketry.serving.error_handlers import request_id
 from basketry.serving.errors import ApiError
 from basketry.serving.metrics import CONTENT_TYPE, Metrics
 from basketry.serving.openapi import ERRORS, responses
-from basketry.serving.service import BasketRequest, RecommendationService
+from basketry.serving.orders import OrderIntake
+from basketry.serving.service import RecommendationService
 from basketry.serving.settings import Settings
 from basketry.serving.state import ModelHolder, ReloadOutcome, Snapshot
 from basketry.serving.watcher import signal_workers
@@ -38,8 +41,10 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
     # bodies are read again with strict types: Litestar's own reading takes "5" for 5
     decode_one, decode_batch = decoders.one, decoders.batch
 
-    def answer(snap: Snapshot, data: BasketRequest, rid: str) -> S.RecommendationResponse:
-        ranked = service.recommend(snap, data)
+    capture = service.capture
+    intake = OrderIntake(capture, settings.max_orders)
+
+    def answer(snap: Snapshot, ranked: Ranked, rid: str) -> S.RecommendationResponse:
         return S.RecommendationResponse(request_id=rid, model_version=snap.version,
                                         items=recommended_items(snap.model, ranked),
                                         unknown=ranked.unknown)
@@ -55,10 +60,15 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
         """The top-k items to add to a basket: never an item of the basket, of `exclude` or of
         the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
         the answer always has k items; an empty or all-unknown basket gets popular items."""
+        started = perf_counter()
         data = decode_body(decode_one, await request.body())
         rid = request_id(request)
         service.log_basket(rid, data)
-        return answer(service.snapshot(), data, rid)
+        snap = service.snapshot()
+        ranked = service.recommend(snap, data)
+        response = answer(snap, ranked, rid)
+        capture.record("single", rid, snap, data.basket, ranked, started)
+        return response
 
     @post("/v1/recommendations/batch", status_code=200, tags=["recommendations"],
           summary="Recommend items for many baskets in one call",
@@ -68,12 +78,15 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
                                     ) -> S.BatchResponse:
         """Several recommendation requests answered by one model version, in order; each
         answer is the same as `POST /v1/recommendations` would give."""
+        started = perf_counter()
         data = decode_body(decode_batch, await request.body())
         snap = service.snapshot()
         rid = request_id(request)
-        return S.BatchResponse(request_id=rid, model_version=snap.version,
-                               results=service.each(snap, data.requests,
-                                                    lambda s, req: answer(s, req, rid)))
+        ranked = service.each(snap, data.requests, service.recommend)
+        response = S.BatchResponse(request_id=rid, model_version=snap.version,
+                                   results=[answer(snap, r, rid) for r in ranked])
+        capture.record_batch(rid, snap, [r.basket for r in data.requests], ranked, started)
+        return response
 
     @get("/v1/items/{item:str}/associations", tags=["recommendations"],
          summary="What is bought with one product (the product page)",
@@ -88,12 +101,33 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
         """Items most often bought with `item`, for a product page before any basket exists.
         Unavailable items are never returned; an item the model does not know (`known: false`)
         gets popular items (`fallback: true`) so the widget is never empty."""
+        started = perf_counter()
         snap = service.snapshot()
         model = snap.model
         ranked, known = service.associations(snap, item, k)
-        return S.AssociationsResponse(
-            request_id=request_id(request), model_version=snap.version, item=item,
+        rid = request_id(request)
+        response = S.AssociationsResponse(
+            request_id=rid, model_version=snap.version, item=item,
             label=model.label(item), known=known, items=recommended_items(model, ranked))
+        capture.record("associations", rid, snap, (item,), ranked, started)
+        return response
+
+    # ---- monitoring ------------------------------------------------------------------------
+
+    @post("/v1/orders", status_code=200, tags=["monitoring"],
+          summary="Record the shop's completed orders (for online performance)",
+          responses={**responses(400, 413, 422),
+                     503: ResponseSpec(S.ErrorResponse, description="The monitoring store is "
+                                       "down or too slow: send the orders again later.")})
+    async def orders(request: Request, data: Annotated[S.OrdersRequest, Body()]
+                     ) -> S.OrdersResponse:
+        """Completed orders into the monitoring store, idempotent by `order_id`: an order whose
+        id is already stored is left as it was and counted `existing`, so a batch may be sent
+        again after an error. Every order is checked before any is stored (422 naming the
+        field); a store that is down or slow answers 503 and nothing is lost by retrying."""
+        received, new, existing = await intake.add(await request.body())
+        return S.OrdersResponse(request_id=request_id(request), received=received, new=new,
+                                existing=existing)
 
     # ---- model and operations --------------------------------------------------------------
 
@@ -186,7 +220,7 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
             previous_version=outcome.previous_version)
 
     return [recommendations, recommendations_batch, associations, model_info, healthz,
-            healthz_head, readyz, readyz_head, metrics_endpoint, admin_reload, openapi_json,
+            healthz_head, readyz, readyz_head, metrics_endpoint, admin_reload, openapi_json, orders,
             assets_route()]
 
 

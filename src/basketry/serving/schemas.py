@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from basketry.monitoring import orders as O
+
 
 class Rule(Struct, kw_only=True):
     """The association rule that produced a recommendation: antecedent => item."""
@@ -132,6 +134,62 @@ class ReloadResponse(Struct, kw_only=True):
     status: Annotated[str, Meta(description="'reloaded' or 'unchanged'.")]
     model_version: str
     previous_version: str | None
+
+
+#: One order as the API documents it; the monitoring side checks it (basketry.monitoring.orders),
+#: so that every refusal names its field (orders[3].items[2]) the same way here and in an ingest.
+#: printable text, not blank (what the monitoring side accepts; documented in ASCII, which it
+#: accepts too, with any printable Unicode besides)
+_TEXT = r"^[ -~]*[!-~][ -~]*$"
+#: an ISO 8601 time with its zone, well inside the years an order's time may fall in
+_TIME = (r"^(199[1-9]|2[01]\d\d)-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d"
+         r":[0-5]\d(\.\d{1,6})?(Z|[+-](0\d|1[0-3]):[0-5]\d)$")
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["order_id", "time", "items"],
+    "properties": {
+        "order_id": {"type": "string", "minLength": 1, "maxLength": O.MAX_ORDER_ID,
+                     "pattern": _TEXT,
+                     "description": "The shop's order id: an order sent again is not counted "
+                     "twice."},
+        "time": {"oneOf": [{"type": "string", "pattern": _TIME},
+                           {"type": "number", "minimum": 631152000, "maximum": 7289654399}],
+                 "description": "When it was placed: ISO 8601 with its time zone "
+                 "(2024-05-01T12:30:00Z) or seconds since the epoch.",
+                 "examples": ["2024-05-01T12:30:00Z"]},
+        "items": {"type": "array", "minItems": 1, "maxItems": O.MAX_ITEMS,
+                  "items": {"type": "string", "minLength": 1, "maxLength": O.MAX_ITEM,
+                            "pattern": _TEXT},
+                  "description": "The items bought (item codes, not blank)."},
+        "customer": {"type": "string", "minLength": 1, "maxLength": O.MAX_CUSTOMER,
+                     "pattern": _TEXT,
+                     "description": "The customer: stored "
+                     "only when the server has a customer key, and then keyed (HMAC)."},
+        "request_ids": {"type": "array", "maxItems": O.MAX_REQUEST_IDS,
+                        "items": {"type": "string", "minLength": 1,
+                                  "maxLength": O.MAX_REQUEST_ID,
+                                  "pattern": _TEXT},
+                        "description": "Request ids of the recommendations shown for this "
+                        "order (X-Request-ID of their answers)."},
+    },
+}
+
+
+class OrdersRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    orders: Annotated[list[dict[str, Any]], Meta(
+        min_length=1, extra_json_schema={"items": ORDER_SCHEMA},
+        description="The completed orders, at least one, at most BASKETRY_MAX_ORDERS (100 by "
+        "default).")]
+
+
+class OrdersResponse(Struct, kw_only=True):
+    request_id: str
+    #: orders in the request
+    received: int
+    #: orders new to the store
+    new: int
+    #: orders whose id was already stored (left as they were)
+    existing: int
 
 
 class ErrorResponse(Struct, kw_only=True):

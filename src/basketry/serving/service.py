@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from basketry.model import Ranked
+from basketry.serving.capture import Capture
 from basketry.serving.errors import ApiError, no_model
 from basketry.serving.metrics import Metrics
 from basketry.serving.state import ModelHolder, Snapshot
@@ -55,11 +56,14 @@ def check_items(items: list[str], name: str) -> None:
 
 
 class RecommendationService:
-    """Recommendations from the model being served, counted in ``metrics``."""
+    """Recommendations from the model being served, counted in ``metrics`` and recorded by
+    ``capture`` (the routes call :attr:`capture` once the answer is built)."""
 
-    def __init__(self, holder: ModelHolder, metrics: Metrics) -> None:
+    def __init__(self, holder: ModelHolder, metrics: Metrics,
+                 capture: Capture | None = None) -> None:
         self.holder = holder
         self.metrics = metrics
+        self.capture = capture if capture is not None else Capture.off()
         self._debug_baskets = basket_log.isEnabledFor(logging.DEBUG)
 
     def snapshot(self) -> Snapshot:

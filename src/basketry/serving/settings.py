@@ -63,6 +63,8 @@ class Settings:
     max_batch: int = 100
     max_item_length: int = 128
     max_body_bytes: int = 256 * 1024
+    #: Orders in one ``POST /v1/orders`` at most.
+    max_orders: int = 100
     #: Answer the recommendation endpoints below the framework (same checks and documents).
     fast_path: bool = True
     #: Also verify SHA-256 checksums of the model files when loading (on by default).
@@ -76,7 +78,8 @@ class Settings:
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{ENV_PREFIX}LOG_LEVEL {self.log_level!r} is not a log level")
         positive = ("port", "workers", "max_basket", "max_k", "default_k", "max_exclude",
-                    "max_batch", "max_item_length", "max_body_bytes", "max_connections")
+                    "max_batch", "max_item_length", "max_body_bytes", "max_connections",
+                    "max_orders")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be >= 1")
