@@ -26,9 +26,19 @@ def insert_rows(connection: sa.Connection, table: sa.Table, columns: Sequence[st
     names = ", ".join(columns)
     dialect = connection.dialect
     if dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
-                                   list(rows))
+        # Multi-row INSERT ... VALUES statements, as few as SQLite's variable limit allows,
+        # rather than executemany: the driver releases the GIL at every statement step, so
+        # executemany's one step per row starved this thread behind a busy event loop in
+        # the same process (a serving worker), and slowed that loop with the hand-overs.
+        width = len(columns)
+        per = max(1, min(len(rows), _sqlite_variables(connection) // width))
+        row_marks = "(" + ", ".join("?" * width) + ")"
+        for start in range(0, len(rows), per):
+            chunk = rows[start:start + per]
+            connection.exec_driver_sql(
+                f"INSERT INTO {table.name} ({names}) VALUES "
+                + ", ".join([row_marks] * len(chunk)),
+                tuple(v for row in chunk for v in row))
     elif dialect.driver == "psycopg2":
         # COPY: the server's bulk load, several times faster than INSERT ... VALUES pages
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -68,6 +78,15 @@ def insert_keyed(connection: sa.Connection, table: sa.Table, columns: Sequence[s
         table.insert().returning(table.c.id, sort_by_parameter_order=True),
         [dict(zip(columns, r, strict=True)) for r in rows])
     return list(result.scalars())
+
+
+def _sqlite_variables(connection: sa.Connection) -> int:
+    """SQLite's limit of ``?`` in one statement (999 before 3.32, 32766 or more after)."""
+    raw = connection.connection.dbapi_connection
+    try:
+        return int(raw.getlimit(9))  # type: ignore[union-attr]  # SQLITE_LIMIT_VARIABLE_NUMBER
+    except (AttributeError, TypeError):  # a driver without getlimit (Python < 3.11)
+        return 999
 
 
 def _copy_line(row: tuple[Any, ...]) -> str:
