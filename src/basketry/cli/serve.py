@@ -55,6 +55,8 @@ def serve(
         help="Requests in a batch. Env: BASKETRY_MAX_BATCH (100).")] = None,
     max_item_length: Annotated[int | None, typer.Option(
         help="Characters in an item. Env: BASKETRY_MAX_ITEM_LENGTH (128).")] = None,
+    max_orders: Annotated[int | None, typer.Option(
+        help="Orders in one POST /v1/orders. Env: BASKETRY_MAX_ORDERS (100).")] = None,
     max_body_bytes: Annotated[int | None, typer.Option(
         help="Bytes in a request body. Env: BASKETRY_MAX_BODY_BYTES (262144).")] = None,
     fast_path: Annotated[bool | None, typer.Option(
