@@ -39,6 +39,12 @@ built (mining it the first time takes about half a minute more).
 
     .venv/bin/python bench/serving.py [--duration 10] [--connections 16] [--workers 1]
 
+``--capture`` measures only (b), with monitoring capture off and on (every answer recorded in a
+fresh SQLite store under the run's temporary folder), alternated ``--capture-repeats`` times on
+the same server build, and prints the ratio of the medians (goal, issue 14: >= 0.9) with the
+writer's counts. The other phases run with capture off (``BASKETRY_MONITOR_CAPTURE=false``), so
+that their figures stay comparable and nothing is written to ``~/.basketry``.
+
 Needs the ``serve`` and ``bench`` extras (FastAPI for the bare endpoint, MLflow for (c)) and a C
 compiler (or, as a fallback, ``wrk``: Debian ``apt-get install -y wrk``).
 """
@@ -205,12 +211,16 @@ def start_bare(port: int, workers: int, tmp: Path) -> Server:
     return Server(args, {}, f"http://127.0.0.1:{port}/docs", tmp / "bare.log")
 
 
-def start_basketry(port: int, workers: int, model: Path, tmp: Path) -> Server:
-    # the service exactly as `basketry serve` runs it, default settings (access log on, JSON)
+def start_basketry(port: int, workers: int, model: Path, tmp: Path,
+                   capture_db: str | None = None) -> Server:
+    # the service exactly as `basketry serve` runs it, default settings (access log on, JSON);
+    # monitoring capture off unless given a store (never the user's ~/.basketry)
     code = ("from basketry.serving import serve; import sys; "
             "serve(model=sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]))")
     args = [PYTHON, "-c", code, str(model), str(port), str(workers)]
-    return Server(args, {}, f"http://127.0.0.1:{port}/readyz", tmp / "basketry.log")
+    env = ({"BASKETRY_MONITOR_CAPTURE": "true", "BASKETRY_MONITOR_DB": capture_db}
+           if capture_db else {"BASKETRY_MONITOR_CAPTURE": "false"})
+    return Server(args, env, f"http://127.0.0.1:{port}/readyz", tmp / "basketry.log")
 
 
 def start_fixed_cost(port: int, cost_us: float, tmp: Path) -> Server:
@@ -482,6 +492,45 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
 
 
+MONITOR_COUNTS = re.compile(r'^basketry_monitor_events_total\{outcome="(\w+)"\} (\S+)$', re.M)
+
+
+def capture_comparison(tool: str, model: Path, bodies: Path, args: argparse.Namespace,
+                       tmp: Path) -> dict[str, Any]:
+    """(b) with monitoring capture off and on (every answer recorded in a fresh SQLite store),
+    the same server build, alternated ``--capture-repeats`` times; the ratio of the medians."""
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for i in range(args.capture_repeats):
+        for mode in ("off", "on"):
+            db = f"sqlite:///{tmp / f'monitoring-{i}.db'}" if mode == "on" else None
+            port = free_port()
+            server = start_basketry(port, args.workers, model, tmp, capture_db=db)
+            try:
+                load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup,
+                     tmp)
+                r = on_server(server, lambda p=port: load(tool, p, "/v1/recommendations", bodies,
+                                                   args.connections, args.duration, tmp))
+                if mode == "on":
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as m:
+                        text = m.read().decode()
+                    r["monitor"] = {k: float(v) for k, v in MONITOR_COUNTS.findall(text)}
+            finally:
+                server.stop()
+            runs[mode].append(r)
+            show(f"(b) capture {mode}, run {i + 1}", r)
+            if mode == "on":
+                print(f"      monitoring writer: {r['monitor']}", flush=True)
+    off = statistics.median(r["rps"] for r in runs["off"])
+    on = statistics.median(r["rps"] for r in runs["on"])
+    cpu_off = statistics.median(r["server_cpu_us_per_request"] for r in runs["off"])
+    cpu_on = statistics.median(r["server_cpu_us_per_request"] for r in runs["on"])
+    print(f"\n  capture on/off = {on / off:.2f} (goal >= 0.9): {on:,.0f} vs {off:,.0f} req/s, "
+          f"medians of {args.capture_repeats}; server CPU per request {cpu_on:.0f} vs "
+          f"{cpu_off:.0f} us (off/on = {cpu_off / cpu_on:.2f})", flush=True)
+    return {"capture_off": runs["off"], "capture_on": runs["on"], "ratio_on_off": on / off,
+            "cpu_ratio_off_on": cpu_off / cpu_on}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_load_options(parser)
@@ -495,6 +544,10 @@ def main() -> int:
                              "there, else wrk, else python); open loop: loadgen, else python")
     parser.add_argument("--model", type=Path, default=None,
                         help="serve this model directory instead of mining retail.dat")
+    parser.add_argument("--capture", action="store_true",
+                        help="only compare (b) with monitoring capture off and on")
+    parser.add_argument("--capture-repeats", type=int, default=3,
+                        help="alternated off/on runs of --capture")
     args = parser.parse_args()
     if not DATA.is_file():
         print(f"{DATA} is missing", file=sys.stderr)
@@ -528,6 +581,17 @@ def main() -> int:
           f"{DATA.name}; load: {tool_name}, {args.connections} connections, {args.workers} "
           f"worker(s), {args.duration:.0f} s per run", flush=True)
 
+    if args.capture:
+        try:
+            compared = capture_comparison(tool, model, bodies, args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        out = RESULTS / "serving_capture.json"
+        out.write_text(json.dumps({"settings": {**vars(args), "model": str(model)},
+                                   "tool": tool_name, "model": manifest["model_version"],
+                                   **compared}, indent=2, default=str) + "\n")
+        print(f"  figures written to {out.relative_to(ROOT)}")
+        return 0
     results: dict[str, Any] = {"settings": {**vars(args), "model": str(model)}, "tool": tool_name,
                                "scoring": manifest.get("scoring"),
                                "load_average_before": os.getloadavg(),
