@@ -12,7 +12,8 @@ import pytest
 from basketry.monitoring import EventWriter, MonitorSettings, RecommendationEvent, sampled
 from basketry.monitoring.store import MonitorStore
 
-FAST = MonitorSettings(max_delay=0.02, batch_size=50, log_interval=3600, shutdown_timeout=5)
+FAST = MonitorSettings(capture=True, max_delay=0.02, batch_size=50, log_interval=3600,
+                       shutdown_timeout=5)
 SECRET_ITEM = "basket-item-that-must-never-be-logged"
 
 

@@ -69,7 +69,8 @@ def _check(events: list[tuple], version: str, url: str) -> None:
 
 
 def _capture(url: str, **settings: object) -> Capture:
-    return Capture(MonitorSettings(db=url, max_delay=0.05, **settings), explicit=True)
+    return Capture(MonitorSettings(**{"db": url, "max_delay": 0.05, "capture": True, **settings}),
+                   explicit=True)
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "framework"])
@@ -173,12 +174,14 @@ def served(tmp_path: Path) -> Iterator[tuple[object, str, str]]:
     db = tmp_path / "served.db"
     os.environ["BASKETRY_MONITOR_DB"] = f"sqlite:///{db}"
     os.environ["BASKETRY_MONITOR_MAX_DELAY"] = "0.05"
+    os.environ["BASKETRY_MONITOR_CAPTURE"] = "true"  # off by default
     try:
         for running in start(tmp_path, model):
             yield running, version, f"sqlite:///{db}"
     finally:
         os.environ.pop("BASKETRY_MONITOR_DB", None)
         os.environ.pop("BASKETRY_MONITOR_MAX_DELAY", None)
+        os.environ.pop("BASKETRY_MONITOR_CAPTURE", None)
 
 
 def test_the_protocol_fast_path_records_as_the_application_does(

@@ -10,7 +10,7 @@ The writer and its store are opened in each worker's lifespan (:meth:`Capture.st
 thread: the store's first connection and its migration) and closed at the end
 (:meth:`Capture.close`, flushed within ``BASKETRY_MONITOR_SHUTDOWN_TIMEOUT``).
 
-Start-up: capture on (``BASKETRY_MONITOR_CAPTURE``, on by default) and a store that cannot be
+Start-up: capture on (``BASKETRY_MONITOR_CAPTURE``, off by default) and a store that cannot be
 opened is :class:`CaptureError` (one line naming the store), and the worker does not start: the
 operator asked for a record, and a service silently not recording would be found out weeks
 later. A store failing while serving is the writer's business (counted, logged, serving goes
