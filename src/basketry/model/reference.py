@@ -72,9 +72,11 @@ def parse_registry_ref(ref: str) -> RegistryRef:
     return RegistryRef(name, alias=alias, version=version)
 
 
-def basketry_home() -> Path:
-    """``$BASKETRY_HOME``, default ``~/.basketry`` (not created here)."""
-    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser()
+def basketry_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$BASKETRY_HOME`` (of ``environ``, default the process's), default ``~/.basketry``
+    (not created here)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser()
 
 
 def store_uri(home: Callable[[], Path] = basketry_home) -> str:

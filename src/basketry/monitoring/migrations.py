@@ -18,15 +18,14 @@ Waiting is bounded by the timeout given (the store's connect timeout): past it, 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from basketry.monitoring.settings import basketry_home
+from basketry._filelock import POLL_SECONDS, file_lock
+from basketry.model.reference import basketry_home
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -35,7 +34,6 @@ SCRIPTS = Path(__file__).with_name("alembic")
 #: The advisory lock key of the monitoring migrations (distinct from the registry's).
 ADVISORY_KEY = int.from_bytes(hashlib.sha256(b"basketry.monitoring.migrate").digest()[:8],
                               "big", signed=True)
-POLL_SECONDS = 0.05
 
 
 class MigrationLockTimeout(Exception):
@@ -105,22 +103,6 @@ def _lock_file(engine: sa.Engine) -> Path:
     return basketry_home() / "locks" / f"monitoring-{digest}.lock"
 
 
-@contextlib.contextmanager
-def _flock(path: Path, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise MigrationLockTimeout(
-                        f"the migration lock {path} stayed held by another process for "
-                        f"{timeout:g} s") from None
-                time.sleep(POLL_SECONDS)
-        yield
-    finally:
-        os.close(fd)  # releases the flock (the kernel does too if this process dies)
+def _flock(path: Path, timeout: float) -> contextlib.AbstractContextManager[int]:
+    return file_lock(path, timeout, lambda path, timeout: MigrationLockTimeout(
+        f"the migration lock {path} stayed held by another process for {timeout:g} s"))

@@ -10,8 +10,9 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, get_type_hints
+
+from basketry.model.reference import basketry_home
 
 #: Environment variable prefix of every monitoring setting.
 ENV_PREFIX = "BASKETRY_MONITOR_"
@@ -21,12 +22,6 @@ MIN_CUSTOMER_KEY = 16
 
 class MonitorSettingsError(ValueError):
     """A monitoring setting has a value that cannot be used (the message names the variable)."""
-
-
-def basketry_home(environ: Mapping[str, str] | None = None) -> Path:
-    """``$BASKETRY_HOME``, default ``~/.basketry`` (not created here)."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("BASKETRY_HOME") or "~/.basketry").expanduser()
 
 
 @dataclass(frozen=True, slots=True)

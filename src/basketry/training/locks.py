@@ -17,16 +17,16 @@ re-entrant within a process (a second ``with`` on a held lock does nothing).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from basketry._filelock import POLL_SECONDS, file_lock
+
 DEFAULT_TIMEOUT = 300.0
 #: How often a waiter retries (a lock is usually held for about a second).
-POLL_SECONDS = 0.05
 
 _held: set[str] = set()  # the locks this process holds (re-entrancy)
 
@@ -83,26 +83,15 @@ def lock_file(uri: str) -> Path:
 
 @contextlib.contextmanager
 def _flock(path: Path, what: str, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"{what}: the lock {path} stayed held by another process "
-                                      f"for {timeout:g} s (BASKETRY_REGISTRY_LOCK_TIMEOUT)"
-                                      ) from None
-                time.sleep(POLL_SECONDS)
+    def timed_out(path: Path, timeout: float) -> Exception:
+        return LockTimeout(f"{what}: the lock {path} stayed held by another process for "
+                           f"{timeout:g} s (BASKETRY_REGISTRY_LOCK_TIMEOUT)")
+
+    with file_lock(path, timeout, timed_out) as fd:
         # who holds it, for a person looking at a stuck lock (the lock is the flock, not this)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
-    finally:
-        os.close(fd)  # releases the flock
 
 
 def advisory_key(uri: str) -> int:
