@@ -14,15 +14,17 @@ import numpy as np
 
 from basketry.data import Baskets
 from basketry.model import RuleScorer
+from basketry.model.protocol import (
+    KS,
+    MAX_HIDDEN_PER_BASKET,
+    MAX_QUERIES,
+    metrics_from_ranks,
+    plan_queries,
+    ranks_of_hidden,
+)
 
-#: Cut-offs of the metrics; the longest is how many items each ranker is asked for.
-KS = (1, 5, 10)
 #: The rankers compared, in report order.
 RANKERS = ("model", "max_confidence", "popularity", "random")
-#: Default bound on the number of (basket, hidden item) queries, for speed.
-MAX_QUERIES = 50_000
-#: Default bound on the hidden items per test basket (a seeded sample of the basket's items).
-MAX_HIDDEN_PER_BASKET = 10
 
 
 @dataclass(frozen=True)
@@ -87,32 +89,17 @@ def make_queries(
     max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
     seed: int = 0,
 ) -> Queries:
-    """The queries of the protocol: every item of every test basket with at least two items is
-    hidden once, or a seeded sample when a bound is given (per basket first, then overall)."""
-    sizes = test.sizes
-    eligible = np.flatnonzero(sizes >= 2)
-    rng = np.random.default_rng(seed)
-    q_basket = np.repeat(eligible, sizes[eligible])
-    starts = np.repeat(np.cumsum(sizes[eligible]) - sizes[eligible], sizes[eligible])
-    q_pos = np.arange(q_basket.shape[0], dtype=np.int64) - starts
-    if max_hidden_per_basket is not None and q_basket.shape[0]:
-        # a seeded random priority per query; keep the lowest max_hidden_per_basket per basket
-        priority = rng.random(q_basket.shape[0])
-        order = np.lexsort((priority, q_basket))
-        first = np.searchsorted(q_basket[order], q_basket[order], side="left")
-        keep = np.zeros(q_basket.shape[0], dtype=bool)
-        keep[order[np.arange(order.shape[0]) - first < max_hidden_per_basket]] = True
-        q_basket, q_pos = q_basket[keep], q_pos[keep]
-    n_candidates = int(q_basket.shape[0])
-    if max_queries is not None and n_candidates > max_queries:
-        chosen = np.sort(rng.choice(n_candidates, size=max_queries, replace=False))
-        q_basket, q_pos = q_basket[chosen], q_pos[chosen]
+    """The queries of the protocol (``basketry.model.protocol.plan_queries``) over the test
+    baskets, in the model's ids (``old_to_new``: -1 for an item the model does not know)."""
+    plan = plan_queries(test.sizes, max_queries=max_queries,
+                        max_hidden_per_basket=max_hidden_per_basket, seed=seed)
+    q_basket, q_pos = plan.basket, plan.pos
     ptr, items, hidden = _build_queries(
         test.indptr, test.indices, np.asarray(old_to_new, dtype=np.int32),
         q_basket.astype(np.int64), q_pos.astype(np.int64))
     return Queries(ptr=ptr, items=items, hidden=hidden, basket=q_basket,
-                   n_test_baskets=test.n_baskets, n_eligible_baskets=int(eligible.shape[0]),
-                   n_candidate_queries=n_candidates)
+                   n_test_baskets=test.n_baskets, n_eligible_baskets=plan.n_eligible_baskets,
+                   n_candidate_queries=plan.n_candidate_queries)
 
 
 @numba.njit(cache=True)
@@ -144,33 +131,6 @@ def random_top(queries: Queries, n_items: int, k: int, seed: int = 0) -> np.ndar
     """The random baseline: ``k`` distinct items drawn uniformly (seeded) from the model's
     items that are not in the basket."""
     return _random_top(queries.ptr, queries.items, int(n_items), int(k), int(seed))
-
-
-def ranks_of_hidden(top: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-    """1-based position of each query's hidden item in its answer; 0 when absent."""
-    match = (top == hidden[:, None]) & (hidden[:, None] >= 0)
-    found = match.any(axis=1)
-    return np.where(found, match.argmax(axis=1) + 1, 0)
-
-
-def metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
-    """HR@k, precision@k, recall@k, NDCG@k for each k and MRR (within the longest k), from the
-    1-based ranks of the hidden items (0: not recommended). One relevant item per query, so
-    precision@k = HR@k / k and recall@k = HR@k; the ideal DCG is 1."""
-    n = max(int(ranks.shape[0]), 1)
-    out: dict[str, float] = {}
-    hit_any = ranks > 0
-    for k in ks:
-        hit = hit_any & (ranks <= k)
-        hr = float(hit.sum()) / n
-        out[f"hit_rate@{k}"] = hr
-        out[f"precision@{k}"] = hr / k
-        out[f"recall@{k}"] = hr
-        gain = np.where(hit, 1.0 / np.log2(np.maximum(ranks, 1) + 1.0), 0.0)
-        out[f"ndcg@{k}"] = float(gain.sum()) / n
-    within = hit_any & (ranks <= max(ks))
-    out["mrr"] = float(np.where(within, 1.0 / np.maximum(ranks, 1), 0.0).sum()) / n
-    return out
 
 
 def ranker_metrics(

@@ -1,0 +1,191 @@
+"""The SQL of the online measures: what the store is asked, aggregated in the database.
+
+Each function takes a SQLAlchemy connection and a time range in microseconds and returns
+arrays or small lists; nothing here loads the events themselves into Python. The same
+statements run on SQLite and PostgreSQL (plain joins, ``CASE``, integer arithmetic).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from basketry.monitoring import schema
+
+
+@dataclass(frozen=True)
+class VersionSpan:
+    """A model version's first and last recommendation event, and how many it answered."""
+
+    model_version: str
+    first_us: int
+    last_us: int
+    events: int
+
+
+def version_spans(connection: sa.Connection) -> list[VersionSpan]:
+    """Every model version that answered, oldest first (an index-only scan of the
+    (model version, time) index)."""
+    t = schema.recommendation_events
+    rows = connection.execute(
+        sa.select(t.c.model_version, sa.func.min(t.c.time_us), sa.func.max(t.c.time_us),
+                  sa.func.count()).group_by(t.c.model_version))
+    spans = [VersionSpan(str(v), int(a), int(b), int(n)) for v, a, b, n in rows]
+    return sorted(spans, key=lambda s: (s.first_us, s.model_version))
+
+
+@dataclass(frozen=True)
+class OrderItems:
+    """Orders in a time range, oldest first: order ``o`` is ``pk[o]`` at ``time_us[o]`` with
+    items ``items[indptr[o]:indptr[o + 1]]``."""
+
+    pk: np.ndarray
+    time_us: np.ndarray
+    indptr: np.ndarray
+    items: list[str]
+
+    @property
+    def n_orders(self) -> int:
+        return int(self.pk.shape[0])
+
+
+def order_items(connection: sa.Connection, start_us: int, end_us: int) -> OrderItems:
+    """The items of every order with ``start_us <= time < end_us``."""
+    o, oi = schema.orders, schema.order_items
+    query = (sa.select(o.c.id, o.c.time_us, oi.c.item)
+             .join(oi, oi.c.order_pk == o.c.id)
+             .where(o.c.time_us >= start_us, o.c.time_us < end_us)
+             .order_by(o.c.time_us, o.c.id))
+    rows = connection.execute(query).all()
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return OrderItems(empty, empty, np.zeros(1, dtype=np.int64), [])
+    pks, times, items = zip(*rows, strict=True)
+    pk = np.fromiter(pks, dtype=np.int64, count=len(rows))
+    time_us = np.fromiter(times, dtype=np.int64, count=len(rows))
+    first = np.flatnonzero(np.r_[True, pk[1:] != pk[:-1]])
+    indptr = np.r_[first, len(rows)].astype(np.int64)
+    return OrderItems(pk[first], time_us[first], indptr, list(items))
+
+
+def _k_columns(ks: Sequence[int]) -> tuple[str, str]:
+    inner = ", ".join(
+        f"SUM(CASE WHEN ei.position < {k} AND oi.item IS NOT NULL THEN 1 ELSE 0 END) AS b{k}, "
+        f"SUM(CASE WHEN ei.position < {k} THEN 1 ELSE 0 END) AS r{k}" for k in ks)
+    outer = ", ".join(f"SUM(CASE WHEN x.b{k} > 0 THEN 1 ELSE 0 END), SUM(x.b{k}), SUM(x.r{k})"
+                      for k in ks)
+    return inner, outer
+
+
+@dataclass(frozen=True)
+class Attributed:
+    """Per (order, model version) of the recommendations an order names as shown to it:
+    ``shown`` recommendation events and, per cut-off k (columns in the order of ``ks``),
+    ``hit`` events with a bought item among their first k, ``bought`` items among the first k
+    that were bought, ``returned`` items among the first k."""
+
+    order_pk: np.ndarray
+    time_us: np.ndarray
+    model_version: list[str]
+    shown: np.ndarray
+    hit: np.ndarray  # (n, len(ks))
+    bought: np.ndarray
+    returned: np.ndarray
+
+
+def attributed(connection: sa.Connection, start_us: int, end_us: int,
+               ks: Sequence[int]) -> Attributed:
+    """For the orders with ``start_us <= time < end_us`` that name recommendation requests:
+    whether what was recommended was bought, aggregated per (order, model version) in SQL (a
+    join of the returned items with the order's items, one index lookup per returned item)."""
+    ks = [int(k) for k in ks]
+    inner, outer = _k_columns(ks)
+    statement = sa.text(f"""
+        SELECT x.order_pk, x.time_us, x.model_version, COUNT(*), {outer}
+        FROM (
+            SELECT o.id AS order_pk, o.time_us AS time_us, e.id AS event_id,
+                   e.model_version AS model_version, {inner}
+            FROM orders o
+            JOIN order_requests r ON r.order_pk = o.id
+            JOIN recommendation_events e ON e.request_id = r.request_id
+            LEFT JOIN event_items ei ON ei.event_id = e.id AND ei.role = {schema.RETURNED}
+            LEFT JOIN order_items oi ON oi.order_pk = o.id AND oi.item = ei.item
+            WHERE o.time_us >= :start AND o.time_us < :end
+            GROUP BY o.id, o.time_us, e.id, e.model_version
+        ) x
+        GROUP BY x.order_pk, x.time_us, x.model_version
+        ORDER BY x.time_us, x.order_pk
+    """)
+    rows = connection.execute(statement, {"start": start_us, "end": end_us}).all()
+    n, m = len(rows), len(ks)
+    values = np.array([[int(v or 0) for v in r[3:]] for r in rows], dtype=np.int64
+                      ).reshape(n, 1 + 3 * m)
+    return Attributed(
+        order_pk=np.array([int(r[0]) for r in rows], dtype=np.int64),
+        time_us=np.array([int(r[1]) for r in rows], dtype=np.int64),
+        model_version=[str(r[2]) for r in rows],
+        shown=values[:, 0],
+        hit=values[:, 1::3], bought=values[:, 2::3], returned=values[:, 3::3])
+
+
+def latest_receipts(connection: sa.Connection, start_us: int, end_us: int, width_us: int,
+                    origin_us: int) -> dict[int, int]:
+    """Per time window (its start) of the orders in the range, the latest time an order of it
+    was received: a stored window computed before that is out of date."""
+    statement = sa.text("""
+        SELECT (time_us - :origin) / :width AS w, MAX(received_us)
+        FROM orders WHERE time_us >= :start AND time_us < :end
+        GROUP BY (time_us - :origin) / :width
+    """)
+    rows = connection.execute(statement, {"origin": origin_us, "width": width_us,
+                                          "start": start_us, "end": end_us})
+    return {int(w) * width_us + origin_us: int(r) for w, r in rows}
+
+
+@dataclass(frozen=True)
+class StoredWindow:
+    kind: str
+    model_version: str
+    start_us: int
+    end_us: int
+    n: int
+    metrics: dict[str, Any]
+    computed_us: int
+
+
+def stored_windows(connection: sa.Connection, window: str, start_us: int,
+                   end_us: int) -> list[StoredWindow]:
+    """The windows of ``window`` (``day``...) stored with a start in ``[start_us, end_us)``."""
+    t = schema.windows
+    rows = connection.execute(
+        sa.select(t.c.kind, t.c.model_version, t.c.start_us, t.c.end_us, t.c.n, t.c.metrics,
+                  t.c.computed_us)
+        .where(t.c.window == window, t.c.start_us >= start_us, t.c.start_us < end_us))
+    out = []
+    for kind, version, start, end, n, metrics, computed in rows:
+        if isinstance(metrics, str):  # a driver that hands JSON back as text
+            metrics = json.loads(metrics)
+        out.append(StoredWindow(str(kind), str(version), int(start), int(end), int(n),
+                                dict(metrics), int(computed)))
+    return out
+
+
+def replace_windows(connection: sa.Connection, window: str, starts: Iterable[int],
+                    rows: Sequence[StoredWindow]) -> None:
+    """Replace every stored window of ``window`` starting at one of ``starts`` by ``rows``
+    (in the caller's transaction: a reader sees the old set or the new one)."""
+    t = schema.windows
+    starts = sorted(set(starts))
+    for i in range(0, len(starts), 500):
+        connection.execute(t.delete().where(t.c.window == window,
+                                            t.c.start_us.in_(starts[i:i + 500])))
+    if rows:
+        connection.execute(t.insert(), [
+            {"kind": r.kind, "model_version": r.model_version, "window": window,
+             "start_us": r.start_us, "end_us": r.end_us, "n": r.n, "metrics": r.metrics,
+             "computed_us": r.computed_us} for r in rows])
