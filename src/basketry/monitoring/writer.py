@@ -94,6 +94,29 @@ class EventWriter:
             self._wake.set()
         return True
 
+    def offer_many(self, events: Sequence[RecommendationEvent]) -> int:
+        """Queue ``events`` as :meth:`offer` does each, in one step (the writer process takes
+        a worker's chunks this way); how many were queued."""
+        if not self._capture or self._stop.is_set():
+            return 0
+        if self._rate < 1.0:
+            kept = [e for e in events if sampled(e.request_id, self._rate)]
+            if len(kept) < len(events):
+                self.counters.add("sampled_out", len(events) - len(kept))
+            events = kept
+        queue = self._queue
+        room = max(0, self._limit - len(queue))
+        if room < len(events):
+            self.counters.add("dropped", len(events) - room)
+            events = events[:room]
+        if not events:
+            return 0
+        queue.extend(events)
+        self._idle.clear()
+        if len(queue) >= self._batch:
+            self._wake.set()
+        return len(events)
+
     @property
     def pending(self) -> int:
         """Events queued or being written."""

@@ -1,21 +1,26 @@
-"""Capture: every answered recommendation offered to the monitoring writer, off the hot path.
+"""Capture: every answered recommendation handed to the monitoring writer process, off the hot path.
 
 The service calls :meth:`Capture.record` once per answered basket (a batch: once per basket,
-with the request's id) after the answer is built. It builds a
-:class:`~basketry.monitoring.RecommendationEvent` from what it has at hand (the snapshot's
-version, the basket, the ranked ids) and hands it to :class:`~basketry.monitoring.EventWriter`,
-whose ``offer`` never blocks and never does I/O: no JSON is encoded here.
+with the request's id) after the answer is built. It builds the event's row (a tuple: the time,
+the request id, the snapshot's version, the endpoint, the basket, the returned names, the counts
+and the latency) from what it has at hand and hands it to
+:class:`~basketry.monitoring.process_writer.ProcessWriter`, whose ``offer_row`` never blocks and
+does no I/O but one non-blocking send per chunk of events: no JSON is encoded here, and the
+store's work (SQLAlchemy, the driver) runs in a process of its own, so it does not compete with
+the event loop for the interpreter's lock.
 
-The writer and its store are opened in each worker's lifespan (:meth:`Capture.start`, in a
-thread: the store's first connection and its migration) and closed at the end
-(:meth:`Capture.close`, flushed within ``BASKETRY_MONITOR_SHUTDOWN_TIMEOUT``).
+The writer process is started in each worker's lifespan (:meth:`Capture.spawn`, before the
+model loads, so the store opens meanwhile; :meth:`Capture.start` waits for it) and closed at the
+end (:meth:`Capture.close`, flushed within ``BASKETRY_MONITOR_SHUTDOWN_TIMEOUT``). The worker
+does not import SQLAlchemy for it (the orders endpoint does, on its first order).
 
-Start-up: capture on (``BASKETRY_MONITOR_CAPTURE``, off by default) and a store that cannot be
+Start-up: capture on (``BASKETRY_MONITOR_CAPTURE``, on by default) and a store that cannot be
 opened is :class:`CaptureError` (one line naming the store), and the worker does not start: the
 operator asked for a record, and a service silently not recording would be found out weeks
-later. A store failing while serving is the writer's business (counted, logged, serving goes
-on). Without the monitor extra (SQLAlchemy): capture is off with one warning line when capture
-was left at its default, and :class:`CaptureError` when it was asked for explicitly.
+later. A store failing while serving, or a writer process that dies, is the writer's business
+(counted, logged, serving goes on). Without the monitor extra (SQLAlchemy): capture is off with
+one warning line when capture was left at its default, and :class:`CaptureError` when it was
+asked for explicitly.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from basketry.model import Ranked
-from basketry.monitoring import EventWriter, MonitorSettings, RecommendationEvent, mask_url
+from basketry.monitoring import MonitorSettings, mask_url
+from basketry.monitoring.process_writer import ProcessWriter, WriterStartError
 from basketry.monitoring.settings import ENV_PREFIX
 
 if TYPE_CHECKING:
@@ -55,7 +61,8 @@ class Capture:
         self.settings = settings
         #: capture was asked for explicitly (not just the default): a missing extra is an error
         self.explicit = explicit
-        self.writer: EventWriter | None = None
+        self.writer: ProcessWriter | None = None  # once the writer process opened the store
+        self._spawned: ProcessWriter | None = None
         self.store: MonitorStore | None = None
         self._lock = threading.Lock()  # one store opened, by the lifespan or the first order
 
@@ -77,24 +84,37 @@ class Capture:
 
     # -- lifecycle (a worker's lifespan) --------------------------------------------------
 
+    def spawn(self) -> None:
+        """Start the writer process without waiting for it (the store opens while the worker
+        loads its model); :meth:`start` waits. Does nothing with capture off."""
+        if not self.settings.capture or self._spawned is not None:
+            return
+        self._spawned = ProcessWriter(self.settings).spawn()
+
     def start(self) -> None:
-        """Open the store (migrated, under its lock) and start the writer; blocking: run it in
-        a thread. Raises :class:`CaptureError` (one line) when capture is on and cannot be."""
+        """Start the writer process (unless :meth:`spawn` did) and wait until it has opened
+        the store (migrated, under its lock); blocking: run it in a thread. Raises
+        :class:`CaptureError` (one line) when capture is on and cannot be."""
         s = self.settings
         if not s.capture or self.writer is not None:
             return
+        self.spawn()
+        writer = self._spawned
+        assert writer is not None
         try:
-            store = self.open_store()
-        except MissingExtra as exc:
+            writer.wait_ready()
+        except WriterStartError as exc:
+            writer.close(0)
+            self._spawned = None
+            if not exc.missing_extra:
+                raise CaptureError(f"{exc} (set {ENV_PREFIX}DB to a store that works, or "
+                                   f"{CAPTURE_VAR}=false to serve without capture)") from None
             if self.explicit:
                 raise CaptureError(f"{CAPTURE_VAR} is on but {exc}") from None
             log.warning("monitoring capture is off: %s", exc,
                         extra={"event": "monitor_capture_off"})
             return
-        except CaptureError as exc:
-            raise CaptureError(f"{exc} (set {ENV_PREFIX}DB to a store that works, or "
-                               f"{CAPTURE_VAR}=false to serve without capture)") from None
-        self.writer = EventWriter(store, s).start()
+        self.writer = writer
         log.info("monitoring capture on: %s, sample rate %s", mask_url(s.url()), s.sample_rate,
                  extra={"event": "monitor_capture_on"})
 
@@ -120,7 +140,7 @@ class Capture:
 
     def close(self) -> None:
         """Flush what is queued (within the shutdown deadline) and close the store."""
-        writer, self.writer = self.writer, None
+        writer, self.writer, self._spawned = self._spawned, None, None
         if writer is not None:
             writer.close()
         with self._lock:
@@ -138,11 +158,11 @@ class Capture:
         if writer is None:
             return
         names = snap.model.items
-        returned = [names[i] for i in ranked.items]
         from_rules = ranked.from_rules
-        writer.offer(RecommendationEvent(
-            time.time(), rid, snap.version, endpoint, basket, returned, from_rules,
-            len(returned) - from_rules, (time.perf_counter() - started) * 1000.0))
+        n = len(ranked.items)
+        writer.offer_row((time.time(), rid, snap.version, endpoint, basket,
+                          [names[i] for i in ranked.items], from_rules, n - from_rules,
+                          (time.perf_counter() - started) * 1000.0))
 
     def record_batch(self, rid: str, snap: Snapshot, baskets: Sequence[Sequence[str]],
                      answers: Sequence[Ranked], started: float) -> None:
@@ -153,10 +173,8 @@ class Capture:
             self.record("batch", rid, snap, basket, ranked, started)
 
     def counts(self) -> dict[str, int]:
-        """The writer's counters and its queue depth (all 0 with capture off)."""
+        """The writer's counters and its queue depth (empty with capture off)."""
         writer = self.writer
         if writer is None:
             return {}
-        out = writer.counters.snapshot()
-        out["queue_depth"] = writer.pending
-        return out
+        return writer.counts()

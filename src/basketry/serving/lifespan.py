@@ -1,6 +1,6 @@
-"""A worker's life: load the model at start (the service stays up without one, not ready),
-start the monitoring capture (a store that cannot be opened stops the worker), run the watcher and
-the metrics hand-over meanwhile, flush what is buffered at the end."""
+"""A worker's life: load the model at start (the service stays up without one, not ready) while
+the monitoring writer process opens its store (a store that cannot be opened stops the worker),
+run the watcher and the metrics hand-over meanwhile, flush what is buffered at the end."""
 
 from __future__ import annotations
 
@@ -29,12 +29,8 @@ def lifespan(holder: ModelHolder, metrics: Metrics, *, watch_interval: float,
 
     @contextlib.asynccontextmanager
     async def run(app: Any) -> AsyncIterator[None]:
-        if capture is not None:
-            try:  # the store's first connection and migration: off the event loop
-                await asyncio.to_thread(capture.start)
-            except CaptureError as exc:
-                log.error("%s", exc, extra={"event": "monitor_store_unusable"})
-                raise
+        if capture is not None:  # the writer process opens the store while the model loads
+            capture.spawn()
         signalled = signalled_reference(run_dir)
         if signalled is not None:
             # a worker (re)started after an admin reload serves what the others serve
@@ -50,6 +46,13 @@ def lifespan(holder: ModelHolder, metrics: Metrics, *, watch_interval: float,
             metrics.on_reload(ReloadOutcome(ok=True, at="", reference=holder.reference or "",
                                             model_version=holder.current.version,
                                             changed=True), holder.current)
+        if capture is not None:
+            try:  # waits for the store's first connection and migration: off the event loop
+                await asyncio.to_thread(capture.start)
+            except CaptureError as exc:
+                await asyncio.to_thread(capture.close)
+                log.error("%s", exc, extra={"event": "monitor_store_unusable"})
+                raise
         check_swagger_ui()
         if access is not None:
             access.bind()  # the logging set-up is complete now
