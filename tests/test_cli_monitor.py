@@ -240,3 +240,67 @@ def test_the_store_defaults_to_basketry_home(tmp_path, monkeypatch):
                                "--item-col", "sku", "--timestamp-col", "when")
     assert status == 0, stderr
     assert (tmp_path / "home" / "monitoring.db").is_file()
+
+
+# -- monitor performance ---------------------------------------------------------------------
+
+def _filled_store(db: str, tmp_path) -> str:
+    """A store with a day of events and orders, and the model that answered them."""
+    from tests.serving.conftest import write_version
+
+    version = write_version(tmp_path / "model", "v1")
+    t0 = 1_700_000_000 // 86_400 * 86_400
+    store = MonitorStore(db)
+    store.migrate()
+    store.add_events([RecommendationEvent(t0 + i, f"r{i}", version, "single", ("a",),
+                                          ("b", "c"), 2, 0, 1.0) for i in range(10)])
+    store.add_orders([{"order_id": f"o{i}", "time": t0 + 100 + i, "items": ["a", "b", "c"],
+                       "request_ids": [f"r{i}"]} for i in range(10)])
+    store.close()
+    return version
+
+
+def test_performance_prints_the_replay_and_the_attribution(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    version = _filled_store(db, tmp_path)
+    status, out, err = invoke("monitor", "performance", "--db", db, "--since", "2023-11-14",
+                              "--until", "2023-11-15", "--model", str(tmp_path / "model"))
+    assert status == 0, err
+    assert "2023-11-14 00:00" in out and version[:12] in out
+    assert "1 computed" in out
+    # every order hides each of its 3 items once: 30 queries; all 10 shown recommendations
+    # had a bought item (b and c were bought)
+    row = next(line for line in out.splitlines() if "2023-11-14 00:00" in line)
+    assert "30" in row and "100.0%" in row
+    status, out, err = invoke("monitor", "performance", "--db", db, "--since", "2023-11-14",
+                              "--until", "2023-11-15", "--model", str(tmp_path / "model"))
+    assert "1 windows reused, 0 computed" in out
+
+
+def test_performance_says_which_model_is_missing(db, tmp_path):
+    version = _filled_store(db, tmp_path)
+    status, out, err = invoke("monitor", "performance", "--db", db, "--since", "2023-11-14",
+                              "--until", "2023-11-15", "--output", "json")
+    assert status == 0, err
+    import json
+
+    doc = json.loads(out)
+    (window,) = doc["windows"]
+    assert window["replay"] is None and version in window["replay_note"]
+    assert window["attributed"]["shown"] == 10
+    assert doc["versions"][version]["model_available"] is False
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--window", "fortnight"), "window 'fortnight'"),
+    (("--since", "yesterday"), "--since"),
+    (("--k", "3"), "--k"),
+    (("--output", "xml"), "--output"),
+    (("--since", "2026-02-01", "--until", "2026-01-01"), "must be before"),
+    (("--window", "hour", "--since", "1990-01-01"), "more than 2,000"),
+])
+def test_performance_refuses_bad_options_in_one_line(tmp_path, args, needle):
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    status, out, err = invoke("monitor", "performance", "--db", db, *args)
+    assert status == 2, (out, err)
+    assert needle in err, err

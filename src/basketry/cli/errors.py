@@ -40,6 +40,8 @@ KNOWN_ERRORS = frozenset({
     "basketry.monitoring.orders.OrderError",
     "basketry.monitoring.settings.MonitorSettingsError",
     "basketry.monitoring.store.MonitorStoreError",
+    "basketry.monitoring.windows.WindowError",
+    "basketry.monitoring.performance.PerformanceError",
 })
 #: Where each optional dependency comes from: a command that needs one the install lacks says
 #: which extra brings it, instead of reporting a bug.

@@ -122,3 +122,86 @@ def _public_url(settings: MonitorSettings) -> str:
     from basketry.monitoring.privacy import mask_url
 
     return mask_url(settings.url())
+
+
+@monitor_app.command()
+def performance(
+    since: Annotated[str | None, typer.Option(
+        help="Start: a date or time (2026-11-01, 2026-11-01T08:00; UTC unless a zone is "
+        "given) or an age (30d, 12h, 4w). Default: 2 days for hours, 30 days for days and "
+        "orders, 12 weeks for weeks.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(
+        help="End (excluded), written as --since. Default: now.", show_default=False)] = None,
+    window: Annotated[str, typer.Option(
+        help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")
+    ] = "day",
+    model_version: Annotated[str | None, typer.Option(
+        "--model-version", help="Only this model version (as the events record it).",
+        show_default=False)] = None,
+    model: Annotated[list[Path] | None, typer.Option(
+        "--model", help="A model directory to replay with (repeatable); the registry's local "
+        "versions are always looked at too.", show_default=False)] = None,
+    k: Annotated[int, typer.Option(help="The cut-off shown in the table (1, 5 or 10); the "
+                                   "JSON has all.")] = 10,
+    recompute: Annotated[bool, typer.Option(
+        help="Compute every window again instead of reusing the stored closed ones.")] = False,
+    output: Annotated[str, typer.Option(help="table or json.")] = "table",
+    db: Db = None,
+) -> None:
+    """The model's online performance per version and window: the offline hide-one protocol
+    replayed on the completed orders with the version that served them (HR@k, NDCG@k, 95%
+    intervals, coverage, fallback share) beside its offline figures, and, for orders that name
+    the recommendations shown, the share of recommended items bought (precision@k)."""
+    from basketry.model.protocol import KS
+    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+    from basketry.monitoring.performance import performance as measure
+    from basketry.monitoring.windows import Window
+
+    if output not in ("table", "json"):
+        raise typer.BadParameter(f"{output!r}: expected table or json", param_hint="--output")
+    if k not in KS:
+        raise typer.BadParameter(f"{k}: expected one of {', '.join(map(str, KS))}",
+                                 param_hint="--k")
+    spec = Window.parse(window)
+    now = datetime.now(UTC).timestamp()
+    start = _when(since, now, "--since") if since is not None else None
+    end = _when(until, now, "--until") if until is not None else None
+    settings = _settings(db)
+    catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+    with console.status("measuring the online performance"):
+        store = _open(settings)
+        try:
+            report = measure(store, catalog, window=spec, since=start, until=end,
+                             model_version=model_version, now=now, reuse=not recompute)
+        finally:
+            store.close()
+    if output == "json":
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        return
+    from basketry.cli.performance_table import print_report
+
+    print_report(report, k, _public_url(settings))
+
+
+def _when(text: str, now: float, option: str) -> float:
+    """Seconds since the epoch of ``--since``/``--until``: an ISO date or time (UTC unless a
+    zone is given) or an age before ``now`` (``30d``, ``12h``, ``4w``, ``90m``)."""
+    import re
+
+    value = text.strip()
+    age = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([mhdw])", value.lower())
+    if age:
+        unit = {"m": 60, "h": 3_600, "d": 86_400, "w": 604_800}[age.group(2)]
+        return now - float(age.group(1)) * unit
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected a date or time (2026-11-01, "
+                                 "2026-11-01T08:00Z) or an age (30d, 12h, 4w)",
+                                 param_hint=option) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()

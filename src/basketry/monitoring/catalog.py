@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from basketry.model import Model, ModelError, RuleScorer, load_model, read_manifest
+from basketry.model.reference import TRACKING_URI_ENV, basketry_home
 
 
 class Models(Protocol):
@@ -87,3 +88,39 @@ class ModelCatalog:
         if not isinstance(model, Mapping):
             return None
         return {"metrics": dict(model), "queries": metrics.get("queries")}
+
+
+#: How deep below a root model directories are looked for (an MLflow artifact tree puts them
+#: at experiment/run/artifacts/model/data/NAME).
+SEARCH_DEPTH = 8
+
+
+def model_directories(roots: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Every directory holding a ``manifest.json`` below ``roots`` (at most
+    ``SEARCH_DEPTH`` levels down; roots that do not exist are skipped): the registry's local
+    artifacts, without asking the registry (and importing MLflow) for them."""
+    found: list[Path] = []
+    for root in roots:
+        base = Path(root)
+        if not base.is_dir():
+            continue
+        for directory, subdirs, files in os.walk(base):
+            depth = len(Path(directory).relative_to(base).parts)
+            if "manifest.json" in files:
+                found.append(Path(directory))
+                subdirs.clear()  # a model holds no other model
+            elif depth >= SEARCH_DEPTH:
+                subdirs.clear()
+    return sorted(found)
+
+
+def registry_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where the local registry keeps its versions' artifacts: ``$BASKETRY_HOME/mlartifacts``
+    (or beside a SQLite ``MLFLOW_TRACKING_URI``) and the serving side's download cache."""
+    env = os.environ if environ is None else environ
+    home = basketry_home(env)
+    roots = [home / "mlartifacts", home / "registry-cache"]
+    uri = env.get(TRACKING_URI_ENV, "")
+    if uri.startswith("sqlite:///"):
+        roots.append(Path(uri[len("sqlite:///"):]).expanduser().parent / "mlartifacts")
+    return list(dict.fromkeys(roots))

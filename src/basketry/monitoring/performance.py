@@ -58,8 +58,17 @@ MARKER = "window"
 UNKNOWN = ""
 
 
+#: At most this many windows in one report (an hourly report over years is refused).
+MAX_WINDOWS = 2_000
+
+
 class PerformanceError(ValueError):
-    """A report that cannot be made as asked (one line naming the value)."""
+    """A report that cannot be made as asked (one line naming the value; ``field``: the
+    parameter at fault)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,11 @@ def performance(store: MonitorStore, models: Models, *, window: Window,
     since_us = until_us - window.default_span_us() if since is None else round(since * US)
     if since_us >= until_us:
         raise PerformanceError(f"since ({_iso(since_us)}) must be before until "
-                               f"({_iso(until_us)})")
+                               f"({_iso(until_us)})", "since")
+    if window.timed and (until_us - since_us) / window.width_us > MAX_WINDOWS:
+        raise PerformanceError(f"{window.label} windows from {_iso(since_us)} to "
+                               f"{_iso(until_us)} are more than {MAX_WINDOWS:,}: ask for a "
+                               "shorter period or a coarser window", "window")
     with store._errors("reading the online performance"), store.engine.connect() as c:
         spans = aggregates.version_spans(c)
         if window.timed:
@@ -251,6 +264,10 @@ def _runs(starts: list[int], width: int) -> list[tuple[int, int]]:
 def _by_orders(c: Any, models: Models, window: Window, since_us: int, until_us: int,
                spans: list[VersionSpan], params: Params) -> list[Cell]:
     orders = aggregates.order_items(c, since_us, until_us)
+    if orders.n_orders > MAX_WINDOWS * window.n_orders:
+        raise PerformanceError(f"{orders.n_orders:,} orders in windows of {window.n_orders:,} "
+                               f"are more than {MAX_WINDOWS:,} windows: ask for a shorter "
+                               "period or more orders per window", "window")
     index = np.arange(orders.n_orders) // window.n_orders
     # a window's bounds: its first order's time and just after its last one's
     firsts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]]) if orders.n_orders else []
@@ -462,4 +479,4 @@ def _versions(spans: Sequence[VersionSpan], models: Models, shown: set[str],
 
 
 def _iso(time_us: int) -> str:
-    return datetime.fromtimestamp(time_us / US, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(time_us // US, UTC).isoformat().replace("+00:00", "Z")

@@ -26,6 +26,7 @@ from basketry.serving.errors import ApiError
 from basketry.serving.metrics import CONTENT_TYPE, Metrics
 from basketry.serving.openapi import ERRORS, responses
 from basketry.serving.orders import OrderIntake
+from basketry.serving.performance import PerformanceReports
 from basketry.serving.service import RecommendationService
 from basketry.serving.settings import Settings
 from basketry.serving.state import ModelHolder, ReloadOutcome, Snapshot
@@ -43,6 +44,7 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
 
     capture = service.capture
     intake = OrderIntake(capture, settings.max_orders)
+    reports = PerformanceReports(capture)
 
     def answer(snap: Snapshot, ranked: Ranked, rid: str) -> S.RecommendationResponse:
         return S.RecommendationResponse(request_id=rid, model_version=snap.version,
@@ -128,6 +130,32 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
         received, new, existing = await intake.add(await request.body())
         return S.OrdersResponse(request_id=request_id(request), received=received, new=new,
                                 existing=existing)
+
+    @get("/v1/monitoring/performance", tags=["monitoring"],
+         summary="The model's online performance per version and window",
+         responses={**responses(422),
+                    503: ResponseSpec(S.ErrorResponse, description="The monitoring store is "
+                                      "down, or this worker is computing another report.")})
+    async def monitoring_performance(
+        request: Request,
+        window: Annotated[str, Parameter(description="hour, day, week (UTC, weeks from "
+                                         "Monday) or a number of orders (1000).")] = "day",
+        since: Annotated[str | None, Parameter(description="ISO 8601 start (UTC unless a zone "
+                                               "is given); default: the window's usual span "
+                                               "(2 days of hours, 30 days, 12 weeks).")
+                         ] = None,
+        until: Annotated[str | None, Parameter(description="ISO 8601 end, excluded; default: "
+                                               "now.")] = None,
+        model_version: Annotated[str | None, Parameter(description="Only this model version."
+                                                       )] = None,
+    ) -> dict[str, Any]:
+        """The same report as `basketry monitor performance --output json`: per model version
+        and window, the offline hide-one protocol replayed on the completed orders with the
+        version that served them (HR@k, NDCG@k with 95% intervals, coverage, fallback share),
+        the attributed precision@k of the recommendations the orders name, and each version's
+        offline figures beside. Closed windows are computed once and reused."""
+        snap = holder.current
+        return await reports.report(dict(request.query_params), snap)
 
     # ---- model and operations --------------------------------------------------------------
 
@@ -221,6 +249,7 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
 
     return [recommendations, recommendations_batch, associations, model_info, healthz,
             healthz_head, readyz, readyz_head, metrics_endpoint, admin_reload, openapi_json, orders,
+            monitoring_performance,
             assets_route()]
 
 
