@@ -256,20 +256,20 @@ class AssociationMiner:
         ids."""
         import pyarrow as pa
 
+        # from the arrays' buffers, not pa.array: that imports pandas where it is installed
+        from basketry.model.columns import list_array, primitive_array
+
         self._check_fitted()
         r = self.rules_arrays_
-        ant = pa.ListArray.from_arrays(
-            pa.array(r.antecedent_indptr.astype(np.int32)), pa.array(r.antecedent_indices)
-        )
-        con = pa.ListArray.from_arrays(
-            pa.array(r.consequent_indptr.astype(np.int32)), pa.array(r.consequent_indices)
-        )
-        arrays = [ant, con]
+        arrays = [
+            list_array(r.antecedent_indptr, r.antecedent_indices, pa.int32()),
+            list_array(r.consequent_indptr, r.consequent_indices, pa.int32()),
+        ]
         names = ["antecedent", "consequent"]
         for name in COUNTS:
-            arrays.append(pa.array(getattr(r, name), type=pa.int64()))
+            arrays.append(primitive_array(getattr(r, name), pa.int64()))
             names.append(name)
         for name in MEASURES:
-            arrays.append(pa.array(r.measures[name], type=pa.float64()))
+            arrays.append(primitive_array(r.measures[name], pa.float64()))
             names.append(name)
         return pa.Table.from_arrays(arrays, names=names)
