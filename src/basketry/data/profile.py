@@ -65,9 +65,7 @@ def fingerprint(baskets: Baskets) -> str:
     n_baskets = indptr.shape[0] - 1
     items = baskets.items
     used = np.flatnonzero(np.bincount(indices, minlength=len(items)) > 0)
-    vocab = pa.array([str(x) for x in items[used]], type=pa.large_string())
-    order = pc.array_sort_indices(vocab).to_numpy(zero_copy_only=False)
-    vocab = vocab.take(pa.array(order))
+    order, lengths, data = _sorted_vocabulary([str(x) for x in items[used]])
     if used.shape[0] == len(items) and np.array_equal(order, np.arange(order.shape[0])):
         # ids are already the ranks
         ranks = indices.view(np.uint32) if indices.dtype == np.int32 else indices.astype(
@@ -94,12 +92,9 @@ def fingerprint(baskets: Baskets) -> str:
     h = hashlib.sha256()
     h.update(_HEADER)
     h.update(b"T" if ts is not None else b"-")
-    offsets = np.frombuffer(vocab.buffers()[1], dtype=np.int64)[: len(vocab) + 1]
-    data = vocab.buffers()[2]
-    h.update(np.array([len(vocab)], dtype="<u8"))
-    h.update(np.diff(offsets).astype("<u8"))
-    if len(vocab):
-        h.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+    h.update(np.array([lengths.shape[0]], dtype="<u8"))
+    h.update(lengths)
+    h.update(data)
     h.update(np.array([n_baskets], dtype="<u8"))
     if ts is not None:
         h.update(np.ascontiguousarray(ts[perm], dtype="<i8"))
@@ -182,6 +177,29 @@ def _iso(value: np.datetime64) -> str | None:
     if np.isnat(value):
         return None
     return str(np.datetime_as_string(value, unit="s"))
+
+
+#: Above this many items the vocabulary is sorted by Arrow: faster, once pyarrow.compute
+#: (0.04 s) and, through pa.array, pandas (0.15 s, where installed) are imported.
+_ARROW_SORT_FROM = 100_000
+
+
+def _sorted_vocabulary(strings: list[str]) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """The order that sorts ``strings`` by their UTF-8 bytes, and the sorted strings' UTF-8
+    byte lengths (uint64, little-endian) and bytes concatenated."""
+    if len(strings) >= _ARROW_SORT_FROM:
+        vocab = pa.array(strings, type=pa.large_string())
+        order = pc.array_sort_indices(vocab).to_numpy(zero_copy_only=False)
+        vocab = vocab.take(pa.array(order))
+        offsets = np.frombuffer(vocab.buffers()[1], dtype=np.int64)[: len(vocab) + 1]
+        data = memoryview(vocab.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+        return order, np.diff(offsets).astype("<u8"), bytes(data)
+    # Python compares bytes as unsigned bytes: the order Arrow sorts UTF-8 strings in
+    encoded = [s.encode("utf-8") for s in strings]
+    order = np.array(sorted(range(len(encoded)), key=encoded.__getitem__), dtype=np.int64)
+    ordered = [encoded[i] for i in order.tolist()]
+    lengths = np.fromiter(map(len, ordered), dtype="<u8", count=len(ordered))
+    return order, lengths, b"".join(ordered)
 
 
 def profile(baskets: Baskets, *, top: int = 50) -> dict:
