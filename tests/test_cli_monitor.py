@@ -301,6 +301,20 @@ def test_performance_says_which_model_is_missing(db, tmp_path):
 ])
 def test_performance_refuses_bad_options_in_one_line(tmp_path, args, needle):
     db = f"sqlite:///{tmp_path / 'm.db'}"
+    _filled_store(db, tmp_path)
     status, out, err = invoke("monitor", "performance", "--db", db, *args)
     assert status == 2, (out, err)
     assert needle in err, err
+
+
+def test_performance_of_an_unknown_version_names_it(db, tmp_path):
+    version = _filled_store(db, tmp_path)
+    status, _, err = invoke("monitor", "performance", "--db", db, "--model-version", "nope")
+    assert_one_line(status, err, "'nope'", version)
+
+
+def test_performance_creates_no_store(tmp_path):
+    path = tmp_path / "none" / "m.db"
+    status, _, err = invoke("monitor", "performance", "--db", f"sqlite:///{path}")
+    assert_one_line(status, err, "no monitoring store", str(path))
+    assert not path.exists() and not path.parent.exists()

@@ -76,6 +76,7 @@ def test_the_endpoint_answers_what_the_command_prints(tmp_path: Path, filled: st
     ({"since": "2026-02-01", "until": "2026-01-01"}, "since"),
     ({"window": "hour", "since": "2000-01-01"}, "window"),  # hundreds of thousands of windows
     ({"windw": "day"}, "windw"),
+    ({"model_version": "nope"}, "model_version"),
 ])
 def test_bad_parameters_are_422_naming_the_field(tmp_path: Path, filled: str, query: dict,
                                                  field: str) -> None:

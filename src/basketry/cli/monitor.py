@@ -169,8 +169,17 @@ def performance(
     settings = _settings(db)
     catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
     with console.status("measuring the online performance"):
-        store = _open(settings)
+        from basketry.monitoring.store import MonitorStore
+
+        store = MonitorStore.from_settings(settings)
+        if store.revision() is None:  # a report creates no store
+            store.close()
+            from basketry.monitoring.store import MonitorStoreError
+
+            raise MonitorStoreError(f"no monitoring store at {_public_url(settings)}: nothing "
+                                    "recorded yet (turn capture on, or monitor ingest orders)")
         try:
+            store.migrate()
             report = measure(store, catalog, window=spec, since=start, until=end,
                              model_version=model_version, now=now, reuse=not recompute)
         finally:

@@ -147,6 +147,11 @@ def performance(store: MonitorStore, models: Models, *, window: Window,
                                "shorter period or a coarser window", "window")
     with store._errors("reading the online performance"), store.engine.connect() as c:
         spans = aggregates.version_spans(c)
+        known = [s.model_version for s in spans]
+        if model_version is not None and model_version not in known:
+            listed = ", ".join(known[-5:]) if known else "none yet"
+            raise PerformanceError(f"model version {model_version!r} answered no recommendation "
+                                   f"in the store (versions seen: {listed})", "model_version")
         if window.timed:
             cells, reused, computed = _timed(store, c, models, window, since_us, until_us,
                                              now_us, spans, params, reuse)
@@ -156,9 +161,7 @@ def performance(store: MonitorStore, models: Models, *, window: Window,
     if model_version is not None:
         cells = [x for x in cells if x.model_version == model_version]
     versions = _versions(spans, models, {x.model_version for x in cells}, params.ks)
-    notes = []
-    if model_version is not None and model_version not in {s.model_version for s in spans}:
-        notes.append(f"model version {model_version} answered no recommendation in the store")
+    notes: list[str] = []
     return Report(window, since_us, until_us, now_us, params, cells, versions, reused,
                   computed, notes)
 
