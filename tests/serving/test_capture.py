@@ -212,3 +212,39 @@ def test_the_protocol_fast_path_records_as_the_application_does(
     running.proc.send_signal(2)  # type: ignore[attr-defined]  # SIGINT: a graceful shutdown
     running.proc.wait(timeout=30)  # type: ignore[attr-defined]
     _check(_recorded(url), version, url)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["graceful", "killed"])
+def test_the_writer_process_ends_with_its_worker(served: tuple[object, str, str],
+                                                 how: str) -> None:
+    running, _, url = served
+    proc = running.proc  # type: ignore[attr-defined]
+    with httpx.Client(base_url=running.url, timeout=30) as client:  # type: ignore[attr-defined]
+        for i in range(5):
+            assert client.post("/v1/recommendations", json=ONE,
+                               headers={"x-request-id": f"r{i}"}).status_code == 200
+    (writer,) = _children(proc.pid)
+    assert "basketry.monitoring.writer_main" in Path(f"/proc/{writer}/cmdline").read_text()
+    if how == "killed":  # (what the worker still holds dies with it: max_delay / 2 at most)
+        time.sleep(0.3)
+    proc.send_signal(2 if how == "graceful" else 9)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20  # the writer writes what it holds, then exits
+    while _running(writer):
+        assert time.monotonic() < deadline, "the writer process outlived its worker"
+        time.sleep(0.05)
+    assert len(_recorded(url)) == 5
