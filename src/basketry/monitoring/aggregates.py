@@ -189,3 +189,97 @@ def replace_windows(connection: sa.Connection, window: str, starts: Iterable[int
             {"kind": r.kind, "model_version": r.model_version, "window": window,
              "start_us": r.start_us, "end_us": r.end_us, "n": r.n, "metrics": r.metrics,
              "computed_us": r.computed_us} for r in rows])
+
+
+@dataclass(frozen=True)
+class EventItems:
+    """Recommendation events in a time range, oldest first: event ``e`` answered by
+    ``model_version[e]`` at ``time_us[e]``, its basket ``basket_items[basket_ptr[e]:
+    basket_ptr[e + 1]]`` and the returned items that came from rules
+    ``rule_items[rule_ptr[e]:rule_ptr[e + 1]]`` (the first ``n_rules`` returned)."""
+
+    time_us: np.ndarray
+    model_version: list[str]
+    basket_ptr: np.ndarray
+    basket_items: list[str]
+    rule_ptr: np.ndarray
+    rule_items: list[str]
+
+    @property
+    def n_events(self) -> int:
+        return int(self.time_us.shape[0])
+
+
+def event_items(connection: sa.Connection, start_us: int, end_us: int) -> EventItems:
+    """The baskets asked about and the rule-based items answered, of every event with
+    ``start_us <= time < end_us`` (two index range scans, no per-event query)."""
+    e, it = schema.recommendation_events, schema.event_items
+    events = connection.execute(
+        sa.select(e.c.id, e.c.time_us, e.c.model_version)
+        .where(e.c.time_us >= start_us, e.c.time_us < end_us)
+        .order_by(e.c.id)).all()
+    if not events:
+        empty = np.zeros(0, dtype=np.int64)
+        zero = np.zeros(1, dtype=np.int64)
+        return EventItems(empty, [], zero, [], zero.copy(), [])
+    ids = np.fromiter((r[0] for r in events), dtype=np.int64, count=len(events))
+    rows = connection.execute(
+        sa.select(it.c.event_id, it.c.role, it.c.item)
+        .select_from(it.join(e, e.c.id == it.c.event_id))
+        .where(e.c.time_us >= start_us, e.c.time_us < end_us,
+               sa.or_(it.c.role == schema.BASKET, it.c.position < e.c.n_rules))
+        .order_by(it.c.event_id, it.c.role, it.c.position)).all()
+    owner = np.searchsorted(ids, np.fromiter((r[0] for r in rows), dtype=np.int64,
+                                             count=len(rows)))
+    role = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    names = [r[2] for r in rows]
+
+    def csr(mask: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        ptr = np.zeros(len(events) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner[mask], minlength=len(events)), out=ptr[1:])
+        return ptr, [names[i] for i in np.flatnonzero(mask)]
+
+    basket_ptr, basket_items = csr(role == schema.BASKET)
+    rule_ptr, rule_items = csr(role == schema.RETURNED)
+    return EventItems(np.fromiter((r[1] for r in events), dtype=np.int64, count=len(events)),
+                      [str(r[2]) for r in events], basket_ptr, basket_items, rule_ptr,
+                      rule_items)
+
+
+def stored_drift(connection: sa.Connection, start_us: int, end_us: int,
+                 width_us: int) -> list[dict[str, Any]]:
+    """The drift results stored for the windows of ``width_us`` starting in
+    ``[start_us, end_us)`` (a window is its start and its end: an hour and a day may start
+    together)."""
+    t = schema.drift_results
+    rows = connection.execute(
+        sa.select(t).where(t.c.start_us >= start_us, t.c.start_us < end_us,
+                           t.c.end_us - t.c.start_us == width_us)
+        .order_by(t.c.start_us, t.c.feature, t.c.model_version))
+    out = []
+    for r in rows:
+        details = r.details
+        if isinstance(details, str):
+            details = json.loads(details)
+        out.append({"model_version": r.model_version, "start_us": int(r.start_us),
+                    "end_us": int(r.end_us), "feature": r.feature, "statistic": r.statistic,
+                    "value": float(r.value), "threshold": r.threshold,
+                    "drifted": bool(r.drifted), "details": details or {},
+                    "computed_us": int(r.computed_us)})
+    return out
+
+
+def replace_drift(connection: sa.Connection, starts: Iterable[int], width_us: int,
+                  rows: Sequence[dict[str, Any]], features: Sequence[str] | None = None
+                  ) -> None:
+    """Replace the stored drift results (of ``features``, default all) of the windows of
+    ``width_us`` starting at ``starts`` by ``rows`` (in the caller's transaction)."""
+    t = schema.drift_results
+    starts = sorted(set(starts))
+    for i in range(0, len(starts), 500):
+        where = [t.c.start_us.in_(starts[i:i + 500]), t.c.end_us - t.c.start_us == width_us]
+        if features is not None:
+            where.append(t.c.feature.in_(list(features)))
+        connection.execute(t.delete().where(*where))
+    if rows:
+        connection.execute(t.insert(), list(rows))

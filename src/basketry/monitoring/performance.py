@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +43,8 @@ from basketry.model.protocol import (
 from basketry.monitoring import aggregates
 from basketry.monitoring.aggregates import StoredWindow, VersionSpan
 from basketry.monitoring.windows import US, Window
+from basketry.monitoring.windows import iso as _iso
+from basketry.monitoring.windows import runs as _runs
 
 if TYPE_CHECKING:
     from basketry.monitoring.catalog import Models
@@ -249,17 +250,6 @@ def _merge_attributed(cells: list[Cell], rows: list[StoredWindow]) -> None:
                 cells.append(cell)
             cell.attributed = dict(r.metrics)
     cells.sort(key=lambda x: x.model_version)
-
-
-def _runs(starts: list[int], width: int) -> list[tuple[int, int]]:
-    """Contiguous runs of window starts, as ``[a, b)`` time ranges."""
-    runs: list[tuple[int, int]] = []
-    for s in starts:
-        if runs and runs[-1][1] == s:
-            runs[-1] = (runs[-1][0], s + width)
-        else:
-            runs.append((s, s + width))
-    return runs
 
 
 # -- windows of N orders (computed each time) --------------------------------------------
@@ -479,7 +469,3 @@ def _versions(spans: Sequence[VersionSpan], models: Models, shown: set[str],
                                 "model_available": models.has(s.model_version),
                                 "offline": figures}
     return out
-
-
-def _iso(time_us: int) -> str:
-    return datetime.fromtimestamp(time_us // US, UTC).isoformat().replace("+00:00", "Z")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -78,3 +79,19 @@ class Window:
 
     def default_span_us(self) -> int:
         return DEFAULT_SPAN_US[self.name]
+
+
+def iso(time_us: int) -> str:
+    """A time in microseconds as ISO 8601 UTC to the second (``2026-11-01T00:00:00Z``)."""
+    return datetime.fromtimestamp(time_us // US, UTC).isoformat().replace("+00:00", "Z")
+
+
+def runs(starts: list[int], width: int) -> list[tuple[int, int]]:
+    """Contiguous runs of window starts, as ``[a, b)`` time ranges (one query per run)."""
+    out: list[tuple[int, int]] = []
+    for s in starts:
+        if out and out[-1][1] == s:
+            out[-1] = (out[-1][0], s + width)
+        else:
+            out.append((s, s + width))
+    return out
