@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from basketry.monitoring import MonitorSettings
     from basketry.monitoring.store import MonitorStore
 
-monitor_app = typer.Typer(help="The monitoring store: completed orders in from a file, and the "
-                          "retention. Store: BASKETRY_MONITOR_DB, else "
-                          "$BASKETRY_HOME/monitoring.db.", no_args_is_help=True)
+monitor_app = typer.Typer(help="Monitoring: completed orders in from a file, the online "
+                          "performance, drift, and the retention. Store: BASKETRY_MONITOR_DB, "
+                          "else $BASKETRY_HOME/monitoring.db.", no_args_is_help=True)
 
 #: Orders written per transaction by the ingest (progress is shown between them).
 INGEST_CHUNK = 5_000
@@ -169,17 +169,8 @@ def performance(
     settings = _settings(db)
     catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
     with console.status("measuring the online performance"):
-        from basketry.monitoring.store import MonitorStore
-
-        store = MonitorStore.from_settings(settings)
-        if store.revision() is None:  # a report creates no store
-            store.close()
-            from basketry.monitoring.store import MonitorStoreError
-
-            raise MonitorStoreError(f"no monitoring store at {_public_url(settings)}: nothing "
-                                    "recorded yet (turn capture on, or monitor ingest orders)")
+        store = _existing_store(settings)
         try:
-            store.migrate()
             report = measure(store, catalog, window=spec, since=start, until=end,
                              model_version=model_version, now=now, reuse=not recompute)
         finally:
@@ -214,3 +205,78 @@ def _when(text: str, now: float, option: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+@monitor_app.command()
+def drift(
+    since: Annotated[str | None, typer.Option(
+        help="Start, as for performance (a date, a time or an age such as 30d).",
+        show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help="End (excluded). Default: now.",
+                                              show_default=False)] = None,
+    window: Annotated[str, typer.Option(
+        help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")
+    ] = "day",
+    model: Annotated[list[Path] | None, typer.Option(
+        "--model", help="A model directory (repeatable); the registry's local versions are "
+        "always looked at too.", show_default=False)] = None,
+    false_alarm_rate: Annotated[float, typer.Option(
+        min=0.0001, max=0.5, help="Share of windows without change that may alarm (the data "
+        "drift thresholds are calibrated for it).")] = 0.01,
+    fdr: Annotated[float, typer.Option(
+        min=0.0001, max=0.5, help="False discovery rate of the per-rule confidence tests.")
+    ] = 0.05,
+    recompute: Annotated[bool, typer.Option(
+        help="Compute every window again instead of reusing the stored closed ones.")] = False,
+    all_results: Annotated[bool, typer.Option(
+        "--all", help="Print every result, not only the drifted ones.")] = False,
+    output: Annotated[str, typer.Option(help="table or json.")] = "table",
+    db: Db = None,
+) -> None:
+    """Data and concept drift per model version and window, against each version's training
+    reference: item and basket-size distributions of orders and requests, unknown items, new
+    top items, rules whose confidence fell, broken rules among the served recommendations, and
+    a change detector on the online hit rate. Results are stored; alerts are raised."""
+    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+    from basketry.monitoring.drift import DriftSettings
+    from basketry.monitoring.drift import drift as detect
+    from basketry.monitoring.windows import Window
+
+    if output not in ("table", "json"):
+        raise typer.BadParameter(f"{output!r}: expected table or json", param_hint="--output")
+    spec = Window.parse(window)
+    now = datetime.now(UTC).timestamp()
+    start = _when(since, now, "--since") if since is not None else None
+    end = _when(until, now, "--until") if until is not None else None
+    settings = _settings(db)
+    catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+    with console.status("computing drift"):
+        store = _existing_store(settings)
+        try:
+            report = detect(store, catalog, window=spec, since=start, until=end, now=now,
+                            settings=DriftSettings(false_alarm_rate=false_alarm_rate, fdr=fdr),
+                            reuse=not recompute)
+        finally:
+            store.close()
+    if output == "json":
+        import json
+        import sys
+
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        return
+    from basketry.cli.drift_table import print_drift
+
+    print_drift(report, _public_url(settings), every=all_results)
+
+
+def _existing_store(settings: MonitorSettings) -> MonitorStore:
+    """The store, migrated, when it exists: a report creates none (one line otherwise)."""
+    from basketry.monitoring.store import MonitorStore, MonitorStoreError
+
+    store = MonitorStore.from_settings(settings)
+    if store.revision() is None:
+        store.close()
+        raise MonitorStoreError(f"no monitoring store at {_public_url(settings)}: nothing "
+                                "recorded yet (turn capture on, or monitor ingest orders)")
+    store.migrate()
+    return store

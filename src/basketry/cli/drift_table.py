@@ -1,0 +1,69 @@
+"""How `basketry monitor drift` prints its report: the drifted results (or all), each with
+what drives it, and the notes (a missing model or reference is said once)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from basketry.cli.console import console
+
+if TYPE_CHECKING:
+    from basketry.monitoring.drift import DriftReport
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}"
+
+
+def _driver(details: dict[str, Any]) -> str:
+    """The first thing that drives a result, in a few words."""
+    top = details.get("top_contributors") or []
+    if top:
+        t = top[0]
+        name = t.get("label") or t.get("item")
+        return (f"{name}: {100 * t.get('reference_share', 0):.2f}% -> "
+                f"{100 * t.get('window_share', 0):.2f}%")
+    broken = details.get("broken_rules") or []
+    if broken:
+        b = broken[0]
+        return (f"{' + '.join(map(str, b.get('antecedent', [])))} -> {b.get('consequent')}: "
+                f"conf {_number(b.get('reference_confidence'))} -> "
+                f"{_number(b.get('window_confidence'))}")
+    entered = details.get("entered") or details.get("new_items") or []
+    if entered:
+        first = entered[0]
+        return f"new in top: {first.get('item') if isinstance(first, dict) else first}"
+    return str(details.get("reason", ""))
+
+
+def print_drift(report: DriftReport, where: str, *, every: bool = False) -> None:
+    doc = report.to_json()
+    results = doc["results"] if every else [r for r in doc["results"] if r["drifted"]]
+    console.print(f"drift, {doc['window']} windows from {doc['since']} to {doc['until']} "
+                  f"({where}): {len(doc['results'])} results, "
+                  f"{sum(r['drifted'] for r in doc['results'])} drifted; "
+                  f"{doc['windows_reused']} windows reused, {doc['windows_computed']} computed",
+                  highlight=False)
+    if results:
+        table = Table(title_justify="left",
+                      title="drifted results" if not every else "every result")
+        for name in ("window", "version", "detector", "statistic", "value", "threshold",
+                     "drifted", "driven by"):
+            table.add_column(name)
+        for r in results:
+            table.add_row(r["start"][:16].replace("T", " "), (r["model_version"] or "-")[:12],
+                          r["feature"], r["statistic"], _number(r["value"]),
+                          _number(r["threshold"]), "yes" if r["drifted"] else "no",
+                          _driver(r["details"]))
+        console.print(table)
+    elif doc["results"]:
+        console.print("no drift in this period", highlight=False)
+    else:
+        console.print("nothing to compare in this period (no orders or requests)",
+                      highlight=False)
+    for version, note in doc["notes"].items():
+        console.print(f"{version[:12]}: {note}", highlight=False)
