@@ -165,8 +165,10 @@ class Server:
             self.stop()
             raise
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and its worker processes."""
+    def cpu_seconds(self, only: str | None = None) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes (and
+        theirs: monitoring's writer processes); ``only``: of the processes whose command line
+        holds it."""
         total = 0.0
         pids = [self.proc.pid]
         seen: set[int] = set()
@@ -176,10 +178,11 @@ class Server:
                 continue
             seen.add(pid)
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                pids.extend(int(c) for c in children)
+                if only is None or only in Path(f"/proc/{pid}/cmdline").read_text():
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                for task in Path(f"/proc/{pid}/task").iterdir():  # (a thread's children too)
+                    pids.extend(int(c) for c in (task / "children").read_text().split())
             except OSError:
                 continue
         return total
@@ -493,12 +496,43 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 
 
 MONITOR_COUNTS = re.compile(r'^basketry_monitor_events_total\{outcome="(\w+)"\} (\S+)$', re.M)
+MONITOR_QUEUE = re.compile(r"^basketry_monitor_queue_depth (\S+)$", re.M)
+ANSWERED = re.compile(r'^basketry_http_requests_total\{endpoint="[^"]*recommendations",'
+                      r'method="POST",status="200"\} (\S+)$', re.M)
+#: The command line of monitoring's writer processes (basketry.monitoring.writer_main).
+WRITER = "basketry.monitoring.writer_main"
+#: Seconds the writer gets, after a load, to write what it still holds.
+DRAIN_SECONDS = 60.0
+
+
+def monitor_state(port: int) -> dict[str, float]:
+    """The writer's counters from /metrics, its queue, and the recommendations answered."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as m:
+        text = m.read().decode()
+    state = {k: float(v) for k, v in MONITOR_COUNTS.findall(text)}
+    state["queue_depth"] = sum(float(v) for v in MONITOR_QUEUE.findall(text))
+    state["answered"] = sum(float(v) for v in ANSWERED.findall(text))
+    return state
+
+
+def drained(port: int) -> tuple[dict[str, float], float]:
+    """The writer's state once it has written what it held (or after ``DRAIN_SECONDS``), and
+    how long that took."""
+    t = time.perf_counter()
+    while True:
+        state = monitor_state(port)
+        accounted = sum(state.get(k, 0.0) for k in ("written", "dropped", "failed"))
+        if accounted >= state["answered"] or time.perf_counter() - t > DRAIN_SECONDS:
+            return state, time.perf_counter() - t
+        time.sleep(0.05)
 
 
 def capture_comparison(tool: str, model: Path, bodies: Path, args: argparse.Namespace,
                        tmp: Path) -> dict[str, Any]:
     """(b) with monitoring capture off and on (every answer recorded in a fresh SQLite store),
-    the same server build, alternated ``--capture-repeats`` times; the ratio of the medians."""
+    the same server build, alternated ``--capture-repeats`` times; the ratio of the medians.
+    With capture on, the writer's counts at the end of the measured load and once it has
+    written what it held: whether it kept up (its rate over the load, against the requests')."""
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     for i in range(args.capture_repeats):
         for mode in ("off", "on"):
@@ -508,27 +542,63 @@ def capture_comparison(tool: str, model: Path, bodies: Path, args: argparse.Name
             try:
                 load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup,
                      tmp)
+                if mode == "on":
+                    before, _ = drained(port)  # the warm-up's events written: a clean start
+                writer_cpu = server.cpu_seconds(WRITER)
                 r = on_server(server, lambda p=port: load(tool, p, "/v1/recommendations", bodies,
                                                    args.connections, args.duration, tmp))
+                # the writer processes' share of the server's CPU, and the workers' own
+                r["writer_cpu_us_per_request"] = ((server.cpu_seconds(WRITER) - writer_cpu)
+                                                  / r["requests"] * 1e6)
+                r["worker_cpu_us_per_request"] = (r["server_cpu_us_per_request"]
+                                                  - r["writer_cpu_us_per_request"])
                 if mode == "on":
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as m:
-                        text = m.read().decode()
-                    r["monitor"] = {k: float(v) for k, v in MONITOR_COUNTS.findall(text)}
+                    end = monitor_state(port)
+                    final, drain = drained(port)
+                    offered = final["answered"] - before["answered"]
+                    written = end.get("written", 0.0) - before.get("written", 0.0)
+                    r["monitor"] = {
+                        "at_end_of_load": end, "after_drain": final, "drain_seconds": drain,
+                        "offered_in_load": offered,
+                        "written_during_load_per_second": written / r["seconds"],
+                        "written_of_offered_in_load": written / offered if offered else 0.0,
+                        "all_written": final.get("written", 0.0) == final["answered"]
+                        and not final.get("dropped") and not final.get("failed")}
             finally:
                 server.stop()
             runs[mode].append(r)
             show(f"(b) capture {mode}, run {i + 1}", r)
+            print(f"      CPU per request: the worker {r['worker_cpu_us_per_request']:.0f} us, "
+                  f"the writer process {r['writer_cpu_us_per_request']:.0f} us; load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
             if mode == "on":
-                print(f"      monitoring writer: {r['monitor']}", flush=True)
+                m = r["monitor"]
+                f = m["after_drain"]
+                queue = m["at_end_of_load"]["queue_depth"]
+                print(f"      monitoring writer: {m['written_during_load_per_second']:,.0f} "
+                      f"events/s written during the load ({m['written_of_offered_in_load']:.0%} "
+                      f"of those answered meanwhile), queue {queue:,.0f} at its end; "
+                      f"after {m['drain_seconds']:.1f} s: written "
+                      f"{f.get('written', 0):,.0f} of {f['answered']:,.0f} answered, dropped "
+                      f"{f.get('dropped', 0):,.0f}, failed {f.get('failed', 0):,.0f}", flush=True)
     off = statistics.median(r["rps"] for r in runs["off"])
     on = statistics.median(r["rps"] for r in runs["on"])
     cpu_off = statistics.median(r["server_cpu_us_per_request"] for r in runs["off"])
     cpu_on = statistics.median(r["server_cpu_us_per_request"] for r in runs["on"])
+    worker_off = statistics.median(r["worker_cpu_us_per_request"] for r in runs["off"])
+    worker_on = statistics.median(r["worker_cpu_us_per_request"] for r in runs["on"])
+    kept_up = all(r["monitor"]["all_written"] for r in runs["on"])
     print(f"\n  capture on/off = {on / off:.2f} (goal >= 0.9): {on:,.0f} vs {off:,.0f} req/s, "
-          f"medians of {args.capture_repeats}; server CPU per request {cpu_on:.0f} vs "
-          f"{cpu_off:.0f} us (off/on = {cpu_off / cpu_on:.2f})", flush=True)
+          f"medians of {args.capture_repeats}; server CPU per request (the writer process's "
+          f"included) {cpu_on:.0f} vs {cpu_off:.0f} us, the worker's own {worker_on:.0f} vs "
+          f"{worker_off:.0f} us (off/on = {worker_off / worker_on:.2f}); every answer written, "
+          "none dropped: "
+          f"{'yes' if kept_up else 'no'}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores", flush=True)
     return {"capture_off": runs["off"], "capture_on": runs["on"], "ratio_on_off": on / off,
-            "cpu_ratio_off_on": cpu_off / cpu_on}
+            "cpu_ratio_off_on": cpu_off / cpu_on,
+            "worker_cpu_ratio_off_on": worker_off / worker_on, "all_written": kept_up,
+            "load_average_after": os.getloadavg()}
 
 
 def main() -> int:
@@ -582,6 +652,7 @@ def main() -> int:
           f"worker(s), {args.duration:.0f} s per run", flush=True)
 
     if args.capture:
+        load_before = os.getloadavg()
         try:
             compared = capture_comparison(tool, model, bodies, args, tmp)
         finally:
@@ -589,6 +660,7 @@ def main() -> int:
         out = RESULTS / "serving_capture.json"
         out.write_text(json.dumps({"settings": {**vars(args), "model": str(model)},
                                    "tool": tool_name, "model": manifest["model_version"],
+                                   "load_average_before": load_before,
                                    **compared}, indent=2, default=str) + "\n")
         print(f"  figures written to {out.relative_to(ROOT)}")
         return 0
