@@ -39,12 +39,19 @@ def generate(
     pattern_rate: Annotated[float, typer.Option(help="Share of baskets with a pattern.")] = 0.3,
     days: Annotated[int, typer.Option(help="Time span of the timestamps.")] = 365,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    drift: Annotated[list[str] | None, typer.Option(
+        "--drift", metavar="KIND:DAY[:SIZE]",
+        help="Plant a change from DAY on (repeatable): popularity:DAY:SIZE (the top 10 items "
+             "drawn 1+SIZE times as often), new-items:DAY:SHARE (10 new items take SHARE of the "
+             "random draws), break-rule:DAY[:N] (the N most frequent planted patterns lose "
+             "their consequent), basket-size:DAY:FACTOR (mean basket size times FACTOR).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="long-parquet | long-csv | basket "
                                             "(default: from the extension)")] = None,
 ) -> None:
     """Write a synthetic transaction history (Zipf popularity, planted patterns, timestamps)."""
     from basketry.data.synthetic import SyntheticSpec
     from basketry.data.synthetic import generate as draw
+    from basketry.data.synthetic_drift import parse_drift
     from basketry.data.writers import write_baskets
 
     by_suffix = {".parquet": "long-parquet", ".csv": "long-csv", ".dat": "basket",
@@ -53,9 +60,13 @@ def generate(
     if fmt is None:
         raise typer.BadParameter(f"cannot tell the format of {out}; pass --format",
                                  param_hint="--format")
+    try:
+        drifts = tuple(parse_drift(text) for text in drift or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--drift") from None
     spec = SyntheticSpec(n_baskets=baskets, n_items=items, mean_basket_size=mean_size,
                          zipf_exponent=zipf, zipf_offset=zipf_offset, n_patterns=patterns,
-                         pattern_rate=pattern_rate, days=days, seed=seed)
+                         pattern_rate=pattern_rate, days=days, seed=seed, drifts=drifts)
     try:
         spec.validate()
     except ValueError as exc:
@@ -65,3 +76,8 @@ def generate(
     with console.status(f"writing {out}"):
         write_baskets(drawn, out, fmt)
     console.print(f"wrote {drawn.n_baskets:,} baskets ({drawn.indices.shape[0]:,} items) to {out}")
+    for planted in drawn.report.get("drifts", []):
+        console.print(f"planted {planted['kind']} from day {planted['day']} "
+                      f"(basket {planted['first_basket']:,}): "
+                      + json.dumps({k: v for k, v in planted.items()
+                                    if k not in ("kind", "day", "first_basket")}))

@@ -9,6 +9,8 @@ draws per basket) the most popular item is in about 8% of the baskets and the 10
 real shop sees: in public grocery and retail data the top item is in 5-15% of the baskets).
 
 Everything is drawn with numpy's PCG64 from one seed, so the same arguments give the same data.
+Changes of known kind, size and day can be planted in the history (``drifts``: see
+:mod:`basketry.data.synthetic_drift`), to measure drift detection against a known truth.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ import numba
 import numpy as np
 
 from basketry.data.baskets import Baskets
+from basketry.data.synthetic_drift import (
+    TOP_ITEMS,
+    Catalogue,
+    Drift,
+    Entries,
+    apply_drifts,
+    drift_problems,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,7 @@ class SyntheticSpec:
     days: int = 365
     n_customers: int = 0  # 0: no customer column
     seed: int = 0
+    drifts: tuple[Drift, ...] = ()  # planted changes, applied in this order
 
     def validate(self) -> None:
         problems = []
@@ -50,6 +61,9 @@ class SyntheticSpec:
         lo, hi = self.pattern_size
         if not 1 <= lo <= hi <= self.n_items:
             problems.append("pattern_size must be 1 <= low <= high <= n_items")
+        if self.days < 1:
+            problems.append("days must be >= 1")
+        problems += drift_problems(self.drifts, self.days, self.mean_basket_size)
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -82,7 +96,8 @@ def generate(spec: SyntheticSpec) -> Baskets:
     # item popularity: Zipf over a random permutation of the catalogue
     ranks = np.arange(1, m + 1, dtype=np.float64) + spec.zipf_offset
     weights = 1.0 / ranks**spec.zipf_exponent
-    cdf = np.cumsum(weights[rng.permutation(m)])
+    rank_of = rng.permutation(m)  # item j has popularity rank rank_of[j] + 1
+    cdf = np.cumsum(weights[rank_of])
     cdf /= cdf[-1]
 
     # planted patterns: random itemsets whose own popularity is Zipf too
@@ -116,16 +131,43 @@ def generate(spec: SyntheticSpec) -> Baskets:
         starts = np.repeat(indptr[with_pattern] + own[with_pattern], counts)
         within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         values[starts + within] = pattern_items[np.repeat(pattern_ptr[p], counts) + within]
+    offsets = np.sort(rng.integers(0, spec.days * 86_400, size=n))
+    n_items, planted_drifts = m, []
+    if spec.drifts:
+        is_own = np.zeros(values.shape[0], dtype=bool)
+        is_own[own_pos] = True
+        pattern_of = np.full(values.shape[0], -1, dtype=np.int64)
+        pattern_of[~is_own] = np.repeat(planted, lengths)[~is_own]
+        entries = Entries(np.repeat(np.arange(n, dtype=np.int64), lengths), values, is_own,
+                          pattern_of)
+        top = np.argsort(rank_of)[:TOP_ITEMS]
+        catalogue = Catalogue(cdf, top, weights[rank_of[top]] / weights.sum(), pattern_ptr,
+                              pattern_items, m, spec.mean_basket_size)
+        first = np.searchsorted(offsets, [d.day * 86_400 for d in spec.drifts])
+        n_items, planted_drifts = apply_drifts(entries, first, spec.drifts, catalogue, n,
+                                               spec.seed)
+        order = np.argsort(entries.basket, kind="stable")
+        values = entries.item[order]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(entries.basket, minlength=n), out=indptr[1:])
     indptr, indices = _sort_unique_segments(indptr, values)
 
     start = np.datetime64("2024-01-01T00:00:00", "s")
-    offsets = np.sort(rng.integers(0, spec.days * 86_400, size=n))
     timestamps = (start + offsets.astype("timedelta64[s]")).astype("datetime64[ns]")
     customers = None
     if spec.n_customers:
         ids = rng.integers(0, spec.n_customers, size=n)
         customers = np.array([f"c{x}" for x in ids], dtype=object)
-    items = np.array([f"i{i}" for i in range(m)], dtype=object)
+    items = np.array([f"i{i}" for i in range(n_items)], dtype=object)
+    report: dict = {
+        "generated": n,
+        "patterns": [
+            [str(items[i]) for i in np.unique(pattern_items[a:b])]
+            for a, b in zip(pattern_ptr[:-1].tolist(), pattern_ptr[1:].tolist(), strict=True)
+        ],
+    }
+    if planted_drifts:
+        report["drifts"] = planted_drifts
     return Baskets(
         indptr=indptr,
         indices=indices,
@@ -134,11 +176,5 @@ def generate(spec: SyntheticSpec) -> Baskets:
         basket_ids=None,
         customers=customers,
         source=f"synthetic(seed={spec.seed}, baskets={n}, items={m})",
-        report={
-            "generated": n,
-            "patterns": [
-                [str(items[i]) for i in np.unique(pattern_items[a:b])]
-                for a, b in zip(pattern_ptr[:-1].tolist(), pattern_ptr[1:].tolist(), strict=True)
-            ],
-        },
+        report=report,
     )
