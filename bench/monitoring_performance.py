@@ -280,45 +280,50 @@ def clear_windows(url: str) -> None:
     store.close()
 
 
-def timed_call(url: str, models: Sequence[Path], case: Case) -> tuple[float, Any]:
-    """The call as a user meets it: a new store object and catalog, then the report."""
+def timed_call(url: str, models: Sequence[Path], case: Case) -> tuple[float, float, Any]:
+    """The call as a user meets it: a new store object and catalog, then the report; its
+    wall time and this process's CPU time (steadier on a shared machine; with PostgreSQL the
+    server's own work is not in it)."""
     from basketry.monitoring.catalog import ModelCatalog
     from basketry.monitoring.performance import performance
     from basketry.monitoring.store import MonitorStore
     from basketry.monitoring.windows import Window
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     store = MonitorStore(url)
     report = performance(store, ModelCatalog(models), window=Window.parse("day"),
                          since=case.since, until=case.until, now=case.now)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     store.close()
-    return seconds, report
+    return seconds, cpu, report
 
 
 def measure(url: str, models: Sequence[Path], end: float, repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for case in cases(end):
-        times, counts = [], set()
+        times, cpus, counts = [], [], set()
         primed = None
         if case.warm:
             clear_windows(url)
-            primed, _ = timed_call(url, models, case)
+            primed, _, _ = timed_call(url, models, case)
         steal = StealMeter()
         for _ in range(repeats):
             if not case.warm:
                 clear_windows(url)
-            seconds, report = timed_call(url, models, case)
+            seconds, cpu, report = timed_call(url, models, case)
             times.append(seconds)
+            cpus.append(cpu)
             counts.add((report.reused, report.computed))
         share = steal.share()
         reused = sorted(counts)
         ok = all(r == case.reused for r, _ in reused)
         out[case.name] = {"median_s": statistics.median(times), "runs_s": times,
-                          "reused_computed": reused, "steal": share, "primed_in_s": primed}
+                          "cpu_median_s": statistics.median(cpus), "reused_computed": reused,
+                          "steal": share, "primed_in_s": primed}
         runs = ", ".join(f"{x:.2f}" for x in times)
         first = "" if primed is None else f"; the priming call, cold: {primed:.2f} s"
-        print(f"  {case.name:26s} median {statistics.median(times):6.3f} s  (runs {runs}; "
+        print(f"  {case.name:26s} median {statistics.median(times):6.3f} s, CPU "
+              f"{statistics.median(cpus):.3f} s  (runs {runs}; "
               f"reused/computed {'/'.join(map(str, reused[0]))}"
               f"{'' if ok else ' UNEXPECTED'}{first}; steal {share:.0%}; "
               f"load {load_average()})", flush=True)
@@ -399,20 +404,22 @@ def cli_times(url: str, models: Sequence[Path], end: float, repeats: int) -> dic
 def _cli_cases(argv: list[str], env: dict[str, str], url: str,
                repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, clear in (("cold", True), ("warm", False)):
+    # the command's own start-up, as a floor: the same command asked for its help
+    for name, clear in (("--help", False), ("cold", True), ("warm", False)):
         times = []
         for _ in range(repeats):
             if clear:
                 clear_windows(url)
             t = time.perf_counter()
-            done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+            done = subprocess.run([*argv[:3], "--help"] if name == "--help" else argv,
+                                  capture_output=True, text=True, check=False, env=env)
             times.append(time.perf_counter() - t)
             if done.returncode != 0:
                 line = (done.stderr or done.stdout).strip().splitlines()[-1:]
                 print(f"  the command failed ({done.returncode}): {' '.join(line)}")
                 return {"failed": line}
         out[name] = {"median_s": statistics.median(times), "runs_s": times}
-        print(f"  the command, {name:4s}: median {statistics.median(times):6.3f} s "
+        print(f"  the command, {name:6s}: median {statistics.median(times):6.3f} s "
               f"(runs {', '.join(f'{x:.2f}' for x in times)}; load {load_average()})",
               flush=True)
     return out
