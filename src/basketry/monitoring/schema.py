@@ -120,7 +120,13 @@ drift_results = sa.Table(
     sa.Index("ix_drift_results_start", "start_us"),
 )
 
-#: An alert raised (and later resolved) about a model version or the service.
+#: An alert raised (and later resolved) about a model version or the service
+#: (``basketry.monitoring.alerts``). ``condition`` names what it is about (``kind|version``);
+#: at most one alert per condition is open (``resolved_us`` NULL), which the partial unique
+#: index holds however many processes evaluate at once. ``notified_us`` and
+#: ``resolved_notified_us``: when the webhook delivered the opening and the resolution (NULL:
+#: not delivered, or no webhook).
+OPEN_ALERT = "resolved_us IS NULL"
 alerts = sa.Table(
     "alerts", metadata,
     sa.Column("id", Key, primary_key=True, autoincrement=True),
@@ -131,5 +137,10 @@ alerts = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("details", sa.JSON, nullable=True),
     sa.Column("resolved_us", sa.BigInteger, nullable=True),
+    sa.Column("condition", sa.String(200), nullable=True),
+    sa.Column("notified_us", sa.BigInteger, nullable=True),
+    sa.Column("resolved_notified_us", sa.BigInteger, nullable=True),
     sa.Index("ix_alerts_time", "time_us"),
+    sa.Index("uq_alerts_open_condition", "condition", unique=True,
+             sqlite_where=sa.text(OPEN_ALERT), postgresql_where=sa.text(OPEN_ALERT)),
 )
