@@ -18,6 +18,7 @@ from litestar.params import Body, Parameter
 
 from basketry.model import Ranked
 from basketry.serving import schemas as S
+from basketry.serving.dashboard import dashboard_routes
 from basketry.serving.decoding import Decoders, decode_body
 from basketry.serving.docs_ui import assets_route
 from basketry.serving.encoding import recommended_items
@@ -249,7 +250,7 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
 
     return [recommendations, recommendations_batch, associations, model_info, healthz,
             healthz_head, readyz, readyz_head, metrics_endpoint, admin_reload, openapi_json, orders,
-            monitoring_performance,
+            monitoring_performance, *dashboard_routes(capture, holder),
             assets_route()]
 
 
