@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import select
 import socket
@@ -56,6 +57,8 @@ CHUNK = 128
 #: Seconds to wait for the process to open the store, beyond the store's connect timeout
 #: (the interpreter's start and SQLAlchemy's import, on a busy machine).
 START_MARGIN = 30.0
+#: The largest message read from the process (counters, a log line).
+REPLY_MAX = 1 << 16
 #: Waits before starting a process that died again (doubling while it keeps dying).
 RESTART_FIRST, RESTART_MAX = 0.5, 30.0
 #: A process that lived this long before dying was fine: the next wait is the first again.
@@ -142,7 +145,7 @@ class ProcessWriter:
         except BlockingIOError:  # the process is behind: the socket's buffer is the bound
             self.counters.add("dropped", len(rows))
         except OSError as exc:
-            if exc.errno == 90 and len(rows) > 1:  # EMSGSIZE: huge baskets; in halves
+            if exc.errno == errno.EMSGSIZE and len(rows) > 1:  # huge baskets: halves
                 half = len(rows) // 2
                 self._send_rows(rows[:half])
                 self._send_rows(rows[half:])
@@ -321,7 +324,7 @@ class ProcessWriter:
     def _receive(self, sock: socket.socket) -> None:
         while True:
             try:
-                data = sock.recv(wire.MAX_MESSAGE)
+                data = sock.recv(REPLY_MAX)
             except BlockingIOError:
                 return
             except OSError:
@@ -329,7 +332,10 @@ class ProcessWriter:
             if not data:
                 self._exited(sock)
                 return
-            kind, payload = wire.unpack(data)
+            try:
+                kind, payload = wire.unpack(data)
+            except (EOFError, ValueError, TypeError):  # cut short (a huge log line): skipped
+                continue
             if kind == wire.COUNTS:
                 self._reported = payload
             elif kind == wire.LOG:

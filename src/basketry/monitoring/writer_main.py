@@ -33,6 +33,8 @@ from basketry.monitoring.writer import EventWriter
 
 #: Seconds between two reports of the counters (when they changed).
 REPORT_EVERY = 0.1
+#: Characters of a log line sent to the worker at most.
+LOG_MAX = 8_000
 #: The process's niceness, added to the worker's.
 NICE = 10
 #: An event as the store reads it (attributes by name), built faster than the dataclass.
@@ -64,7 +66,7 @@ class _Forward(logging.Handler):
         self.sock = sock
 
     def emit(self, record: logging.LogRecord) -> None:
-        _send(self.sock, wire.LOG, (record.levelno, record.getMessage()))
+        _send(self.sock, wire.LOG, (record.levelno, record.getMessage()[:LOG_MAX]))
 
 
 def _send(sock: socket.socket, kind: bytes, payload: Any) -> None:
