@@ -4,6 +4,7 @@ dashboard's tests and for looking at the page."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from basketry.monitoring import schema
@@ -74,3 +75,24 @@ def seed(store: Any, t0: int, days: int, version: str) -> None:
     with store.engine.begin() as c:
         c.execute(schema.drift_results.insert(), rows)
         c.execute(schema.alerts.insert(), alert_rows(t0, version))
+
+
+def write_measured_model(path: Path, tag: str, hit_rate: float) -> str:
+    """A hand-made model (``tests/serving/conftest.py``'s rules) whose manifest records an
+    offline evaluation (the page's reference line); returns its version."""
+    import numpy as np
+
+    from basketry.model import items_table, read_manifest, write_model
+    from tests.model.conftest import make_rules
+    from tests.serving.conftest import COUNTS, ITEMS
+
+    rows = [([0], [1], 30, 50, 40), ([0], [2], 30, 50, 30), ([1], [0], 30, 40, 50),
+            ([0, 1], [2], 20, 30, 30), ([0, 1], [3], 27, 30, 30), ([4], [0], 25, 60, 50)]
+    labels = [f"{tag}: item {x}" for x in ITEMS]
+    write_model(path, items=items_table(np.array(ITEMS, dtype=object), np.array(COUNTS),
+                                        np.array(labels, dtype=object)),
+                rules=make_rules(rows, n=100), n_baskets=100, parameters={"tag": tag},
+                scoring={"method": "confidence"}, dataset={"fingerprint": f"fp-{tag}"},
+                metrics={"model": {"hit_rate@10": hit_rate, "ndcg@10": hit_rate / 2}},
+                overwrite=True)
+    return str(read_manifest(path)["model_version"])
