@@ -96,3 +96,25 @@ def write_measured_model(path: Path, tag: str, hit_rate: float) -> str:
                 metrics={"model": {"hit_rate@10": hit_rate, "ndcg@10": hit_rate / 2}},
                 overwrite=True)
     return str(read_manifest(path)["model_version"])
+
+
+def fill_store(store: Any, t0: int, days: int, version: str) -> None:
+    """A small shop's ``days`` from ``t0``: recommendations on every endpoint (latencies over
+    three decades), orders of the known items, drift results and alerts."""
+    import random
+
+    from basketry.monitoring import RecommendationEvent
+
+    rng = random.Random(7)
+    endpoints = ("single", "single", "batch", "associations")
+    events = [RecommendationEvent(t0 + day * D + i * 173, f"r{day}-{i}", version,
+                                  endpoints[i % 4], ("a",), ("b", "c", "d"), 3, 0,
+                                  rng.lognormvariate(0.3, 0.8))
+              for day in range(days) for i in range(60 + 15 * day)]
+    store.add_events(events)
+    items = ["a", "b", "c", "d", "e", "f", "new-1", "new-2", "new-3"]  # some the model lacks
+    store.add_orders([{"order_id": f"o{day}-{i}", "time": t0 + day * D + 300 + i * 400,
+                       "items": rng.sample(items, rng.randint(2, 5)),
+                       "request_ids": [f"r{day}-{i}"]}
+                      for day in range(days) for i in range(40)])
+    seed(store, t0, days, version)

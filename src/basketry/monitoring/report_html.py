@@ -74,6 +74,8 @@ def render_report(data: Mapping[str, Any], *, inline_assets: bool = True,
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            # no favicon request (a 404 in the console)
+            '<link rel="icon" href="data:,">\n'
             f'<title>basketry monitoring · {_e(data.get("since", ""))[:10]} to '
             f'{_e(data.get("until", ""))[:10]}</title>\n<style>{CSS}</style></head>\n'
             f'<body data-ready="false">\n{body}\n'
@@ -106,7 +108,8 @@ def _header(data: Mapping[str, Any], live: bool) -> str:
                 f'<label>Window <select name="window">{options}</select></label>'
                 f'<label>From <input type="date" name="since" '
                 f'value="{_e(str(data.get("since", ""))[:10])}"></label>'
-                '<label>To <input type="date" name="until"></label>'
+                f'<label>To <input type="date" name="until" '
+                f'value="{_e(str(data.get("until", ""))[:10])}"></label>'
                 '<button type="submit">Show</button></form>')
     return (f'<header class="top"><div><h1>basketry monitoring</h1>'
             f'<p class="muted">{period} · generated {_time(data.get("generated"))}</p></div>'
