@@ -40,10 +40,14 @@ built (mining it the first time takes about half a minute more).
     .venv/bin/python bench/serving.py [--duration 10] [--connections 16] [--workers 1]
 
 ``--capture`` measures only (b), with monitoring capture off and on (every answer recorded in a
-fresh SQLite store under the run's temporary folder), alternated ``--capture-repeats`` times on
-the same server build, and prints the ratio of the medians (goal, issue 14: >= 0.9) with the
-writer's counts. The other phases run with capture off (``BASKETRY_MONITOR_CAPTURE=false``), so
-that their figures stay comparable and nothing is written to ``~/.basketry``.
+fresh SQLite store under the run's temporary folder by the worker's writer process): two servers
+of the same build started at once, their load phases alternated ``--capture-repeats`` times
+(so that a shared host's drift hits both alike); it prints the ratio of the medians (goal, issue
+14: >= 0.9), the CPU per request of the worker and of its writer process, and whether the writer
+kept up: what it wrote during each load against the answers, its queue at the load's end, and
+its counts once it has written what it held (waited for before the next phase). The other
+phases run with capture off (``BASKETRY_MONITOR_CAPTURE=false``), so that their figures stay
+comparable and nothing is written to ``~/.basketry``.
 
 Needs the ``serve`` and ``bench`` extras (FastAPI for the bare endpoint, MLflow for (c)) and a C
 compiler (or, as a fallback, ``wrk``: Debian ``apt-get install -y wrk``).
@@ -215,7 +219,7 @@ def start_bare(port: int, workers: int, tmp: Path) -> Server:
 
 
 def start_basketry(port: int, workers: int, model: Path, tmp: Path,
-                   capture_db: str | None = None) -> Server:
+                   capture_db: str | None = None, log_name: str = "basketry.log") -> Server:
     # the service exactly as `basketry serve` runs it, default settings (access log on, JSON);
     # monitoring capture off unless given a store (never the user's ~/.basketry)
     code = ("from basketry.serving import serve; import sys; "
@@ -223,7 +227,7 @@ def start_basketry(port: int, workers: int, model: Path, tmp: Path,
     args = [PYTHON, "-c", code, str(model), str(port), str(workers)]
     env = ({"BASKETRY_MONITOR_CAPTURE": "true", "BASKETRY_MONITOR_DB": capture_db}
            if capture_db else {"BASKETRY_MONITOR_CAPTURE": "false"})
-    return Server(args, env, f"http://127.0.0.1:{port}/readyz", tmp / "basketry.log")
+    return Server(args, env, f"http://127.0.0.1:{port}/readyz", tmp / log_name)
 
 
 def start_fixed_cost(port: int, cost_us: float, tmp: Path) -> Server:
@@ -527,45 +531,35 @@ def drained(port: int) -> tuple[dict[str, float], float]:
         time.sleep(0.05)
 
 
-def capture_comparison(tool: str, model: Path, bodies: Path, args: argparse.Namespace,
-                       tmp: Path) -> dict[str, Any]:
-    """(b) with monitoring capture off and on (every answer recorded in a fresh SQLite store),
-    the same server build, alternated ``--capture-repeats`` times; the ratio of the medians.
-    With capture on, the writer's counts at the end of the measured load and once it has
-    written what it held: whether it kept up (its rate over the load, against the requests')."""
-    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+def _capture_phases(tool: str, servers: dict[str, tuple[Server, int]], bodies: Path,
+                    args: argparse.Namespace, tmp: Path,
+                    runs: dict[str, list[dict[str, Any]]]) -> None:
+    """The alternated load phases of :func:`capture_comparison`, into ``runs``."""
     for i in range(args.capture_repeats):
-        for mode in ("off", "on"):
-            db = f"sqlite:///{tmp / f'monitoring-{i}.db'}" if mode == "on" else None
-            port = free_port()
-            server = start_basketry(port, args.workers, model, tmp, capture_db=db)
-            try:
-                load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup,
-                     tmp)
-                if mode == "on":
-                    before, _ = drained(port)  # the warm-up's events written: a clean start
-                writer_cpu = server.cpu_seconds(WRITER)
-                r = on_server(server, lambda p=port: load(tool, p, "/v1/recommendations", bodies,
-                                                   args.connections, args.duration, tmp))
-                # the writer processes' share of the server's CPU, and the workers' own
-                r["writer_cpu_us_per_request"] = ((server.cpu_seconds(WRITER) - writer_cpu)
-                                                  / r["requests"] * 1e6)
-                r["worker_cpu_us_per_request"] = (r["server_cpu_us_per_request"]
-                                                  - r["writer_cpu_us_per_request"])
-                if mode == "on":
-                    end = monitor_state(port)
-                    final, drain = drained(port)
-                    offered = final["answered"] - before["answered"]
-                    written = end.get("written", 0.0) - before.get("written", 0.0)
-                    r["monitor"] = {
-                        "at_end_of_load": end, "after_drain": final, "drain_seconds": drain,
-                        "offered_in_load": offered,
-                        "written_during_load_per_second": written / r["seconds"],
-                        "written_of_offered_in_load": written / offered if offered else 0.0,
-                        "all_written": final.get("written", 0.0) == final["answered"]
-                        and not final.get("dropped") and not final.get("failed")}
-            finally:
-                server.stop()
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            server, port = servers[mode]
+            if mode == "on":
+                before, _ = drained(port)  # what came before written: a clean start
+            writer_cpu = server.cpu_seconds(WRITER)
+            r = on_server(server, lambda p=port: load(tool, p, "/v1/recommendations", bodies,
+                                               args.connections, args.duration, tmp))
+            # the writer processes' share of the server's CPU, and the workers' own
+            r["writer_cpu_us_per_request"] = ((server.cpu_seconds(WRITER) - writer_cpu)
+                                              / r["requests"] * 1e6)
+            r["worker_cpu_us_per_request"] = (r["server_cpu_us_per_request"]
+                                              - r["writer_cpu_us_per_request"])
+            if mode == "on":
+                end = monitor_state(port)
+                final, drain = drained(port)
+                offered = final["answered"] - before["answered"]
+                written = end.get("written", 0.0) - before.get("written", 0.0)
+                r["monitor"] = {
+                    "at_end_of_load": end, "after_drain": final, "drain_seconds": drain,
+                    "offered_in_load": offered,
+                    "written_during_load_per_second": written / r["seconds"],
+                    "written_of_offered_in_load": written / offered if offered else 0.0,
+                    "all_written": final.get("written", 0.0) == final["answered"]
+                    and not final.get("dropped") and not final.get("failed")}
             runs[mode].append(r)
             show(f"(b) capture {mode}, run {i + 1}", r)
             print(f"      CPU per request: the worker {r['worker_cpu_us_per_request']:.0f} us, "
@@ -581,6 +575,30 @@ def capture_comparison(tool: str, model: Path, bodies: Path, args: argparse.Name
                       f"after {m['drain_seconds']:.1f} s: written "
                       f"{f.get('written', 0):,.0f} of {f['answered']:,.0f} answered, dropped "
                       f"{f.get('dropped', 0):,.0f}, failed {f.get('failed', 0):,.0f}", flush=True)
+
+
+def capture_comparison(tool: str, model: Path, bodies: Path, args: argparse.Namespace,
+                       tmp: Path) -> dict[str, Any]:
+    """(b) with monitoring capture off and on (every answer recorded in a fresh SQLite store):
+    both servers started at once (the same build), then their load phases alternated
+    ``--capture-repeats`` times, each pair in turn order, so that the host's drift (other
+    processes on a shared machine) hits both alike; the ratio of the medians. With capture on,
+    the writer's counts at the end of each load and once it has written what it held (waited
+    for before the next phase): whether it kept up (its rate over the load, against the
+    requests')."""
+    runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    servers: dict[str, tuple[Server, int]] = {}
+    try:
+        for mode in ("off", "on"):
+            port = free_port()
+            db = f"sqlite:///{tmp / 'monitoring.db'}" if mode == "on" else None
+            servers[mode] = (start_basketry(port, args.workers, model, tmp, capture_db=db,
+                                            log_name=f"basketry-{mode}.log"), port)
+            load(tool, port, "/v1/recommendations", bodies, args.connections, args.warmup, tmp)
+        _capture_phases(tool, servers, bodies, args, tmp, runs)
+    finally:
+        for server, _ in servers.values():
+            server.stop()
     off = statistics.median(r["rps"] for r in runs["off"])
     on = statistics.median(r["rps"] for r in runs["on"])
     cpu_off = statistics.median(r["server_cpu_us_per_request"] for r in runs["off"])
