@@ -107,6 +107,28 @@ def test_conditions_are_per_detector_and_version_and_only_evidence_decides(store
     assert [(a.kind, a.model_version, a.open) for a in done] == [("items_orders", "v1", False)]
 
 
+def test_with_clear_after_a_figure_hovering_about_its_threshold_keeps_one_alert(store):
+    alerts = Alerts(store, AlertRules(clear_after=2))
+    pattern = [True, False, True, False, False, True, True, False, False, False]
+    changes = [alerts.evaluate([drift(held, day=day)], now_us=T0 + (day + 1) * DAY)
+               for day, held in enumerate(pattern)]
+    # opened on day 0; days 3-4 are two clear windows in a row: resolved on day 4; opened
+    # again on day 5, resolved on day 8
+    assert [(day, a.open) for day, c in enumerate(changes) for a in c] == [
+        (0, True), (4, False), (5, True), (8, False)]
+    assert len(rows(store)) == 2
+
+
+def test_a_clear_window_counts_once_however_many_times_it_is_evaluated(store):
+    workers = [Alerts(store, AlertRules(clear_after=2)) for _ in range(2)]
+    workers[0].evaluate([drift(True)], now_us=T0)
+    for w in workers:  # two workers see the same clear window
+        assert w.evaluate([drift(False, day=1)], now_us=T0 + 2 * DAY) == []
+    assert len(workers[1].open_alerts()) == 1
+    [resolved] = workers[1].evaluate([drift(False, day=2)], now_us=T0 + 3 * DAY)
+    assert not resolved.open
+
+
 def test_performance_opens_when_the_upper_bound_is_below_the_offline_figure(store, caplog):
     alerts = Alerts(store)
     assert alerts.evaluate([perf(0.29, offline=None)], now_us=T0) == []  # no offline figure

@@ -143,14 +143,16 @@ def test_a_failing_result_hook_does_not_stop_the_deliveries(receivers, hooks, ca
     assert sum("could not record the delivery" in line for line in warnings_of(caplog)) == 2
 
 
-def test_close_cuts_the_retries_short_and_send_after_close_is_refused(hooks, caplog):
+def test_close_cuts_the_retries_short_and_send_after_close_drops(hooks, caplog):
     hook = hooks(refused_url(), retries=5, backoff=30)
     hook.send({"n": 1})
     hook.close(timeout=0.2)
     assert hook.counts()["failed"] == 1
     assert any("closing: no more attempts" in line for line in warnings_of(caplog))
-    with pytest.raises(RuntimeError, match="closed"):
-        hook.send({"n": 2})
+    assert hook.send({"n": 2}, what="alert 2 (opened)") is False
+    assert hook.counts()["dropped"] == 1
+    assert any("it is closed; alert 2 (opened) dropped" in line
+               for line in warnings_of(caplog))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -160,8 +162,9 @@ def test_settings_from_the_environment():
         "BASKETRY_MONITOR_WEBHOOK_URL": "https://hooks.example.com/services/T0/B0/xyz",
         "BASKETRY_MONITOR_WEBHOOK_TIMEOUT": "2.5", "BASKETRY_MONITOR_WEBHOOK_RETRIES": "0",
         "BASKETRY_ALERT_DETECTORS": "items_orders, rule_confidence",
-        "BASKETRY_ALERT_MIN_QUERIES": "50"})
+        "BASKETRY_ALERT_MIN_QUERIES": "50", "BASKETRY_ALERT_CLEAR_AFTER": "3"})
     assert (s.webhook_timeout, s.webhook_retries, s.min_queries) == (2.5, 0, 50)
+    assert s.clear_after == 3
     assert s.detector_set == {"items_orders", "rule_confidence"}
     assert s.public()["webhook_url"] == "https://hooks.example.com/…"
     hook = Webhook.from_settings(s)
@@ -175,6 +178,7 @@ def test_settings_from_the_environment():
     ({"BASKETRY_MONITOR_WEBHOOK_TIMEOUT": "0"}, "BASKETRY_MONITOR_WEBHOOK_TIMEOUT"),
     ({"BASKETRY_MONITOR_WEBHOOK_RETRIES": "many"}, "BASKETRY_MONITOR_WEBHOOK_RETRIES"),
     ({"BASKETRY_MONITOR_WEBHOOK_QUEUE": "0"}, "BASKETRY_MONITOR_WEBHOOK_QUEUE"),
+    ({"BASKETRY_ALERT_CLEAR_AFTER": "0"}, "BASKETRY_ALERT_CLEAR_AFTER"),
     ({"BASKETRY_ALERT_DETECTORS": "items_orders,psychic"}, "psychic"),
     ({"BASKETRY_ALERT_DRIFT_SEVERITY": "apocalyptic"}, "BASKETRY_ALERT_DRIFT_SEVERITY"),
 ])

@@ -51,6 +51,9 @@ class AlertSettings:
     performance_metric: str = "hit_rate@10"
     #: A performance window with fewer hide-one queries neither raises nor clears an alert.
     min_queries: int = 100
+    #: An open alert is resolved after this many consecutive clear windows (2 or more: a
+    #: figure hovering about its threshold does not open and resolve an alert every window).
+    clear_after: int = 1
     #: Severity of drift alerts and of the performance alert.
     drift_severity: str = "warning"
     performance_severity: str = "critical"
@@ -67,7 +70,8 @@ class AlertSettings:
         for name in ("webhook_timeout", "webhook_backoff"):
             if not 0 < getattr(self, name) < float("inf"):
                 raise MonitorSettingsError(f"{_var(name)} must be a number of seconds > 0")
-        for name, low in (("webhook_retries", 0), ("webhook_queue", 1), ("min_queries", 0)):
+        for name, low in (("webhook_retries", 0), ("webhook_queue", 1), ("min_queries", 0),
+                          ("clear_after", 1)):
             if getattr(self, name) < low:
                 raise MonitorSettingsError(f"{_var(name)} must be >= {low}")
         if not 0 <= self.resend_hours < float("inf"):

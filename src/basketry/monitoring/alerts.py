@@ -114,13 +114,15 @@ class AlertRules:
     performance_metric: str = "hit_rate@10"
     performance_severity: str = "critical"
     min_queries: int = 100
+    #: Consecutive clear windows that resolve an open alert.
+    clear_after: int = 1
 
     @classmethod
     def from_settings(cls, settings: AlertSettings) -> AlertRules:
         return cls(detectors=settings.detector_set, drift_severity=settings.drift_severity,
                    performance_metric=settings.performance_metric,
                    performance_severity=settings.performance_severity,
-                   min_queries=settings.min_queries)
+                   min_queries=settings.min_queries, clear_after=settings.clear_after)
 
     def condition(self, result: DriftResult | PerformanceFigure) -> Condition | None:
         """The condition ``result`` decides, or None when it decides none."""
@@ -272,14 +274,17 @@ class Alerts:
         changed: list[tuple[Alert, str]] = []
         with self.store._errors("evaluating alerts"):
             with self.store.engine.connect() as c:
-                already = set(c.execute(sa.select(t.c.condition)
-                                        .where(t.c.resolved_us.is_(None))).scalars())
+                open_now = c.execute(sa.select(t.c.condition, t.c.clear_count)
+                                     .where(t.c.resolved_us.is_(None))).all()
+            already = {key: n for key, n in open_now}
             for cond in conditions:
                 if cond.holds and cond.key not in already:
                     alert = self._open(cond, now_us)
                     if alert is not None:
                         changed.append((alert, "opened"))
-                elif not cond.holds and cond.key in already:
+                elif cond.holds and already[cond.key]:
+                    self._hold(cond.key)
+                elif not cond.holds and cond.key in already and self._cleared(cond):
                     changed += [(a, "resolved") for a in self._resolve(
                         t.c.condition == cond.key, now_us, _clearing(cond))]
         for alert, event in changed:
@@ -329,6 +334,29 @@ class Alerts:
         except sa.exc.IntegrityError:
             return None
         return None if got is None else _alert(got)
+
+    def _cleared(self, cond: Condition) -> bool:
+        """Count one more clear window of an open alert (once per window, whichever worker
+        sees it); whether it has been clear for ``clear_after`` windows in a row."""
+        if self.rules.clear_after <= 1:
+            return True
+        t = schema.alerts
+        open_ = (t.c.condition == cond.key) & t.c.resolved_us.is_(None)
+        with self.store.engine.begin() as c:
+            counted = c.execute(
+                t.update().where(open_ & (t.c.last_clear_end_us.is_(None)
+                                          | (t.c.last_clear_end_us < cond.end_us)))
+                .values(clear_count=t.c.clear_count + 1, last_clear_end_us=cond.end_us)
+                .returning(t.c.clear_count)).scalar()
+        return counted is not None and counted >= self.rules.clear_after
+
+    def _hold(self, key: str) -> None:
+        """The condition holds again: the clear windows counted so far no longer count."""
+        t = schema.alerts
+        with self.store.engine.begin() as c:
+            c.execute(t.update().where((t.c.condition == key) & t.c.resolved_us.is_(None)
+                                       & (t.c.clear_count > 0))
+                      .values(clear_count=0, last_clear_end_us=None))
 
     def _resolve(self, where: Any, now_us: int, resolution: dict[str, Any]) -> list[Alert]:
         t = schema.alerts

@@ -125,7 +125,8 @@ drift_results = sa.Table(
 #: at most one alert per condition is open (``resolved_us`` NULL), which the partial unique
 #: index holds however many processes evaluate at once. ``notified_us`` and
 #: ``resolved_notified_us``: when the webhook delivered the opening and the resolution (NULL:
-#: not delivered, or no webhook).
+#: not delivered, or no webhook). ``clear_count``: consecutive clear windows seen while open
+#: (the last one ending at ``last_clear_end_us``), for the rules that resolve after several.
 OPEN_ALERT = "resolved_us IS NULL"
 alerts = sa.Table(
     "alerts", metadata,
@@ -140,6 +141,8 @@ alerts = sa.Table(
     sa.Column("condition", sa.String(200), nullable=True),
     sa.Column("notified_us", sa.BigInteger, nullable=True),
     sa.Column("resolved_notified_us", sa.BigInteger, nullable=True),
+    sa.Column("clear_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_clear_end_us", sa.BigInteger, nullable=True),
     sa.Index("ix_alerts_time", "time_us"),
     sa.Index("uq_alerts_open_condition", "condition", unique=True,
              sqlite_where=sa.text(OPEN_ALERT), postgresql_where=sa.text(OPEN_ALERT)),

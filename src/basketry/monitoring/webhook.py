@@ -93,23 +93,26 @@ class Webhook:
 
     def send(self, payload: dict[str, Any], *, key: Any = None, what: str = "an alert") -> bool:
         """Queue ``payload`` for delivery without waiting; False when the queue is full (the
-        payload is dropped and counted). ``key`` is handed back to ``on_result``; ``what``
-        names the payload in log lines (never its contents)."""
-        if self._stop.is_set():
-            raise RuntimeError("the webhook is closed")
+        payload is dropped and counted; so it is once the webhook is closed). ``key`` is
+        handed back to ``on_result``; ``what`` names the payload in log lines (never its
+        contents). Never raises for the receiver's sake: the caller may be serving."""
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         with self._lock:
-            self._start()
             try:
+                if self._stop.is_set():
+                    raise queue.Full
+                self._start()
                 self._queue.put_nowait((key, body, what))
             except queue.Full:
                 self._counts["dropped"] += 1
                 now = time.monotonic()
                 if now - self._last_drop_log >= DROP_LOG_INTERVAL:
                     self._last_drop_log = now
-                    log.warning("alert webhook %s: %d deliveries waiting already; %s dropped "
-                                "(it stays in the store; %d dropped so far)", self.shown_url,
-                                self._queue.maxsize, what, self._counts["dropped"])
+                    why = ("it is closed" if self._stop.is_set() else
+                           f"{self._queue.maxsize} deliveries are waiting already")
+                    log.warning("alert webhook %s: %s; %s dropped (it stays in the store; %d "
+                                "dropped so far)", self.shown_url, why, what,
+                                self._counts["dropped"])
                 return False
             self._busy += 1
         return True

@@ -22,6 +22,9 @@ def upgrade() -> None:
     op.add_column("alerts", sa.Column("condition", sa.String(200), nullable=True))
     op.add_column("alerts", sa.Column("notified_us", sa.BigInteger, nullable=True))
     op.add_column("alerts", sa.Column("resolved_notified_us", sa.BigInteger, nullable=True))
+    op.add_column("alerts", sa.Column("clear_count", sa.Integer, nullable=False,
+                                      server_default="0"))
+    op.add_column("alerts", sa.Column("last_clear_end_us", sa.BigInteger, nullable=True))
     # rows written before this revision get the condition their kind and version name
     op.execute("UPDATE alerts SET condition = kind || '|' || COALESCE(model_version, '')")
     # a second open alert of one condition left by a process without this index: keep the
@@ -36,6 +39,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_alerts_open_condition", "alerts")
     with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("last_clear_end_us")
+        batch.drop_column("clear_count")
         batch.drop_column("resolved_notified_us")
         batch.drop_column("notified_us")
         batch.drop_column("condition")
