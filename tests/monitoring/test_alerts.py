@@ -234,7 +234,8 @@ def test_no_storm_one_opened_and_one_resolved_post(store, receiver):
     assert opened["alert"]["kind"] == "items_orders"
     assert opened["alert"]["resolved_at"] is None
     assert resolved["alert"]["resolved_at"] == "2025-12-12T00:00:00Z"
-    assert opened["text"].startswith(f"[warning] basketry alert {row.id} opened: items_orders")
+    assert opened["text"].startswith(f"[warning] basketry alert {row.id} opened: item "
+                                     "frequencies of orders drifted for model v1 (items_orders)")
     assert row.notified_us is not None and row.resolved_notified_us is not None
 
 

@@ -489,8 +489,10 @@ def _drift_message(r: DriftResult) -> str:
     threshold = "" if r.threshold is None else (
         f" {'above' if r.drifted else 'within'} the threshold {r.threshold:.4g}")
     drivers = _drivers(r.details)
-    return (f"{r.detector}: {label} for model {r.model_version}: {r.statistic} {r.value:.4g}"
-            f"{threshold} in the window {_window(r.start_us, r.end_us)} (n={r.n:,})"
+    state = "drifted" if r.drifted else "back in range"
+    return (f"{label} {state} for model {r.model_version} ({r.detector}): {r.statistic} "
+            f"{r.value:.4g}{threshold} in the window {_window(r.start_us, r.end_us)} "
+            f"(n={r.n:,})"
             + (f"; driven by {drivers}" if drivers and r.drifted else ""))
 
 
