@@ -248,3 +248,26 @@ def test_the_writer_process_ends_with_its_worker(served: tuple[object, str, str]
         assert time.monotonic() < deadline, "the writer process outlived its worker"
         time.sleep(0.05)
     assert len(_recorded(url)) == 5
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["default", "asked-for"])
+def test_without_the_monitor_extra_the_default_serves_without_capture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        explicit: bool) -> None:
+    # the writer process (its own interpreter) without SQLAlchemy, as in a serving install
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['sqlalchemy'] = None\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    capture = Capture(MonitorSettings(db=f"sqlite:///{tmp_path / 'm.db'}", capture=True),
+                      explicit=explicit)
+    if explicit:
+        with pytest.raises(CaptureError, match="BASKETRY_MONITOR_CAPTURE is on but the "
+                                               "monitoring store needs the monitor extra"):
+            capture.start()
+    else:
+        capture.start()
+        assert not capture.on and capture.counts() == {}
+        (line,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert line.startswith("monitoring capture is off: the monitoring store needs the "
+                               "monitor extra") and "\n" not in line
+    capture.close()
+    assert not (tmp_path / "m.db").exists()
