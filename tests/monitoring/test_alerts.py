@@ -340,3 +340,20 @@ def test_alerts_written_before_the_conditions_existed_are_migrated(tmp_path):
         assert Alerts(store).evaluate([drift(True)], now_us=T0) == []  # already open
     finally:
         store.close()
+
+
+def test_webhook_figures_stand_alone_when_the_store_is_down(tmp_path):
+    from basketry.monitoring.alerts import webhook_figures
+    from basketry.monitoring.store import MonitorStoreError
+
+    (tmp_path / "m.db").write_bytes(b"not a database" * 100)
+    alerts = Alerts(MonitorStore(f"sqlite:///{tmp_path / 'm.db'}", connect_timeout=1))
+    with pytest.raises(MonitorStoreError, match="counting alerts failed") as info:
+        alerts.metrics()
+    assert "\n" not in str(info.value)
+    with pytest.raises(MonitorStoreError, match="evaluating alerts failed"):
+        alerts.evaluate([drift(True)])
+    assert {(f.name, f.value) for f in webhook_figures(None)} == {
+        ("basketry_monitor_webhook_deliveries_total", 0),
+        ("basketry_monitor_webhook_retries_total", 0),
+        ("basketry_monitor_webhook_queue_depth", 0)}

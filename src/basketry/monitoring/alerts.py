@@ -443,8 +443,14 @@ class Alerts:
         return [_alert(r) for r in rows]
 
     def metrics(self) -> list[Figure]:
-        """The figures to export to Prometheus: open alerts and alerts raised per kind (the
-        store's, every process's), and this process's webhook deliveries."""
+        """The figures to export to Prometheus: :meth:`store_figures` then
+        :func:`webhook_figures` (a store failure raises ``MonitorStoreError``: export
+        :func:`webhook_figures` alone then)."""
+        return self.store_figures() + webhook_figures(self.webhook)
+
+    def store_figures(self) -> list[Figure]:
+        """Open alerts and alerts raised, per kind: the store's, every process's (one query;
+        call it after an evaluation rather than at every scrape)."""
         t = schema.alerts
         with self.store._errors("counting alerts"), self.store.engine.connect() as c:
             rows = c.execute(sa.select(
@@ -459,19 +465,23 @@ class Alerts:
                               "Alerts open now, by kind.", {"kind": kind}, n_open))
             out.append(Figure("basketry_monitor_alerts_raised_total", "counter",
                               "Alerts opened since the store began, by kind.", {"kind": kind}, n))
-        counts = self.webhook.counts() if self.webhook is not None else {}
-        for outcome in ("delivered", "failed", "dropped"):
-            out.append(Figure(
-                "basketry_monitor_webhook_deliveries_total", "counter",
-                "Alert webhook deliveries by outcome (delivered; failed: given up after the "
-                "retries; dropped: the queue was full).", {"outcome": outcome},
-                counts.get(outcome, 0)))
-        out.append(Figure("basketry_monitor_webhook_retries_total", "counter",
-                          "Alert webhook attempts made after a failed one.", {},
-                          counts.get("retries", 0)))
-        out.append(Figure("basketry_monitor_webhook_queue_depth", "gauge",
-                          "Alert webhook deliveries waiting.", {}, counts.get("queue_depth", 0)))
         return out
+
+
+def webhook_figures(webhook: Webhook | None) -> list[Figure]:
+    """This process's webhook deliveries by outcome, retries and queue depth (zeros without
+    a webhook)."""
+    counts = webhook.counts() if webhook is not None else {}
+    out = [Figure("basketry_monitor_webhook_deliveries_total", "counter",
+                  "Alert webhook deliveries by outcome (delivered; failed: given up after the "
+                  "retries; dropped: the queue was full).", {"outcome": outcome},
+                  counts.get(outcome, 0)) for outcome in ("delivered", "failed", "dropped")]
+    out.append(Figure("basketry_monitor_webhook_retries_total", "counter",
+                      "Alert webhook attempts made after a failed one.", {},
+                      counts.get("retries", 0)))
+    out.append(Figure("basketry_monitor_webhook_queue_depth", "gauge",
+                      "Alert webhook deliveries waiting.", {}, counts.get("queue_depth", 0)))
+    return out
 
 
 # -- helpers ---------------------------------------------------------------------------------
