@@ -98,6 +98,31 @@ def test_a_refused_connection_is_one_clear_line_counted_and_the_caller_goes_on(h
     assert "/…" in line
 
 
+def test_behind_a_receiver_down_the_next_deliveries_try_once_until_one_succeeds(receivers,
+                                                                                 hooks, caplog):
+    hook = hooks(refused_url(), retries=2, backoff=0.01)
+    for i in range(3):
+        hook.send({"n": i}, what=f"alert {i} (opened)")
+    assert hook.flush(10)
+    counts = hook.counts()
+    assert (counts["failed"], counts["retries"]) == (3, 2)  # 3 attempts, then 1 and 1
+    lines = warnings_of(caplog)
+    assert [line.split(": ", 1)[1].split(" after ")[1][:10] for line in lines] == [
+        "3 attempts", "1 attempt:", "1 attempt:"]
+    assert "one attempt each until a delivery succeeds" in lines[1]
+    # the receiver is back: the first success restores the retries
+    receiver = receivers([500])
+    hook.url = receiver.url
+    hook.send({"n": 3})
+    hook.send({"n": 4})
+    assert hook.flush(10)
+    assert hook.counts()["failed"] == 4  # the 500 was the one attempt of the first
+    receiver.statuses = [500]
+    hook.send({"n": 5})
+    assert hook.flush(10)
+    assert hook.counts()["delivered"] == 2 and hook.counts()["retries"] == 3
+
+
 def test_a_receiver_that_hangs_times_out_and_never_holds_up_the_caller(receivers, hooks,
                                                                         caplog):
     receiver = receivers(hang=True)

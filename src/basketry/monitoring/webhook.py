@@ -74,6 +74,7 @@ class Webhook:
         self._idle = threading.Condition(self._lock)
         self._busy = 0  # payloads queued or being delivered
         self._last_drop_log = float("-inf")
+        self._down = False  # the last delivery was given up (the delivery thread's own)
         self._opener = urllib.request.build_opener(_NoRedirects)
 
     @classmethod
@@ -171,16 +172,18 @@ class Webhook:
                     self._idle.notify_all()
 
     def _deliver(self, body: bytes, what: str) -> bool:
-        attempts = self.retries + 1
+        # after a delivery given up, one attempt each until one succeeds: a backlog behind a
+        # receiver that is down drains in seconds instead of filling the queue
+        attempts = 1 if self._down else self.retries + 1
         reason, made = "", 0
         for attempt in range(attempts):
             if attempt:
-                with self._lock:
-                    self._counts["retries"] += 1
                 wait = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF)
                 if self._stop.wait(wait):
                     reason += " (closing: no more attempts)"
                     break
+                with self._lock:
+                    self._counts["retries"] += 1
             made += 1
             try:
                 self._post(body)
@@ -194,11 +197,16 @@ class Webhook:
                 break
             with self._lock:
                 self._counts["delivered"] += 1
+            self._down = False
             return True
         with self._lock:
             self._counts["failed"] += 1
+        note = " (the receiver was down: one attempt each until a delivery succeeds)" * (
+            self._down)
+        self._down = True
         log.warning("alert webhook %s: gave up on %s after %d attempt%s: %s (the alert stays "
-                    "in the store)", self.shown_url, what, made, "s" * (made != 1), reason)
+                    "in the store)%s", self.shown_url, what, made, "s" * (made != 1), reason,
+                    note)
         return False
 
     def _post(self, body: bytes) -> None:
