@@ -3,8 +3,12 @@ across processes too; logged, counted, and sent to a real local HTTP receiver.""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -357,3 +361,43 @@ def test_webhook_figures_stand_alone_when_the_store_is_down(tmp_path):
         ("basketry_monitor_webhook_deliveries_total", 0),
         ("basketry_monitor_webhook_retries_total", 0),
         ("basketry_monitor_webhook_queue_depth", 0)}
+
+
+WORKER = """
+import json, os, sys, time
+from basketry.monitoring.alerts import Alerts
+from basketry.monitoring.drift_types import DriftResult
+from basketry.monitoring.store import MonitorStore
+
+url, drifted, ready, go = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
+alerts = Alerts(MonitorStore(url, connect_timeout=10))
+result = DriftResult("items_orders", "v1", 0, 1, "psi", 1.0, 0.5, drifted, 100)
+alerts.open_alerts()  # connected before the start
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.001)
+print(json.dumps([a.open for a in alerts.evaluate([result], now_us=2)]))
+"""
+
+
+@pytest.mark.parametrize("drifted", [True, False])
+def test_worker_processes_evaluating_at_once_change_an_alert_once(store, tmp_path, drifted):
+    if not drifted:
+        Alerts(store).evaluate([drift(True)], now_us=1)
+    go = tmp_path / "go"
+    procs, readies = [], []
+    for i in range(3):
+        ready = tmp_path / f"ready{i}"
+        readies.append(ready)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER, store.url, "1" if drifted else "0", str(ready),
+             str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    while not all(r.exists() for r in readies):
+        assert all(p.poll() is None for p in procs), procs[0].communicate()
+        time.sleep(0.01)
+    go.touch()
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    changes = [flag for out, _ in outs for flag in json.loads(out)]
+    assert changes == [drifted]  # one process opened (or resolved) it, the others nothing
+    assert len(rows(store)) == 1
