@@ -84,7 +84,7 @@ class ProcessWriter:
         #: this worker's own counts (sampled out, dropped here) and those of dead processes
         self.counters = WriterCounters()
         self._rate, self._chunk = s.sample_rate, chunk
-        self._tick = min(s.max_delay / 2, 0.1)
+        self._tick = s.max_delay / 2  # and as long in the process: max_delay in all
         self._python = python or sys.executable
         self._lock = threading.Lock()  # the chunk, the socket and what was sent on it
         self._rows: list[tuple[Any, ...]] = []

@@ -32,7 +32,7 @@ from basketry.monitoring.settings import MonitorSettings
 from basketry.monitoring.writer import EventWriter
 
 #: Seconds between two reports of the counters (when they changed).
-REPORT_EVERY = 0.1
+REPORT_EVERY = 0.25
 #: Characters of a log line sent to the worker at most.
 LOG_MAX = 8_000
 #: The process's niceness, added to the worker's.
