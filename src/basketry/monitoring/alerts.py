@@ -272,23 +272,25 @@ class Alerts:
             return []
         t = schema.alerts
         changed: list[tuple[Alert, str]] = []
-        with self.store._errors("evaluating alerts"):
-            with self.store.engine.connect() as c:
-                open_now = c.execute(sa.select(t.c.condition, t.c.clear_count)
-                                     .where(t.c.resolved_us.is_(None))).all()
-            already = {key: n for key, n in open_now}
-            for cond in conditions:
-                if cond.holds and cond.key not in already:
-                    alert = self._open(cond, now_us)
-                    if alert is not None:
-                        changed.append((alert, "opened"))
-                elif cond.holds and already[cond.key]:
-                    self._hold(cond.key)
-                elif not cond.holds and cond.key in already and self._cleared(cond):
-                    changed += [(a, "resolved") for a in self._resolve(
-                        t.c.condition == cond.key, now_us, _clearing(cond))]
-        for alert, event in changed:
-            self._announce(alert, event)
+        try:
+            with self.store._errors("evaluating alerts"):
+                with self.store.engine.connect() as c:
+                    open_now = c.execute(sa.select(t.c.condition, t.c.clear_count)
+                                         .where(t.c.resolved_us.is_(None))).all()
+                already = {key: n for key, n in open_now}
+                for cond in conditions:
+                    if cond.holds and cond.key not in already:
+                        alert = self._open(cond, now_us)
+                        if alert is not None:
+                            changed.append((alert, "opened"))
+                    elif cond.holds and already[cond.key]:
+                        self._hold(cond.key)
+                    elif not cond.holds and cond.key in already and self._cleared(cond):
+                        changed += [(a, "resolved") for a in self._resolve(
+                            t.c.condition == cond.key, now_us, _clearing(cond))]
+        finally:  # what was committed before a store failure is still logged and sent
+            for alert, event in changed:
+                self._announce(alert, event)
         return [alert for alert, _ in changed]
 
     def resolve(self, alert_id: int, now_us: int | None = None,
