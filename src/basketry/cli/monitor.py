@@ -280,3 +280,74 @@ def _existing_store(settings: MonitorSettings) -> MonitorStore:
                                 "recorded yet (turn capture on, or monitor ingest orders)")
     store.migrate()
     return store
+
+
+@monitor_app.command()
+def watch(
+    interval: Annotated[str, typer.Option(
+        help="Time between the starts of two cycles: seconds, or 90s, 15m, 1h.")] = "15m",
+    window: Annotated[str, typer.Option(
+        help="hour, day or week: the windows computed (over their usual span).")] = "day",
+    model: Annotated[list[Path] | None, typer.Option(
+        "--model", help="A model directory (repeatable); the registry's local versions are "
+        "always looked at too.", show_default=False)] = None,
+    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+    db: Db = None,
+) -> None:
+    """Every --interval: the online performance, the drift and the alerts (stored, logged,
+    posted to BASKETRY_MONITOR_WEBHOOK_URL), until stopped (SIGTERM or Ctrl-C end it cleanly).
+    One watcher per machine: a second one exits saying so."""
+    import threading
+
+    from basketry.cli.errors import describe_failure
+    from basketry.model.reference import basketry_home
+    from basketry.monitoring.alerts import Alerts
+    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+    from basketry.monitoring.watch import run_cycle, run_forever, watch_lock
+    from basketry.monitoring.windows import Window
+
+    seconds = _seconds(interval)
+    spec = Window.parse(window)
+    if not spec.timed:
+        raise typer.BadParameter("watch computes time windows: hour, day or week",
+                                 param_hint="--window")
+    settings = _settings(db)
+    lock = basketry_home() / "monitor-watch.lock"
+    with watch_lock(lock) as mine:
+        if not mine:
+            console.print(f"another watcher runs on this machine (it holds {lock}); exiting",
+                          highlight=False)
+            return
+        store = _existing_store(settings)
+        alerts = Alerts.from_settings(store)
+        try:
+            alerts.resend()
+
+            def cycle():  # the registry is looked at again each cycle: new versions appear
+                catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+                done = run_cycle(store, catalog, alerts, window=spec)
+                console.print(done.line(), highlight=False)
+                return done
+
+            def report(exc: BaseException) -> None:
+                console.print(f"error: {describe_failure(exc)[1]}", highlight=False)
+
+            if once:
+                cycle()
+            else:
+                console.print(f"watching {_public_url(settings)} every {seconds:g} s "
+                              f"({spec.label} windows)", highlight=False)
+                run_forever(cycle, seconds, threading.Event(), report)
+        finally:
+            alerts.close()
+            store.close()
+
+
+def _seconds(text: str) -> float:
+    import re
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", text.strip().lower())
+    if match is None or float(match.group(1)) <= 0:
+        raise typer.BadParameter(f"{text!r}: expected a positive duration (90, 90s, 15m, 1h)",
+                                 param_hint="--interval")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3_600}[match.group(2)]
