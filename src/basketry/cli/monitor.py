@@ -292,6 +292,11 @@ def watch(
         "--model", help="A model directory (repeatable); the registry's local versions are "
         "always looked at too.", show_default=False)] = None,
     once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+    metrics_port: Annotated[int, typer.Option(
+        min=0, max=65535, help="Serve Prometheus metrics (alerts open and raised per kind, "
+        "webhook deliveries, cycles) on 127.0.0.1:PORT/metrics; 0: none.")] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")
+                            ] = "127.0.0.1",
     db: Db = None,
 ) -> None:
     """Every --interval: the online performance, the drift and the alerts (stored, logged,
@@ -301,8 +306,9 @@ def watch(
 
     from basketry.cli.errors import describe_failure
     from basketry.model.reference import basketry_home
-    from basketry.monitoring.alerts import Alerts
+    from basketry.monitoring.alerts import Alerts, webhook_figures
     from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+    from basketry.monitoring.exporter import CycleFigures, serve_metrics
     from basketry.monitoring.watch import run_cycle, run_forever, watch_lock
     from basketry.monitoring.windows import Window
 
@@ -320,16 +326,24 @@ def watch(
             return
         store = _existing_store(settings)
         alerts = Alerts.from_settings(store)
+        cycles = CycleFigures()
+        stored: list = []  # the store's alert figures, read after each cycle (not per scrape)
+        server = (serve_metrics(metrics_port, lambda: [*cycles.figures(), *stored,
+                                                       *webhook_figures(alerts.webhook)],
+                                host=metrics_host) if metrics_port else None)
         try:
             alerts.resend()
 
             def cycle():  # the registry is looked at again each cycle: new versions appear
                 catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
                 done = run_cycle(store, catalog, alerts, window=spec)
+                cycles.done(done.seconds)
+                stored[:] = alerts.store_figures()
                 console.print(done.line(), highlight=False)
                 return done
 
             def report(exc: BaseException) -> None:
+                cycles.failed()
                 console.print(f"error: {describe_failure(exc)[1]}", highlight=False)
 
             if once:
@@ -339,6 +353,8 @@ def watch(
                               f"({spec.label} windows)", highlight=False)
                 run_forever(cycle, seconds, threading.Event(), report)
         finally:
+            if server is not None:
+                server.shutdown()
             alerts.close()
             store.close()
 
