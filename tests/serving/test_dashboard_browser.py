@@ -216,7 +216,12 @@ def test_the_asset_is_cached_and_the_data_refuses_bad_parameters(served: Any) ->
     asset = httpx.get(f"{served.url}{script.replace('&amp;', '&')}", timeout=60)
     assert asset.status_code == 200 and "immutable" in asset.headers["cache-control"]
     assert asset.headers["content-type"].startswith("text/javascript")
-    assert len(asset.content) > 1_000_000
+    assert asset.headers["content-encoding"] == "gzip"  # httpx asks for it, and decodes it
+    plain = httpx.get(f"{served.url}{script.replace('&amp;', '&')}", timeout=60,
+                      headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert asset.content == plain.content and len(plain.content) > 1_000_000
+    assert int(asset.headers["content-length"]) < len(plain.content) / 2
     for query, field in (("window=fortnight", "window"), ("since=yesterday", "since"),
                          ("windw=day", "windw"), ("since=2026-02-01&until=2026-01-01", "since")):
         answer = httpx.get(f"{served.url}/monitor/data?{query}", timeout=60)

@@ -11,6 +11,7 @@ the query parameters (``window``, ``since``, ``until``) are read the same way.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import threading
 from collections.abc import Mapping
@@ -104,17 +105,29 @@ def dashboard_routes(capture: Capture, holder: ModelHolder) -> list[HTTPRouteHan
                                        plotly_url=_plotly_url())
         return Response(page, media_type=HTML, headers={"cache-control": "no-store"})
 
-    @get(PLOTLY_PATH, include_in_schema=False, sync_to_thread=False)
-    def plotly_asset() -> Response[bytes]:
+    @get(PLOTLY_PATH, include_in_schema=False, sync_to_thread=True)  # compressed once
+    def plotly_asset(request: Request) -> Response[bytes]:
         source = plotly_js()
         if source is None:
             raise ApiError(404, "not_found", "plotly.js is not installed on this server: "
                            "pip install 'basketry[monitor]'")
         # the page asks for it with its digest in the URL: a new plotly is a new URL
-        return Response(source, media_type="text/javascript",
-                        headers={"cache-control": "public, max-age=31536000, immutable"})
+        headers = {"cache-control": "public, max-age=31536000, immutable",
+                   "vary": "accept-encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            # 4.6 MB, 1.4 MB compressed: what a phone on a slow network waits for
+            return Response(_gzipped(), media_type="text/javascript",
+                            headers={**headers, "content-encoding": "gzip"})
+        return Response(source, media_type="text/javascript", headers=headers)
 
     return [monitor_data, monitor_page, plotly_asset]
+
+
+@cache
+def _gzipped() -> bytes:
+    source = plotly_js()
+    assert source is not None
+    return gzip.compress(source, compresslevel=6, mtime=0)
 
 
 @cache
