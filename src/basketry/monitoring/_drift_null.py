@@ -8,20 +8,25 @@ occurrences would be the wrong law for frequent items. The detectors compare occ
 shares, so the calibration conditions on the window's occurrence count ``N`` too:
 ``lambda_i = N q_i`` expected occurrences (``q`` the training shares) out of ``n`` baskets.
 
-- Item distributions (thousands of categories): the Jensen-Shannon divergence is a sum of one
-  bounded term per item, so its null mean and variance are the sums of each item's, computed
-  exactly from the binomial law (items sharing a training count share the computation); the
-  threshold is the ``1 - false_alarm_rate`` quantile of a gamma law with those two moments
-  (the chi-square shape the divergence takes at large counts, and close to normal when many
-  sparse items add up). Resampling 16k binomials a few hundred times costs seconds; this
-  costs milliseconds. The detection tests check the rate it gives against windows of real
-  baskets drawn from a population.
+- Item distributions (thousands of categories): items expected fewer than
+  :data:`MIN_EXPECTED` times at the window's size are pooled into bands (in training rank
+  order); the Jensen-Shannon divergence is then a sum of one bounded term per category, so
+  its null mean and variance are the sums of each category's, computed exactly from the
+  binomial law (categories of equal share computed once). The threshold is the
+  ``1 - false_alarm_rate`` quantile of a gamma law with that mean and variance, widened by a
+  dispersion factor for the co-occurrence of items the law leaves out (the chi-square shape
+  the divergence takes at large counts, close to normal when many categories add up).
+  Resampling 16k binomials a few hundred times costs seconds; this costs milliseconds.
 - Basket sizes (a few bins, sizes of independent baskets are exactly multinomial) and the
   items entering the top k (a rank statistic): resampled, seeded.
 
-Thresholds are cached per reference and per size bucket: ``n`` and ``N`` are rounded down to a
-power of 2^(1/8) (about 9%), and a smaller sample has the larger threshold, so a bucket's
-threshold keeps the false alarm rate at or under its setting.
+Calibrations are cached per reference and size bucket. The item divergence's mean moves with
+``N`` by many of its standard deviations, so its moments are computed at the two edges of
+``N``'s bucket (powers of 2^(1/16)) and interpolated; the basket-size quantile, resampled at
+the lower edge of ``n``'s bucket (2^(1/16)), is scaled by ``n_edge / n`` (a multinomial
+divergence falls as 1 / n); the top-k quantile is taken at the lower edges of ``n`` and
+``N`` (2^(1/8)), where it is the larger, so it errs on fewer alarms. The detectors' tests
+check the false alarm rates against windows of baskets drawn from a population.
 """
 
 from __future__ import annotations
@@ -334,13 +339,13 @@ def entrant_weight(window_rank: int, k: int) -> float:
 
 
 def top_threshold(prep: Prepared, n: int, n_entries: int, k: int, false_alarm_rate: float,
-                  seed: int) -> float:
+                  seed: int, dispersion: float = 1.0) -> float:
     """The (1 - false_alarm_rate) quantile of the weighted entrants into the top ``k`` under
-    no change. The training top ``2k + 50`` are resampled; the other items' chance of
-    beating the window's k-th count is added as a Poisson count of entrants at the k-th
-    rank."""
+    no change. The training top ``2k + 50`` are resampled, their deviations from the
+    expected counts widened by ``dispersion``; the other items' chance of beating the
+    window's k-th count is added as a Poisson count of entrants at the k-th rank."""
     n_c, e_c = size_bucket(n), size_bucket(n_entries)
-    key = ("top", n_c, e_c, k, false_alarm_rate, seed)
+    key = ("top", n_c, e_c, k, false_alarm_rate, seed, dispersion)
     found = prep.cache.get(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
@@ -349,7 +354,9 @@ def top_threshold(prep: Prepared, n: int, n_entries: int, k: int, false_alarm_ra
     q = prep.shares[prep.by_rank]
     p = np.minimum(e_c * q / max(n_c, 1), 1.0)
     rng = np.random.default_rng([seed, n_c, e_c, k, 2])
-    counts = rng.binomial(n_c, np.broadcast_to(p[:n_cand], (TOP_RESAMPLES, n_cand)))
+    drawn = rng.binomial(n_c, np.broadcast_to(p[:n_cand], (TOP_RESAMPLES, n_cand)))
+    expected = n_c * p[:n_cand]
+    counts = np.round(expected + dispersion * (drawn - expected))
     # window order: count desc, then training rank (the column): a tie never makes an entrant
     score = counts * float(n_cand + 1) - np.arange(n_cand)[None, :]
     kk = min(k, n_cand)

@@ -285,7 +285,7 @@ def _new_top(prep: null.Prepared, win: _Window, k: int, start_us: int, end_us: i
             "window_rank": position + 1, "window_share": -neg / n_entries,
             "reference_share": float(prep.shares[i]) if i >= 0 else 0.0})
     threshold = null.top_threshold(prep, win.n, max(win.n_known, 1), k, false_alarm_rate,
-                                   seed)
+                                   seed, DISPERSION)
     value = sum(null.entrant_weight(e["window_rank"], k) for e in entrants)
     details: dict[str, Any] = {"k": k, "n_baskets": win.n, "count": len(entrants),
                                "entrants": entrants}
