@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from basketry.monitoring.report_assets import CSS, SCRIPT
 
@@ -102,8 +103,9 @@ def _header(data: Mapping[str, Any], live: bool) -> str:
     form = ""
     if live:
         current = str(data.get("window", "day"))
-        options = "".join(f'<option value="{w}"{" selected" if w == current else ""}>{w}'
-                          '</option>' for w in ("hour", "day", "week"))
+        choices = dict.fromkeys(("hour", "day", "week", current))  # "500 orders" kept
+        options = "".join(f'<option value="{_e(w)}"{" selected" if w == current else ""}>'
+                          f'{_e(w)}</option>' for w in choices)
         form = ('<form class="period" method="get" action="/monitor">'
                 f'<label>Window <select name="window">{options}</select></label>'
                 f'<label>From <input type="date" name="since" '
@@ -287,10 +289,13 @@ def _caption(g: Mapping[str, Any]) -> str:
 def _footer(data: Mapping[str, Any], live: bool) -> str:
     link = ""
     if live:
-        link = ('The same figures as JSON: <a href="/monitor/data?window='
-                f'{_e(data.get("window", "day"))}">/monitor/data</a>. ')
-    return (f'<footer class="muted">{link}A static copy: <code>basketry monitor report '
-            '--out report.html</code>. Times are UTC.</footer>')
+        query = urlencode({k: data[k] for k in ("window", "since", "until") if data.get(k)})
+        link = f'The same figures as JSON: <a href="/monitor/data?{_e(query)}">/monitor/data</a>. '
+        link += 'A static copy: <code>basketry monitor report --out report.html</code>. '
+    else:
+        link = ('Written by <code>basketry monitor report</code>; the live page is '
+                '<code>/monitor</code> on the service. ')
+    return f'<footer class="muted">{link}Times are UTC.</footer>'
 
 
 # -- small pieces ----------------------------------------------------------------------------
