@@ -67,7 +67,8 @@ def test_unique_itemsets_beyond_one_integer_code():
     n_items = 100_000
     sets = [[1, 2, 3, 4, 99_999], [99_999, 4, 3, 2, 1], [1, 2, 3, 4, 5]]
     offsets, values, inverse = unique_itemsets(*csr(sets), n_items)
-    assert inverse.tolist() == [1, 1, 0] and len(offsets) == 3
+    assert inverse.tolist() == [1, 1, 0] and offsets.tolist() == [0, 5, 10]
+    assert values.tolist() == [1, 2, 3, 4, 5, 1, 2, 3, 4, 99_999]
 
 
 def test_huge_order_is_counted_without_enumerating_its_subsets():
