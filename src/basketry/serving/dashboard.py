@@ -16,17 +16,21 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
 from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
 from basketry.monitoring.report_html import plotly_js, render_report
 from basketry.monitoring.windows import Window, WindowError
 from basketry.serving.capture import Capture, CaptureError
 from basketry.serving.errors import ApiError
+from basketry.serving.openapi import responses
 from basketry.serving.performance import REPORT_TIMEOUT, _release_after, _time
+from basketry.serving.schemas import ErrorResponse
 from basketry.serving.state import ModelHolder, Snapshot
 
 QUERY_FIELDS = ("since", "until", "window")
@@ -86,13 +90,25 @@ def dashboard_routes(capture: Capture, holder: ModelHolder) -> list[HTTPRouteHan
     dashboard = Dashboard(capture)
 
     @get("/monitor/data", tags=["monitoring"],
-         summary="The monitoring page's figures (traffic, hit rate, drift, alerts)")
-    async def monitor_data(request: Request) -> dict[str, Any]:
+         summary="The monitoring page's figures (traffic, hit rate, drift, alerts)",
+         responses={**responses(422),
+                    503: ResponseSpec(ErrorResponse, description="The monitoring store is "
+                                      "down, or this worker is computing another page.")})
+    async def monitor_data(
+        request: Request,
+        window: Annotated[str, Parameter(description="hour, day, week (UTC, weeks from "
+                                         "Monday) or a number of orders (1000).")] = "day",
+        since: Annotated[str | None, Parameter(description="ISO 8601 start (UTC unless a zone "
+                                               "is given); default: the window's usual span "
+                                               "(2 days of hours, 30 days, 12 weeks).")
+                         ] = None,
+        until: Annotated[str | None, Parameter(description="ISO 8601 end, excluded; default: "
+                                               "now.")] = None,
+    ) -> dict[str, Any]:
         """What `GET /monitor` shows, as JSON (the same document as `basketry monitor report
         --output json`): traffic and latency percentiles per window, the online HR@k per
         model version with its offline figure, the drift detectors' results, the top drifting
-        items, broken rules and alerts. Query: `window` (hour, day, week), `since`, `until`
-        (ISO 8601, UTC unless a zone is given)."""
+        items, broken rules and alerts."""
         return await dashboard.data(dict(request.query_params), holder.current)
 
     @get("/monitor", include_in_schema=False)
