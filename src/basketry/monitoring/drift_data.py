@@ -103,15 +103,15 @@ def item_drift(reference: ReferenceProfile, window: Baskets, *,
                dispersion: float = DISPERSION) -> DriftResult:
     """The window's item-occurrence shares against the training's, over the items the model
     knows: Jensen-Shannon distance (nats, in [0, sqrt(ln 2)]) with a threshold calibrated for
-    the window's baskets and known occurrences. Items expected fewer than
-    ``_drift_null.MIN_EXPECTED`` times at the window's size are pooled, in training rank
-    order, into bands expected about as often (``categories``, of which ``single_items`` are
-    items on their own). ``details``: ``psi``, ``l_inf`` (and its ``l_inf_item``), item by
-    item; ``n_baskets``, ``n_entries`` (known occurrences), ``unknown_entries``,
-    ``expected_value`` (the distance's null mean) and ``top_contributors``, the items whose
-    term of an item-by-item divergence most exceeds what sampling alone gives it.
-    ``seed`` is unused (the item threshold is computed, not resampled): kept for one
-    signature across the detectors."""
+    the window's baskets and known occurrences. Items expected fewer than 5 times at the
+    window's size are pooled, in training rank order, into bands expected about 5 times
+    each (``categories``, of which ``single_items`` are items on their own;
+    ``_drift_null.MIN_EXPECTED``, ``BAND_EXPECTED``). ``details``: ``psi``, ``l_inf``
+    (and its ``l_inf_item``), item by item; ``n_baskets``, ``n_entries`` (known
+    occurrences), ``unknown_entries``, ``expected_value`` (the distance's null mean) and
+    ``top_contributors``, the items whose term of an item-by-item divergence most exceeds
+    what sampling alone gives it. ``seed`` is unused (the item threshold is computed, not
+    resampled): kept for one signature across the detectors."""
     del seed
     if window.n == 0:
         return _no_data(detector, reference, start_us, end_us, JS,
