@@ -229,13 +229,19 @@ def _drift(d: Mapping[str, Any]) -> str:
             continue
         figures = "".join(
             f'<figure><figcaption>{_e(n)} <span class="muted">({_e(detectors[n]["statistic"])}'
-            f'; dashed: threshold)</span></figcaption>'
+            f'{"; dashed: threshold" if _has_threshold(detectors[n]) else ""})</span>'
+            '</figcaption>'
             f'<div class="chart small" id="chart-drift-{_e(n)}" data-detector="{_e(n)}"></div>'
             '</figure>' for n in names)
         parts.append(f'<h3>{title}</h3><div class="grid3">{figures}</div>')
     parts.append(_top_items(d.get("top_items") or []))
     parts.append(_broken_rules(d.get("broken_rules") or []))
     return _section("drift", "Drift", "".join(parts))
+
+
+def _has_threshold(detector: Mapping[str, Any]) -> bool:
+    return any(p.get("threshold") is not None for series in detector["series"].values()
+               for p in series)
 
 
 def _top_items(groups: Sequence[Mapping[str, Any]]) -> str:
