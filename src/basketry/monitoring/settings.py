@@ -30,10 +30,9 @@ class MonitorSettings:
 
     #: SQLAlchemy URL of the store; unset: ``sqlite:///$BASKETRY_HOME/monitoring.db``.
     db: str | None = None
-    #: Record answered recommendations at all. Off by default for now: with every request
-    #: recorded, a worker's throughput is 0.59x (the writer thread contends with the event loop
-    #: for the interpreter lock; measured in bench/serving.py --capture) and its start 0.2 s
-    #: longer; on, with a sample rate, where the record is wanted.
+    #: Record answered recommendations at all (each worker's writer process writes them). Off
+    #: by default until bench/serving.py --capture shows a worker at >= 0.9x of its
+    #: throughput with every request recorded (not shown yet: see docs/monitoring.md).
     capture: bool = False
     #: Share of requests recorded (0..1), decided by the request id so a batch stays whole.
     sample_rate: float = 1.0
