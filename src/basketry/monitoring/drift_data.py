@@ -42,9 +42,9 @@ JS = "jensen_shannon"
 PSI_FLOOR = 1e-4
 #: The independent-count law leaves out that items co-occur in baskets (bundles, customer
 #: segments), which widens the item divergence's spread under no change: measured on windows
-#: of real baskets drawn at random, its standard deviation is 0.97 to 1.25 times the law's
-#: (groceries, retail, T10I4D100K; docs/monitoring.md, "Data drift"). The threshold uses
-#: the widest, so the false alarm rate stays at or under its setting.
+#: of real baskets drawn at random, its standard deviation is 0.96 to 1.22 times the law's
+#: (groceries, retail, T10I4D100K; docs/monitoring.md, "Data drift"). The threshold widens
+#: it by a little more, so the false alarm rate stays at or under its setting.
 DISPERSION = 1.25
 #: Unknown items tolerated as a share of the window's item occurrences.
 TOLERATED_UNKNOWN_SHARE = 0.01
