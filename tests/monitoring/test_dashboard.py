@@ -301,3 +301,16 @@ def test_without_plotly_the_page_says_what_to_install(store, models, version, mo
         "pip install 'basketry[monitor]'" in page
     assert "Plotly.newPlot" in page and "BASKETRY_NO_PLOTLY" in page
     assert len(page) < 500_000
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_figure_that_is_not_a_number_is_shown_as_none(store, models, version):
+    data = _filled(store, models, version)
+    data["drift"]["detectors"]["items_orders"]["series"][version][0]["value"] = float("nan")
+    data["summary"]["latency_p95_ms"] = float("inf")
+    parser = _Tags()
+    parser.feed(R.render_report(data, inline_assets=False))
+    (embedded,) = [s for s in parser.scripts if s.startswith("{")]
+    document = json.loads(embedded)
+    assert document["drift"]["detectors"]["items_orders"]["series"][version][0]["value"] is None
+    assert document["summary"]["latency_p95_ms"] is None

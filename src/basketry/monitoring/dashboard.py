@@ -10,6 +10,7 @@ the alerts (open ones first, then the period's resolved ones). ``report_html`` d
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -90,8 +91,8 @@ def _drift_rows(c: sa.Connection, since_us: int, until_us: int) -> list[dict[str
         details = traffic.loads(details) or {}
         latest[(feature, version or "", int(start), int(end))] = {
             "detector": str(feature), "model_version": version, "start_us": int(start),
-            "end_us": int(end), "statistic": str(statistic), "value": float(value),
-            "threshold": None if threshold is None else float(threshold),
+            "end_us": int(end), "statistic": str(statistic), "value": _finite(value),
+            "threshold": _finite(threshold),
             "drifted": bool(drifted), "n": details.get("n") if isinstance(details, Mapping)
             else None, "details": details}
     return sorted(latest.values(), key=lambda r: (r["start_us"], r["detector"]))
@@ -184,6 +185,13 @@ def _summary(total: Mapping[str, Any], perf: Mapping[str, Any],
             "drift_window": None if last_start is None else _iso(last_start),
             "drifted": sorted({r["detector"] for r in latest if r["drifted"]}),
             "detectors_checked": len({r["detector"] for r in latest})}
+
+
+def _finite(value: Any) -> float | None:
+    """A stored figure, or ``None`` for a missing one or a NaN (not JSON)."""
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return float(value)
 
 
 def _iso(time_us: int) -> str:

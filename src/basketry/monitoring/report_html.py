@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import math
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -58,6 +59,7 @@ def render_report(data: Mapping[str, Any], *, inline_assets: bool = True,
     """The page for ``data`` (``dashboard_data``'s document). ``inline_assets``: plotly.js in
     the file (the static report); otherwise loaded from ``plotly_url``. ``live``: the served
     page (a form to change the period, a link to the JSON)."""
+    data = _finite(data)  # a NaN or an infinity is not JSON: shown as no value
     script = _plotly_tag(inline_assets, plotly_url)
     body = "\n".join([
         _header(data, live),
@@ -322,6 +324,16 @@ def _table(headers: Sequence[str], body: str, cls: str, key: str = "",
 
 def _empty(text: str) -> str:
     return f'<p class="empty">{_e(text)}</p>'
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _e(value: Any) -> str:
