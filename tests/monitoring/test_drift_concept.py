@@ -5,6 +5,10 @@ recommendations' rules, and the change detector on the online hit rate."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +250,32 @@ def test_hit_rate_window_without_queries():
     results = hit_rate_changes([(0, 1, 0, 0), (1, 2, 30, 100)], model_version="v")
     assert results[0].n == 0 and not results[0].drifted and results[0].details["reason"]
     assert results[1].value == 0.3 and results[1].details["reference_hit_rate"] is None
+
+
+def test_runs_without_numba(model):
+    """A serving install has no numba: the detectors run on numpy, scipy and river alone (the
+    model's scoring kernel from its ahead-of-time module)."""
+    from tests.model.test_aot_scoring import _require_aot
+
+    _require_aot()
+    code = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["numba"] = None
+        import numpy as np
+        from basketry.model import load_model
+        from basketry.monitoring.drift_concept import concept_drift, hit_rate_changes
+        from basketry.monitoring.drift_types import Baskets, ServedRecommendations
+        model = load_model({str(model.path)!r})
+        orders = Baskets(np.array([0, 2, 4, 5]), ["i00", "i01", "i00", "i03", "i04"])
+        served = ServedRecommendations(orders, np.array([0, 1]), ["i05", "i01"])
+        results = concept_drift(model, orders, served, start_us=0, end_us=1)
+        results += hit_rate_changes([(0, 1, 3, 10), (1, 2, 4, 10)], model_version="v")
+        assert len(results) == 4 and results[1].n == 2, results
+        print(json.dumps(sorted(m for m in ("numba", "llvmlite") if sys.modules.get(m))))
+    """)
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "BASKETRY_KERNELS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

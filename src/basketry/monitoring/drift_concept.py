@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from basketry.model.columns import list_parts, view
 from basketry.monitoring.drift_types import Baskets, DriftResult, ServedRecommendations
 from basketry.monitoring.support import (
     OrderIndex,
@@ -47,10 +48,8 @@ TOP_RULES = 20
 
 
 def _list_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
-    column = table.column(name).combine_chunks()
-    offsets = column.offsets.to_numpy().astype(np.int64)
-    values = column.values.to_numpy(zero_copy_only=False).astype(np.int64)
-    return offsets - offsets[0], values[offsets[0]: offsets[-1]]
+    offsets, values = list_parts(table.column(name).combine_chunks())
+    return offsets, values.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -101,15 +100,18 @@ def _build_rule_set(rules: pa.Table, n_items: int) -> RuleSet:
     offsets = np.concatenate((a_off, c_off[1:] + a_off[-1], u_off[1:] + a_off[-1] + c_off[-1]))
     values = np.concatenate((a_val, c_val, u_val))
     s_off, s_val, inverse = unique_itemsets(offsets, values, n_items)
-    column = rules.column
+
+    def column(name: str) -> np.ndarray:
+        return view(rules.column(name))
+
     return RuleSet(
         sets_offsets=s_off, sets_values=s_val,
         antecedent=inverse[:n], consequent=inverse[n:2 * n], union=inverse[2 * n:],
         a_offsets=a_off, a_values=a_val, c_offsets=c_off, c_values=c_val,
-        count=column("count").to_numpy().astype(np.int64),
-        antecedent_count=column("antecedent_count").to_numpy().astype(np.int64),
-        confidence=column("confidence").to_numpy().astype(np.float64),
-        lift=column("lift").to_numpy().astype(np.float64),
+        count=column("count").astype(np.int64),
+        antecedent_count=column("antecedent_count").astype(np.int64),
+        confidence=column("confidence").astype(np.float64),
+        lift=column("lift").astype(np.float64),
     )
 
 
