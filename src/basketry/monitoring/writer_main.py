@@ -80,10 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # reaches the whole process group: the worker's shutdown then flushes through us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Background work: when the cores are all busy, the worker's answers come first (this
-    # process then falls behind, and its queue's drops are counted); idle cores it uses all.
-    with contextlib.suppress(OSError):
-        os.nice(NICE)
     sock = socket.socket(fileno=int(args[0]))
     sock.setblocking(True)
     buffer = bytearray(wire.MAX_MESSAGE)
@@ -138,6 +134,11 @@ def _serve(sock: socket.socket, view: memoryview, store: Any, settings: MonitorS
 
     threading.Thread(target=report, name="basketry-monitor-report", daemon=True).start()
     _send(sock, wire.READY, None)
+    # Background work from now on (the start, which the worker waits for, at its priority):
+    # when the cores are all busy, the worker's answers come first (this process then falls
+    # behind, and its queue's drops are counted); idle cores it uses all.
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     try:
         while True:
             n = sock.recv_into(view)
