@@ -216,6 +216,12 @@ def test_an_empty_window_is_no_data_not_an_error() -> None:
     assert only_unknown.n == 1 and not only_unknown.drifted
     assert only_unknown.details["reason"].startswith("none of the window's items")
     assert len(data_drift(reference, window_of([["i0"]]), None, **SPAN)) == 4
+    # orders without items (an order of services only, say): measured as such, no error
+    itemless = data_drift(reference, window_of([[], []]), None, **SPAN)
+    assert [r.n for r in itemless] == [2, 2, 2, 2]
+    assert all(not r.drifted for r in itemless)
+    for result in itemless:
+        json.dumps(result.to_json(), allow_nan=False)
 
 
 # -- calibration --------------------------------------------------------------------------------

@@ -154,10 +154,13 @@ def gamma_quantile(mean: float, var: float, level: float) -> float:
         return 0.0
     if var <= 0.0:
         return mean
-    from scipy.special import gammaincinv
+    from scipy.special import gammaincinv, ndtri
 
     shape, scale = mean * mean / var, var / mean
-    return float(gammaincinv(shape, level) * scale)
+    quantile = float(gammaincinv(shape, level) * scale)
+    if not math.isfinite(quantile):  # out of the function's range: the normal law's
+        quantile = mean + float(ndtri(level)) * math.sqrt(var)
+    return quantile
 
 
 @dataclass(frozen=True)

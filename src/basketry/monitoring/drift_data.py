@@ -254,9 +254,10 @@ def new_top_items(reference: ReferenceProfile, window: Baskets, *, k: int = TOP_
     the window's size). ``details``: ``k``, ``n_baskets``, ``count`` and ``entrants`` (item,
     label, known, reference_rank, window_rank, window_share, reference_share)."""
     detector = "new_top_items"
-    if window.n == 0:
+    if window.n == 0 or not window.items:
         return _no_data(detector, reference, start_us, end_us, "weighted_entrants",
-                        "no orders in the window")
+                        "no orders in the window" if window.n == 0
+                        else "no items in the window's orders", n=window.n)
     prep = null.prepared(reference)
     return _new_top(prep, _Window(prep, window), k, start_us, end_us, false_alarm_rate, seed)
 
