@@ -200,3 +200,26 @@ def test_the_process_writes_what_it_holds_and_exits_when_its_worker_is_killed(
         assert time.monotonic() < deadline, "the writer process outlived its worker"
         time.sleep(0.05)
     assert count(s) == 3 * CHUNK
+
+
+def test_close_gives_up_on_a_hung_store_at_the_deadline_and_counts_what_is_left(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    # the store waits up to 60 s for its lock at each write: longer than the deadline
+    s = settings(tmp_path, connect_timeout=60, write_retries=0, max_delay=0.05)
+    writer = ProcessWriter(s).start()
+    lock = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        for i in range(3 * CHUNK):
+            writer.offer_row(row(i))
+        time.sleep(0.3)  # a batch is in the store's hands, stuck behind the lock
+        writer.close(0.5)  # returns: a hang here would never end
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    c = writer.counts()
+    assert c["lost_at_shutdown"] >= 1 and c["written"] == 0
+    accounted(c, 3 * CHUNK)
+    assert writer._proc is not None and writer._proc.poll() is not None
