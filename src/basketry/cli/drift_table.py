@@ -19,7 +19,13 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _driver(details: dict[str, Any]) -> str:
+def _names(items: Any, labels: Any = None) -> str:
+    items = items if isinstance(items, list) else [items]
+    labels = labels if isinstance(labels, list) else [None] * len(items)
+    return " + ".join(str(lab or item) for item, lab in zip(items, labels, strict=False))
+
+
+def _driver(feature: str, details: dict[str, Any]) -> str:
     """The first thing that drives a result, in a few words."""
     top = details.get("top_contributors") or []
     if top:
@@ -30,13 +36,22 @@ def _driver(details: dict[str, Any]) -> str:
     broken = details.get("broken_rules") or []
     if broken:
         b = broken[0]
-        return (f"{' + '.join(map(str, b.get('antecedent', [])))} -> {b.get('consequent')}: "
-                f"conf {_number(b.get('reference_confidence'))} -> "
-                f"{_number(b.get('window_confidence'))}")
-    entered = details.get("entered") or details.get("new_items") or []
-    if entered:
-        first = entered[0]
-        return f"new in top: {first.get('item') if isinstance(first, dict) else first}"
+        rule = (f"{_names(b.get('antecedent'), b.get('antecedent_labels'))} -> "
+                f"{_names(b.get('consequent'), b.get('consequent_labels'))}")
+        if feature == "broken_rule_mass":
+            return (f"{details.get('served_by_broken_rules', 0):,} of {details.get('served', 0):,}"
+                    f" served; most: {rule} ({b.get('served', 0)})")
+        return (f"{rule}: conf {_number(b.get('reference_confidence'))} -> "
+                f"{_number(b.get('window_confidence'))} (q {_number(b.get('q_value'))})")
+    entrants = details.get("entrants") or []
+    if entrants:
+        e = entrants[0]
+        return (f"{len(entrants)} new in the top {details.get('k', '')}, first "
+                f"{e.get('label') or e.get('item')} (rank {e.get('reference_rank')} -> "
+                f"{e.get('window_rank')})")
+    if "window_hit_rate" in details:
+        return (f"HR {100 * details['window_hit_rate']:.1f}% against "
+                f"{100 * details.get('reference_hit_rate', 0):.1f}% before")
     return str(details.get("reason", ""))
 
 
@@ -58,7 +73,7 @@ def print_drift(report: DriftReport, where: str, *, every: bool = False) -> None
             table.add_row(r["start"][:16].replace("T", " "), (r["model_version"] or "-")[:12],
                           r["feature"], r["statistic"], _number(r["value"]),
                           _number(r["threshold"]), "yes" if r["drifted"] else "no",
-                          _driver(r["details"]))
+                          _driver(r["feature"], r["details"]))
         console.print(table)
     elif doc["results"]:
         console.print("no drift in this period", highlight=False)

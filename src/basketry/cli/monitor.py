@@ -367,3 +367,81 @@ def _seconds(text: str) -> float:
         raise typer.BadParameter(f"{text!r}: expected a positive duration (90, 90s, 15m, 1h)",
                                  param_hint="--interval")
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3_600}[match.group(2)]
+
+
+@monitor_app.command()
+def report(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="The HTML file to write (one offline file: charts and their library "
+        "inside, nothing fetched).", show_default=False)] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Start, as for performance (a date, a time or an age such as 30d).",
+        show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(help="End (excluded). Default: now.",
+                                              show_default=False)] = None,
+    window: Annotated[str, typer.Option(
+        help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")
+    ] = "day",
+    model: Annotated[list[Path] | None, typer.Option(
+        "--model", help="A model directory (repeatable); the registry's local versions are "
+        "always looked at too.", show_default=False)] = None,
+    output: Annotated[str, typer.Option(help="html (to --out) or json (to stdout).")
+                      ] = "html",
+    db: Db = None,
+) -> None:
+    """The monitoring page as a static report: traffic and latency, online HR per version
+    beside its offline figure, drift per window with its threshold, the top drifting items,
+    broken rules, alerts (as stored by `monitor drift` or `monitor watch`)."""
+    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+    from basketry.monitoring.dashboard import dashboard_data
+    from basketry.monitoring.windows import Window
+
+    if output not in ("html", "json"):
+        raise typer.BadParameter(f"{output!r}: expected html or json", param_hint="--output")
+    if output == "html" and out is None:
+        raise typer.BadParameter("an HTML report needs --out FILE (or --output json)",
+                                 param_hint="--out")
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        raise typer.BadParameter(f"{out}: " + ("is a directory" if out.is_dir() else
+                                              f"no directory {out.parent}"), param_hint="--out")
+    spec = Window.parse(window)
+    now = datetime.now(UTC).timestamp()
+    start = _when(since, now, "--since") if since is not None else None
+    end = _when(until, now, "--until") if until is not None else None
+    settings = _settings(db)
+    catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+    with console.status("gathering the report"):
+        store = _existing_store(settings)
+        try:
+            data = dashboard_data(store, catalog, window=spec, since=start, until=end, now=now)
+        finally:
+            store.close()
+    import json
+
+    if output == "json":
+        import sys
+
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    from basketry.monitoring.report_html import render_report
+
+    assert out is not None
+    _write_atomically(out, render_report(data, inline_assets=True))
+    console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, offline)", highlight=False)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it)."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

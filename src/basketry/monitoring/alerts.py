@@ -498,8 +498,11 @@ def _alert(row: Any, details: dict[str, Any] | None = None) -> Alert:
 
 def _drift_message(r: DriftResult) -> str:
     label = LABELS.get(r.detector, r.detector)
+    # a falling figure (the hit rate) drifts below its threshold, the others above theirs
+    side = "below" if r.value < (r.threshold if r.threshold is not None else r.value) \
+        else "above"
     threshold = "" if r.threshold is None else (
-        f" {'above' if r.drifted else 'within'} the threshold {r.threshold:.4g}")
+        f" {side if r.drifted else 'within'} the threshold {r.threshold:.4g}")
     drivers = _drivers(r.details)
     state = "drifted" if r.drifted else "back in range"
     return (f"{label} {state} for model {r.model_version} ({r.detector}): {r.statistic} "
