@@ -9,6 +9,7 @@ import json
 import math
 import random
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,12 +23,16 @@ from basketry.monitoring.dashboard import dashboard_data
 from basketry.monitoring.performance import performance
 from basketry.monitoring.traffic import GRACE_US, bucket_bounds, bucket_of
 from basketry.monitoring.windows import Window
+from tests.monitoring import test_drift_run as drift_run
 from tests.monitoring.dashboard_seed import seed, write_measured_model
 
 D = 86_400
 US = 1_000_000
 T0 = 1_700_000_000 // D * D  # a midnight, UTC
 ENDPOINTS = ("single", "batch", "associations")
+#: a model mined on generated baskets and the rest of the stream (the drift run's fixture)
+world = drift_run.world
+PER_DAY, _record, _shifted = drift_run.PER_DAY, drift_run._record, drift_run._shifted
 
 
 @pytest.fixture
@@ -314,3 +319,52 @@ def test_a_figure_that_is_not_a_number_is_shown_as_none(store, models, version):
     document = json.loads(embedded)
     assert document["drift"]["detectors"]["items_orders"]["series"][version][0]["value"] is None
     assert document["summary"]["latency_p95_ms"] is None
+
+
+# -- with what the drift run and the alerts really store ----------------------------------
+
+def test_the_page_shows_what_the_drift_run_and_the_alerts_stored(store, world):
+    from basketry.model import load_model
+    from basketry.monitoring.alert_settings import AlertSettings
+    from basketry.monitoring.alerts import Alerts
+    from basketry.monitoring.drift import drift
+    from basketry.monitoring.watch import run_cycle
+
+    path, rest = world
+    model = load_model(path)
+    days = [rest[i * PER_DAY:(i + 1) * PER_DAY] for i in range(3)]
+    days[2] = _shifted(days[2], list(model.items), seed=2)
+    _record(store, model, days)
+    catalog = ModelCatalog([path])
+    day, now = Window.parse("day"), T0 + 3 * D + 600
+    alerts = Alerts.from_settings(store, AlertSettings())
+    try:
+        run_cycle(store, catalog, alerts, window=day, now=now)
+    finally:
+        alerts.close()
+    # the windows the cycle stored, read back
+    report = drift(store, catalog, window=day, since=T0, until=T0 + 3 * D, now=now)
+    assert report.reused == 3
+    data = dashboard_data(store, catalog, window=day, since=T0, until=T0 + 3 * D, now=now)
+    stored = {(r["feature"], r["model_version"], r["start_us"]): r for r in report.results}
+    detectors = data["drift"]["detectors"]
+    assert set(detectors) == {r["feature"] for r in report.results}  # and no marker rows
+    assert {"items_orders", "rule_confidence", "hit_rate_change"} <= set(detectors)
+    for name, d in detectors.items():
+        for version, series in d["series"].items():
+            for p in series:
+                start = round(datetime.fromisoformat(p["start"]).timestamp()) * US
+                r = stored[(name, version, start)]
+                assert (p["value"], p["threshold"], p["drifted"]) == (
+                    pytest.approx(r["value"]), r["threshold"], r["drifted"])
+    last = stored[("items_orders", model.version, (T0 + 2 * D) * US)]
+    items = next(g for g in data["drift"]["top_items"] if g["detector"] == "items_orders")
+    assert items["start"][:10] == "2023-11-16" and items["drifted"] is True
+    assert items["rows"] == last["details"]["top_contributors"][:25]
+    rules = next(g for g in data["drift"]["broken_rules"] if g["detector"] == "rule_confidence")
+    assert rules["rows"] == stored[("rule_confidence", model.version, (T0 + 2 * D) * US)][
+        "details"]["broken_rules"][:25]
+    assert {"items_orders", "rule_confidence"} <= set(data["summary"]["drifted"])
+    assert {a["kind"] for a in data["alerts"]["open"]} >= {"items_orders", "rule_confidence"}
+    page = R.render_report(data, inline_assets=False)
+    assert R._e(items["rows"][0]["item"]) in page

@@ -88,6 +88,8 @@ def _drift_rows(c: sa.Connection, since_us: int, until_us: int) -> list[dict[str
         .order_by(t.c.start_us, t.c.computed_us, t.c.id))
     latest: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     for feature, version, start, end, statistic, value, threshold, drifted, details, _ in rows:
+        if feature not in DETECTORS:  # the orchestrator's marker rows (a stored window's
+            continue                  # settings), or a detector this version does not know
         details = traffic.loads(details) or {}
         latest[(feature, version or "", int(start), int(end))] = {
             "detector": str(feature), "model_version": version, "start_us": int(start),

@@ -272,8 +272,8 @@ def _broken_rules(groups: Sequence[Mapping[str, Any]]) -> str:
     out = ['<h3>Broken rules</h3>']
     for g in groups:
         body = "".join(
-            f'<tr><td class="mono">{_items(r.get("antecedent"))}</td>'
-            f'<td class="mono">{_items(r.get("consequent"))}</td>'
+            f'<tr><td>{_items(r.get("antecedent"), r.get("antecedent_labels"))}</td>'
+            f'<td>{_items(r.get("consequent"), r.get("consequent_labels"))}</td>'
             f'<td class="num" data-value="{_raw(r.get("reference_confidence"))}">'
             f'{_pct(r.get("reference_confidence"))}</td>'
             f'<td class="num" data-value="{_raw(r.get("window_confidence"))}">'
@@ -381,8 +381,13 @@ def _time(iso: Any) -> str:
     return _e(text[:10] if text.endswith("00:00:00") else text[:16])
 
 
-def _items(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return " + ".join(_e(x) for x in value)
-    return _e(value)
+def _items(value: Any, labels: Any = None) -> str:
+    """A rule's side: each item's code, and its label when it has one."""
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    names = list(labels) if isinstance(labels, list | tuple) else []
+    names += [None] * (len(items) - len(names))
+    return " + ".join(
+        f'<span class="mono">{_e(x)}</span>'
+        + (f' <span class="muted">{_e(n)}</span>' if n and n != x else "")
+        for x, n in zip(items, names, strict=False))
 
