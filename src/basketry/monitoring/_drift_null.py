@@ -60,6 +60,8 @@ _EXACT_LAMBDA = 30.0
 _HERMITE_NODES = 24
 #: References kept prepared (one per model version in use is typical).
 _CACHE_SIZE = 8
+#: Calibrations kept per reference (windows of similar sizes need a handful).
+CALIBRATIONS_KEPT = 256
 
 
 def size_bucket(x: int, per_octave: int = 8) -> int:
@@ -94,7 +96,23 @@ class Prepared:
     rank: np.ndarray                # training rank (count desc, then item), 0 = most frequent
     by_rank: np.ndarray             # the items in training rank order
     _index: dict[str, int] | None = None
-    cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+
+    def recall(self, key: tuple[Any, ...]) -> Any:
+        """A calibration computed before, or None."""
+        with _LOCK:  # a schedule's thread and a request's may share a reference
+            found = self.cache.get(key)
+            if found is not None:
+                self.cache.move_to_end(key)
+            return found
+
+    def remember(self, key: tuple[Any, ...], value: Any) -> None:
+        """Keeps a calibration, forgetting the least recently used past
+        :data:`CALIBRATIONS_KEPT` (some hold an array per item)."""
+        with _LOCK:
+            self.cache[key] = value
+            while len(self.cache) > CALIBRATIONS_KEPT:
+                self.cache.popitem(last=False)
 
     @property
     def index(self) -> dict[str, int]:
@@ -189,7 +207,7 @@ class ItemNull:
 def categories(prep: Prepared, n_entries: int) -> Categories:
     """The categories for windows of ``n_entries`` known occurrences (cached)."""
     key = ("categories", n_entries)
-    found = prep.cache.get(key)
+    found = prep.recall(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
     q = prep.shares[prep.by_rank]
@@ -204,7 +222,7 @@ def categories(prep: Prepared, n_entries: int) -> Categories:
     of_item[prep.by_rank] = of_rank
     made = Categories(of_item, np.bincount(of_item, weights=prep.shares,
                                            minlength=singles + n_bands), singles)
-    prep.cache[key] = made
+    prep.remember(key, made)
     return made
 
 
@@ -243,7 +261,7 @@ def _category_moments(prep: Prepared, cats: Categories, defined_at: int, n_entri
                       size: float) -> tuple[float, float]:
     """The divergence's null mean and variance over ``cats`` at ``n_entries``."""
     key = ("moments", defined_at, n_entries, size)
-    found = prep.cache.get(key)
+    found = prep.recall(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
     n = max(1, round(n_entries / size))
@@ -251,7 +269,7 @@ def _category_moments(prep: Prepared, cats: Categories, defined_at: int, n_entri
     mean, second = _term_moments(n_entries * values, n, float(n_entries))
     var_each = np.maximum(second - mean * mean, 0.0)
     made = (float((multiplicity * mean).sum()), float((multiplicity * var_each).sum()))
-    prep.cache[key] = made
+    prep.remember(key, made)
     return made
 
 
@@ -259,13 +277,13 @@ def _item_means(prep: Prepared, n_entries: int, size: float) -> np.ndarray:
     """Each training count's expected term of an item-level divergence (to tell which items
     deviate beyond sampling noise)."""
     key = ("item-means", n_entries, size)
-    found = prep.cache.get(key)
+    found = prep.recall(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
     n = max(1, round(n_entries / size))
     lam = n_entries * prep.groups / max(prep.reference.n_entries, 1)
     made = _term_moments(lam, n, float(n_entries))[0]
-    prep.cache[key] = made
+    prep.remember(key, made)
     return made
 
 
@@ -329,7 +347,7 @@ def size_threshold(prep: Prepared, n: int, false_alarm_rate: float, seed: int) -
     ``n``)."""
     n_c = size_bucket(n, 16)
     key = ("sizes", n_c, false_alarm_rate, seed)
-    found = prep.cache.get(key)
+    found = prep.recall(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
     shares = prep.reference.size_shares
@@ -337,7 +355,7 @@ def size_threshold(prep: Prepared, n: int, false_alarm_rate: float, seed: int) -
     draws = rng.multinomial(n_c, shares, size=SIZE_RESAMPLES) / n_c
     divergences = js_terms(draws, shares[None, :]).sum(axis=1)
     made = float(np.quantile(divergences, 1.0 - false_alarm_rate, method="inverted_cdf"))
-    prep.cache[key] = made
+    prep.remember(key, made)
     # the divergence of a multinomial sample falls as 1 / n: from the bucket's edge to n
     return made * n_c / n
 
@@ -356,7 +374,7 @@ def top_threshold(prep: Prepared, n: int, n_entries: int, k: int, false_alarm_ra
     window's k-th count is added as a Poisson count of entrants at the k-th rank."""
     n_c, e_c = size_bucket(n), size_bucket(n_entries)
     key = ("top", n_c, e_c, k, false_alarm_rate, seed, dispersion)
-    found = prep.cache.get(key)
+    found = prep.recall(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
     n_items = prep.rank.shape[0]
@@ -378,7 +396,7 @@ def top_threshold(prep: Prepared, n: int, n_entries: int, k: int, false_alarm_ra
         kth = np.take_along_axis(counts, chosen, axis=1).min(axis=1)
         weights = weights + rng.poisson(_tail_above(p[n_cand:], n_c, kth)) / k
     made = float(np.quantile(weights, 1.0 - false_alarm_rate, method="inverted_cdf"))
-    prep.cache[key] = made
+    prep.remember(key, made)
     return made
 
 
