@@ -31,8 +31,8 @@ def _driver(feature: str, details: dict[str, Any]) -> str:
     if top:
         t = top[0]
         name = t.get("label") or t.get("item")
-        return (f"{name}: {100 * t.get('reference_share', 0):.2f}% -> "
-                f"{100 * t.get('window_share', 0):.2f}%")
+        return (f"{name}: {100 * (t.get('reference_share') or 0):.2f}% -> "
+                f"{100 * (t.get('window_share') or 0):.2f}%")
     broken = details.get("broken_rules") or []
     if broken:
         b = broken[0]
@@ -49,9 +49,10 @@ def _driver(feature: str, details: dict[str, Any]) -> str:
         return (f"{len(entrants)} new in the top {details.get('k', '')}, first "
                 f"{e.get('label') or e.get('item')} (rank {e.get('reference_rank')} -> "
                 f"{e.get('window_rank')})")
-    if "window_hit_rate" in details:
-        return (f"HR {100 * details['window_hit_rate']:.1f}% against "
-                f"{100 * details.get('reference_hit_rate', 0):.1f}% before")
+    if details.get("window_hit_rate") is not None:
+        before = details.get("reference_hit_rate")
+        return (f"HR {100 * details['window_hit_rate']:.1f}%"
+                + (f" against {100 * before:.1f}% before" if before is not None else ""))
     return str(details.get("reason", ""))
 
 
