@@ -122,15 +122,17 @@ def _drift(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _latest_details(results: Sequence[dict[str, Any]], key: str,
-                    preferred: Sequence[str]) -> list[dict[str, Any]]:
-    """Per detector that wrote ``details[key]``, the rows of its latest window (the preferred
-    detectors first): what drives the drift now."""
+                    detectors: Sequence[str]) -> list[dict[str, Any]]:
+    """Per detector of ``detectors`` (in that order) and version, the rows of ``details[key]``
+    in its latest window: what drives the drift now."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:  # oldest window first: the last one seen is the latest
+        if r["detector"] not in detectors:  # another detector's list of another shape
+            continue
         rows = r["details"].get(key) if isinstance(r["details"], Mapping) else None
         if isinstance(rows, list):
             latest[(r["detector"], r["model_version"] or "")] = r
-    rank = {d: i for i, d in enumerate(preferred)}
+    rank = {d: i for i, d in enumerate(detectors)}
     out = []
     for (detector, version), r in sorted(latest.items(),
                                          key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0])):

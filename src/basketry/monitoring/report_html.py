@@ -251,18 +251,21 @@ def _top_items(groups: Sequence[Mapping[str, Any]]) -> str:
         return '<h3>Top drifting items</h3>' + _empty("No detector listed drifting items.")
     out = ['<h3>Top drifting items</h3>']
     for g in groups:
+        labelled = any(r.get("label") for r in g.get("rows", []))
         body = "".join(
             f'<tr data-item="{_e(r.get("item"))}"><td class="mono">{_e(r.get("item"))}</td>'
-            f'<td class="wide">{_e(r.get("label") or "")}</td>'
-            f'<td class="num" data-value="{_raw(r.get("reference_share"))}">'
+            + (f'<td class="wide">{_e(r.get("label") or "")}</td>' if labelled else "")
+            + f'<td class="num" data-value="{_raw(r.get("reference_share"))}">'
             f'{_pct(r.get("reference_share"), 2)}</td>'
             f'<td class="num" data-value="{_raw(r.get("window_share"))}">'
             f'{_pct(r.get("window_share"), 2)}</td>'
             f'<td class="num" data-value="{_raw(r.get("contribution"))}">'
             f'{_num(r.get("contribution"))}</td></tr>' for r in g.get("rows", []))
+        headers = ["Item", *(["Label"] if labelled else []), "Training share",
+                   "Window share", "Contribution"]
+        first = len(headers) - 3
         out.append(f'<p class="muted">{_caption(g)}</p>' + _table(
-            ["Item", "Label", "Training share", "Window share", "Contribution"], body,
-            "items-table", g["detector"], numeric=(2, 3, 4)))
+            headers, body, "items-table", g["detector"], numeric=(first, first + 1, first + 2)))
     return "".join(out)
 
 
