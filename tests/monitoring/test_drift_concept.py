@@ -279,3 +279,18 @@ def test_runs_without_numba(model):
                          env=env, cwd=root, timeout=300)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_hit_rate_day_to_day_variation_is_not_a_change():
+    """Windows of 50,000 queries whose true rate varies by a point from day to day: taken as
+    independent queries that variation is significant (ADWIN alarms); weighed as at most
+    ``max_queries`` each, the window does not alarm, and a real drop still does."""
+    rng = np.random.default_rng(3)
+    rates = 0.30 + rng.normal(0, 0.01, 60)
+    days = [HitRateWindow(i, i + 1, int(rng.binomial(50_000, r)), 50_000)
+            for i, r in enumerate(rates)]
+    assert not any(r.drifted for r in hit_rate_changes(days, model_version="v"))
+    unweighted = hit_rate_changes(days, model_version="v", max_queries=50_000)
+    assert any(r.drifted for r in unweighted)
+    dropped = days + [HitRateWindow(60 + i, 61 + i, 12_500, 50_000) for i in range(3)]
+    assert any(r.drifted for r in hit_rate_changes(dropped, model_version="v")[60:62])
