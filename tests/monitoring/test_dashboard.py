@@ -368,3 +368,39 @@ def test_the_page_shows_what_the_drift_run_and_the_alerts_stored(store, world):
     assert {a["kind"] for a in data["alerts"]["open"]} >= {"items_orders", "rule_confidence"}
     page = R.render_report(data, inline_assets=False)
     assert R._e(items["rows"][0]["item"]) in page
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_two_workers_storing_the_same_traffic_window_both_answer(store, models, version):
+    """PostgreSQL: another worker's uncommitted row for the same window makes this one's
+    insert wait, then fail on the unique key once it commits: the page is still made."""
+    import threading
+
+    store.add_events(_events(1, 20, version))
+    t = schema.windows
+    other = store.engine.connect()
+    other.begin()
+    other.execute(t.insert(), [{"kind": "traffic", "model_version": "", "window": "day",
+                                "start_us": T0 * US, "end_us": (T0 + D) * US, "n": 20,
+                                "metrics": {}, "computed_us": 1}])
+    out: dict = {}
+
+    def page() -> None:
+        try:
+            out["data"] = dashboard_data(store, models, window=Window.parse("day"), since=T0,
+                                         until=T0 + D, now=T0 + 2 * D)
+        except Exception as exc:  # reported below
+            out["error"] = exc
+
+    worker = threading.Thread(target=page)
+    worker.start()
+    with store.engine.connect() as c:  # until the page's insert waits for the other's lock
+        while worker.is_alive() and not c.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'INSERT INTO windows%'")).scalar():
+            c.rollback()
+    other.commit()
+    other.close()
+    worker.join()
+    assert "error" not in out, out.get("error")
+    assert out["data"]["traffic"]["windows"][0]["requests"] == 20

@@ -157,18 +157,19 @@ def _read(c: sa.Connection, window: Window, a: int, b: int) -> dict[int, Traffic
 def _store(store: Any, window: str, closed: Sequence[TrafficWindow]) -> None:
     t = schema.windows
     computed = round(datetime.now(UTC).timestamp() * US)
-    try:
-        with store._errors("storing the traffic"), store.engine.begin() as w:
-            starts = [x.start_us for x in closed]
-            for i in range(0, len(starts), 500):
-                w.execute(t.delete().where(t.c.kind == KIND, t.c.window == window,
-                                           t.c.start_us.in_(starts[i:i + 500])))
-            w.execute(t.insert(), [
-                {"kind": KIND, "model_version": "", "window": window, "start_us": x.start_us,
-                 "end_us": x.end_us, "n": x.requests, "metrics": x.metrics(),
-                 "computed_us": computed} for x in closed])
-    except sa.exc.IntegrityError:
-        pass  # another report stored the same windows meanwhile: the same figures
+    with store._errors("storing the traffic"):
+        try:
+            with store.engine.begin() as w:
+                starts = [x.start_us for x in closed]
+                for i in range(0, len(starts), 500):
+                    w.execute(t.delete().where(t.c.kind == KIND, t.c.window == window,
+                                               t.c.start_us.in_(starts[i:i + 500])))
+                w.execute(t.insert(), [
+                    {"kind": KIND, "model_version": "", "window": window,
+                     "start_us": x.start_us, "end_us": x.end_us, "n": x.requests,
+                     "metrics": x.metrics(), "computed_us": computed} for x in closed])
+        except sa.exc.IntegrityError:
+            pass  # another worker stored the same windows meanwhile: the same figures
 
 
 def _runs(starts: list[int], width: int) -> list[tuple[int, int]]:
