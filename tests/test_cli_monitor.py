@@ -21,7 +21,7 @@ pytest.importorskip("alembic", reason="the monitor extra is not installed")
 
 from basketry.monitoring import RecommendationEvent
 from basketry.monitoring.store import MonitorStore
-from tests.monitoring.conftest import pg_url  # noqa: F401  (a fixture)
+from tests.monitoring.conftest import no_receipt_margin, pg_url  # noqa: F401  (fixtures)
 
 SECRET = "a-secret-of-24-characters"
 DAY = 86_400.0
@@ -260,6 +260,7 @@ def _filled_store(db: str, tmp_path) -> str:
     return version
 
 
+@pytest.mark.usefixtures("no_receipt_margin")
 def test_performance_prints_the_replay_and_the_attribution(db, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     version = _filled_store(db, tmp_path)
@@ -322,6 +323,7 @@ def test_performance_creates_no_store(tmp_path):
 
 # -- monitor drift, report, watch ------------------------------------------------------------
 
+@pytest.mark.usefixtures("no_receipt_margin")
 def test_drift_prints_the_results_and_stores_them(db, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     _filled_store(db, tmp_path)
@@ -342,7 +344,7 @@ def test_drift_prints_the_results_and_stores_them(db, tmp_path, monkeypatch):
 def test_report_writes_one_offline_html_file(db, tmp_path):
     _filled_store(db, tmp_path)
     out = tmp_path / "report.html"
-    status, stdout, err = invoke("monitor", "report", "--db", db, "--since", "2023-11-14",
+    status, _, err = invoke("monitor", "report", "--db", db, "--since", "2023-11-14",
                                  "--until", "2023-11-15", "--model", str(tmp_path / "model"),
                                  "--out", str(out))
     assert status == 0, err

@@ -66,3 +66,13 @@ def store(store_url):
     s.migrate()
     yield s
     s.close()
+
+
+@pytest.fixture
+def no_receipt_margin(monkeypatch):
+    """Stored windows trust receipts up to the computation's start (the margin, 60 s in
+    production, is for transactions committing late; tests add orders and report at once)."""
+    from basketry.monitoring import drift, performance
+
+    monkeypatch.setattr(performance, "RECEIPT_MARGIN_US", 0)
+    monkeypatch.setattr(drift, "RECEIPT_MARGIN_US", 0)

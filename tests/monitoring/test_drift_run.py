@@ -70,7 +70,7 @@ def _shifted(day: list[list[str]], items: list[str], seed: int) -> list[list[str
     return [sorted({swap.get(x, x) for x in basket}) for basket in day]
 
 
-def test_drift_is_found_where_it_was_planted_and_nowhere_else(store, world):
+def test_drift_is_found_where_it_was_planted_and_nowhere_else(store, world, no_receipt_margin):
     path, rest = world
     model = load_model(path)
     days = [rest[i * PER_DAY:(i + 1) * PER_DAY] for i in range(4)]

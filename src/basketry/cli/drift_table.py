@@ -46,9 +46,10 @@ def _driver(feature: str, details: dict[str, Any]) -> str:
     entrants = details.get("entrants") or []
     if entrants:
         e = entrants[0]
+        before = e.get("reference_rank")
+        was = f"rank {before}" if before is not None else "unknown to the model"
         return (f"{len(entrants)} new in the top {details.get('k', '')}, first "
-                f"{e.get('label') or e.get('item')} (rank {e.get('reference_rank')} -> "
-                f"{e.get('window_rank')})")
+                f"{e.get('label') or e.get('item')} ({was} -> rank {e.get('window_rank')})")
     if details.get("window_hit_rate") is not None:
         before = details.get("reference_hit_rate")
         return (f"HR {100 * details['window_hit_rate']:.1f}%"

@@ -54,23 +54,33 @@ class OrderItems:
         return int(self.pk.shape[0])
 
 
+#: Joins an order's items in one string (orders refuse control characters in items).
+ITEM_SEPARATOR = "\x1f"
+
+
 def order_items(connection: sa.Connection, start_us: int, end_us: int) -> OrderItems:
-    """The items of every order with ``start_us <= time < end_us``."""
+    """The items of every order with ``start_us <= time < end_us``: one row per order, its
+    items joined in SQL (``string_agg`` / ``group_concat``) and split here, about three times
+    less work than a row per item; the items of an order come in no particular order (the
+    replay sorts them by the model's ids)."""
     o, oi = schema.orders, schema.order_items
-    query = (sa.select(o.c.id, o.c.time_us, oi.c.item)
+    joined = sa.func.aggregate_strings(oi.c.item, ITEM_SEPARATOR)
+    query = (sa.select(o.c.id, o.c.time_us, joined)
              .join(oi, oi.c.order_pk == o.c.id)
              .where(o.c.time_us >= start_us, o.c.time_us < end_us)
+             .group_by(o.c.id, o.c.time_us)
              .order_by(o.c.time_us, o.c.id))
     rows = connection.execute(query).all()
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return OrderItems(empty, empty, np.zeros(1, dtype=np.int64), [])
-    pks, times, items = zip(*rows, strict=True)
-    pk = np.fromiter(pks, dtype=np.int64, count=len(rows))
-    time_us = np.fromiter(times, dtype=np.int64, count=len(rows))
-    first = np.flatnonzero(np.r_[True, pk[1:] != pk[:-1]])
-    indptr = np.r_[first, len(rows)].astype(np.int64)
-    return OrderItems(pk[first], time_us[first], indptr, list(items))
+    n = len(rows)
+    pk = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    time_us = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+    lists = [r[2].split(ITEM_SEPARATOR) for r in rows]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=n), out=indptr[1:])
+    return OrderItems(pk, time_us, indptr, [item for items in lists for item in items])
 
 
 def _k_columns(ks: Sequence[int]) -> tuple[str, str]:

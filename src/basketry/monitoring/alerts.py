@@ -513,7 +513,7 @@ def _drift_message(r: DriftResult) -> str:
 
 def _drivers(details: Mapping[str, Any]) -> str:
     """The first three items driving a drift (their labels when known)."""
-    top = details.get("top_contributors") or details.get("new_items") or []
+    top = details.get("top_contributors") or details.get("entrants") or []
     names = []
     for entry in top[:3] if isinstance(top, Sequence) else []:
         if isinstance(entry, Mapping):

@@ -33,6 +33,7 @@ from basketry.monitoring.drift_types import Baskets, DriftResult, ServedRecommen
 from basketry.monitoring.performance import (
     GRACE_US,
     MAX_WINDOWS,
+    RECEIPT_MARGIN_US,
     PerformanceError,
     performance,
     serving_versions,
@@ -224,6 +225,7 @@ def _timed(store: MonitorStore, c: Any, runner: _Runner, window: Window, since_u
            until_us: int, now_us: int, spans: list[aggregates.VersionSpan],
            reuse: bool) -> tuple[list[dict[str, Any]], int, int]:
     width = window.width_us
+    started_us = round(time.time() * US) - RECEIPT_MARGIN_US  # as performance stamps its own
     first, end = window.start_of(since_us), window.start_of(until_us - 1) + width
     starts = list(range(first, end, width))
     kept: dict[int, list[dict[str, Any]]] = {}
@@ -242,7 +244,7 @@ def _timed(store: MonitorStore, c: Any, runner: _Runner, window: Window, since_u
                                 for v in marker["details"].get("missing_models", []))):
                 kept[start] = rows
     fresh: dict[int, list[dict[str, Any]]] = {}
-    computed_us = round(time.time() * US)
+    computed_us = started_us
     for a, b in _runs([s for s in starts if s not in kept], width):
         orders = aggregates.order_items(c, a, b)
         events = aggregates.event_items(c, a, b)

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 #: A time window is closed, and stored once computed, this long after its end (events reach
 #: the store within seconds; orders sent later by a batch ingest are caught by their receipt).
 GRACE_US = 5 * 60 * US
+#: Receipts this close before a computation started may belong to orders it did not see yet.
+RECEIPT_MARGIN_US = 60 * US
 #: The ``windows`` row that records a stored window's parameters and completeness.
 MARKER = "window"
 #: Shown as the version of orders placed before any recorded recommendation.
@@ -175,6 +177,10 @@ def _timed(store: MonitorStore, c: Any, models: Models, window: Window, since_us
     first = window.start_of(since_us)
     end = window.start_of(until_us - 1) + window.width_us
     starts = list(range(first, end, window.width_us))
+    # what is stored is stamped with the clock before anything is read, less a margin for
+    # an order whose receipt was stamped before its transaction committed: an order that
+    # came in meanwhile makes the window be computed again next time
+    computed_us = round(time.time() * US) - RECEIPT_MARGIN_US
     valid: dict[int, list[Cell]] = {}
     if reuse:
         receipts = aggregates.latest_receipts(c, first, end, window.width_us, window.origin_us)
@@ -201,8 +207,7 @@ def _timed(store: MonitorStore, c: Any, models: Models, window: Window, since_us
         rows = []
         for s in closed:
             # the real clock, whatever ``now`` the report is for: compared with orders' receipts
-            rows += _stored_rows(fresh[s], s, s + window.width_us, params, models,
-                                 round(time.time() * US))
+            rows += _stored_rows(fresh[s], s, s + window.width_us, params, models, computed_us)
         with store._errors("storing computed windows"), store.engine.begin() as w:
             aggregates.replace_windows(w, window.name, closed, rows)
     for s in starts:
