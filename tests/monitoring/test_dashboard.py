@@ -342,9 +342,8 @@ def test_the_page_shows_what_the_drift_run_and_the_alerts_stored(store, world):
         run_cycle(store, catalog, alerts, window=day, now=now)
     finally:
         alerts.close()
-    # the windows the cycle stored, read back
+    # the drift results of the period, as stored now
     report = drift(store, catalog, window=day, since=T0, until=T0 + 3 * D, now=now)
-    assert report.reused == 3
     data = dashboard_data(store, catalog, window=day, since=T0, until=T0 + 3 * D, now=now)
     stored = {(r["feature"], r["model_version"], r["start_us"]): r for r in report.results}
     detectors = data["drift"]["detectors"]
