@@ -265,6 +265,9 @@ class ProcessWriter:
                 with self._acked:  # its own deadline, and its last words' way here
                     answered = self._acked.wait_for(lambda: self._final is not None, left + 1.5)
         self._stop.set()
+        if sock is not None:  # wakes the thread from its wait on the socket
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(5)
         proc = self._proc
