@@ -46,9 +46,15 @@ OPERATIONS = [
     ("/metrics", "GET"),
     ("/v1/admin/reload", "POST"),
     ("/v1/orders", "POST"),
+    ("/v1/monitoring/performance", "GET"),
+    ("/monitor/data", "GET"),
 ]
 
 NO_INPUT = {"/v1/model", "/healthz", "/readyz", "/metrics"}
+#: Reports whose valid parameters depend on each other (since before until, at most 2,000
+#: windows between them), which a schema cannot say: schema-valid values may rightly get 422,
+#: so only invalid ones are fuzzed (they must be refused within the documented answers).
+CROSS_FIELD = {"/v1/monitoring/performance", "/monitor/data"}
 
 
 # schemathesis' own pytest plugin does not run under this pytest; hypothesis drives it instead
@@ -59,6 +65,8 @@ def test_api_answers_within_its_schema(api_schema: schemathesis.BaseSchema, path
                                        method: str, mode: schemathesis.GenerationMode) -> None:
     if mode is schemathesis.GenerationMode.NEGATIVE and path in NO_INPUT:
         pytest.skip("no parameters or body to make invalid")
+    if mode is schemathesis.GenerationMode.POSITIVE and path in CROSS_FIELD:
+        pytest.skip("parameters valid one by one may be refused together (since >= until)")
     operation = api_schema[path][method]
     examples = 60 if path.startswith("/v1/recommendations") else 20
 
