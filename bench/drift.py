@@ -65,7 +65,7 @@ class Config:
     mean_size: float = 8.0
     # each kind at a smaller and a larger size (KIND:SIZE, as basketry generate --drift)
     changes: tuple[str, ...] = ("popularity:0.2", "popularity:0.5", "new-items:0.01",
-                                "new-items:0.03", "break-rule:1", "basket-size:1.1",
+                                "new-items:0.03", "break-rule:1", "break-rule:5", "basket-size:1.1",
                                 "basket-size:1.25")
     instances: int = 5
     horizon: int = 5
@@ -267,6 +267,48 @@ def run_evidently(python: Path, train_items: list[str], batches: list[list[str]]
 
 # -- the measure -----------------------------------------------------------------------------
 
+def _holding(w: Window, items: list[str]) -> np.ndarray:
+    """Per order of ``w``: does it hold every one of ``items``?"""
+    names = np.array(w.order_items, dtype=object)
+    row = np.repeat(np.arange(w.orders.n), w.orders.sizes)
+    found = np.zeros((w.orders.n, len(items)), dtype=bool)
+    for j, item in enumerate(items):
+        found[row[names == item], j] = True
+    return found.all(axis=1)
+
+
+def effect(planted: dict[str, Any], changed: list[Window], unchanged: list[Window]
+           ) -> dict[str, float]:
+    """The planted change as measured on the orders of its windows, against the same days
+    without it: what the detectors had to see."""
+    def share(ws: list[Window], items: list[str]) -> float:
+        wanted = set(items)
+        return sum(sum(i in wanted for i in w.order_items) for w in ws) / max(
+            sum(len(w.order_items) for w in ws), 1)
+
+    kind = planted["kind"]
+    if kind in ("popularity", "new-items"):
+        return {"items_share_before": share(unchanged, planted["items"]),
+                "items_share_after": share(changed, planted["items"])}
+    if kind == "basket-size":
+        def mean(ws: list[Window]) -> float:
+            return sum(len(w.order_items) for w in ws) / max(sum(w.orders.n for w in ws), 1)
+        return {"mean_size_before": mean(unchanged), "mean_size_after": mean(changed)}
+    rule = planted["rules"][0]  # the most frequent pattern's rule
+
+    def confidence(ws: list[Window]) -> float:
+        a = sum(int(_holding(w, rule["antecedent"]).sum()) for w in ws)
+        ac = sum(int(_holding(w, [*rule["antecedent"], rule["consequent"]]).sum()) for w in ws)
+        return ac / max(a, 1)
+
+    hit_rate = {"hit_rate_before": sum(w.hits for w in unchanged) / max(
+        sum(w.queries for w in unchanged), 1),
+                "hit_rate_after": sum(w.hits for w in changed) / max(
+        sum(w.queries for w in changed), 1)}
+    return {"confidence_before": confidence(unchanged), "confidence_after": confidence(changed),
+            **hit_rate}
+
+
 def delay(alarms: list[bool]) -> int | None:
     """1-based index of the first alarm (None: missed)."""
     return next((j + 1 for j, a in enumerate(alarms) if a), None)
@@ -296,7 +338,9 @@ def run(cfg: Config, evidently: Path | None, work: Path) -> dict[str, Any]:
             verdicts = [detectors.per_window(w) for w in ws]
             before = [w for w in base_windows if w.day < day]
             seq = detectors.sequential(before + ws)
+            same_days = [w for w in base_windows if w.day in horizon]
             changes.append({"change": change, "day": day, "verdicts": verdicts,
+                            "effect": effect(stream.report["drifts"][0], ws, same_days),
                             "sequential": None if seq is None else seq[len(before):],
                             "evidently_first": len(ev_batches),
                             "planted": stream.report["drifts"][0]})
@@ -365,8 +409,19 @@ def summarise(cfg: Config, no_change: list[dict[str, tuple[bool, float, float | 
     return {"config": asdict(cfg), "load_average": load_average(),
             "false_alarms": false_alarms, "no_change_margins": margins(no_change),
             "delays": delays,
-            "planted": [c["planted"] | {"change": c["change"]} for c in changes],
+            "planted": [c["planted"] | {"change": c["change"], "effect": c["effect"]}
+                        for c in changes],
+            "effects": effects(changes),
             "evidently": evidently_info, "seconds_ours": ours_seconds}
+
+
+def effects(changes: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per change, the mean of each measured effect over its instances."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for c in changes:
+        for k, v in c["effect"].items():
+            out.setdefault(c["change"], {}).setdefault(k, []).append(v)
+    return {c: {k: round(float(np.mean(v)), 4) for k, v in e.items()} for c, e in out.items()}
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -404,11 +459,14 @@ def main() -> int:
     parser.add_argument("--orders-per-day", type=int)
     parser.add_argument("--items", type=int)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--instances", type=int, help="days each change is planted at")
+    parser.add_argument("--fdr", type=float, help="concept_drift's false discovery rate")
     parser.add_argument("--out", type=Path, help="write the summary as JSON here")
     args = parser.parse_args()
     cfg = QUICK if args.quick else Config()
     for name, value in (("orders_per_day", args.orders_per_day), ("n_items", args.items),
-                        ("seed", args.seed)):
+                        ("seed", args.seed), ("instances", args.instances),
+                        ("fdr", args.fdr)):
         if value is not None:
             cfg = replace(cfg, **{name: value})
     evidently = None if args.no_evidently else evidently_python(args.evidently_venv)
@@ -424,6 +482,7 @@ def main() -> int:
     if summary["evidently"]:
         print(f"Evidently: {summary['evidently']}")
     print(table(summary))
+    print("measured effects (mean over instances):", json.dumps(summary["effects"]))
     print("no-change value / threshold (median, 99th percentile, max):",
           json.dumps(summary["no_change_margins"]))
     if args.out:
