@@ -244,3 +244,31 @@ def test_an_order_received_just_before_a_computation_makes_it_count_again(store,
     first = performance(store, ModelCatalog([m1]), **kwargs)
     again = performance(store, ModelCatalog([m1]), **kwargs)
     assert (first.computed, again.computed, again.reused) == (1, 1, 0)
+
+
+def test_a_window_stored_meanwhile_by_another_worker_is_no_failure(store, models, monkeypatch,
+                                                                   no_receipt_margin):
+    """Two workers computing the same closed window: the second one's insert meets the first
+    one's rows (the unique key of a stored window) and keeps them, answering its figures."""
+    from basketry.monitoring import aggregates
+
+    v1, _, m1, _ = models
+    store.add_events([event(T0 + 10, "r1", v1)])
+    store.add_orders(random_orders(10, T0 + 20, 10, "a"))
+    kwargs = {"window": Window.parse("day"), "since": T0, "until": T0 + D, "now": T0 + 2 * D}
+    real = aggregates.replace_windows
+
+    def other_worker_first(connection, window, starts, rows, kinds):
+        with store.engine.begin() as other:  # the other worker commits the same rows first
+            real(other, window, starts, rows, kinds)
+        connection.execute(aggregates.schema.windows.insert(), [
+            {"kind": r.kind, "model_version": r.model_version, "window": window,
+             "start_us": r.start_us, "end_us": r.end_us, "n": r.n, "metrics": r.metrics,
+             "computed_us": r.computed_us} for r in rows])  # ours, as if deleted before theirs
+
+    monkeypatch.setattr(aggregates, "replace_windows", other_worker_first)
+    first = performance(store, ModelCatalog([m1]), **kwargs)
+    assert first.cells[0].replay is not None
+    monkeypatch.setattr(aggregates, "replace_windows", real)
+    again = performance(store, ModelCatalog([m1]), **kwargs)
+    assert again.reused == 1 and again.to_json()["windows"] == first.to_json()["windows"]

@@ -186,13 +186,14 @@ def stored_windows(connection: sa.Connection, window: str, start_us: int,
 
 
 def replace_windows(connection: sa.Connection, window: str, starts: Iterable[int],
-                    rows: Sequence[StoredWindow]) -> None:
-    """Replace every stored window of ``window`` starting at one of ``starts`` by ``rows``
-    (in the caller's transaction: a reader sees the old set or the new one)."""
+                    rows: Sequence[StoredWindow], kinds: Sequence[str]) -> None:
+    """Replace the stored windows of ``kinds`` of ``window`` starting at one of ``starts`` by
+    ``rows`` (in the caller's transaction: a reader sees the old set or the new one; the
+    other kinds sharing the table, such as the page's traffic, are left alone)."""
     t = schema.windows
     starts = sorted(set(starts))
     for i in range(0, len(starts), 500):
-        connection.execute(t.delete().where(t.c.window == window,
+        connection.execute(t.delete().where(t.c.window == window, t.c.kind.in_(list(kinds)),
                                             t.c.start_us.in_(starts[i:i + 500])))
     if rows:
         connection.execute(t.insert(), [

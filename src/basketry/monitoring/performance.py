@@ -42,6 +42,7 @@ from basketry.model.protocol import (
 )
 from basketry.monitoring import aggregates
 from basketry.monitoring.aggregates import StoredWindow, VersionSpan
+from basketry.monitoring.store import MonitorStoreError
 from basketry.monitoring.windows import US, Window
 from basketry.monitoring.windows import iso as _iso
 from basketry.monitoring.windows import runs as _runs
@@ -208,8 +209,14 @@ def _timed(store: MonitorStore, c: Any, models: Models, window: Window, since_us
         for s in closed:
             # the real clock, whatever ``now`` the report is for: compared with orders' receipts
             rows += _stored_rows(fresh[s], s, s + window.width_us, params, models, computed_us)
-        with store._errors("storing computed windows"), store.engine.begin() as w:
-            aggregates.replace_windows(w, window.name, closed, rows)
+        try:
+            with store._errors("storing computed windows"), store.engine.begin() as w:
+                aggregates.replace_windows(w, window.name, closed, rows,
+                                           kinds=(MARKER, "replay", "attributed"))
+        except MonitorStoreError as exc:
+            if not _conflict(exc):
+                raise
+            # another process stored the same windows meanwhile: the same figures, kept
     for s in starts:
         cells += valid.get(s, fresh.get(s, []))
     return cells, len(valid), len(fresh)
@@ -255,6 +262,15 @@ def _merge_attributed(cells: list[Cell], rows: list[StoredWindow]) -> None:
                 cells.append(cell)
             cell.attributed = dict(r.metrics)
     cells.sort(key=lambda x: x.model_version)
+
+
+def _conflict(exc: Exception) -> bool:
+    """Whether a store failure is a unique key taken by a concurrent writer."""
+    cause = exc.__cause__ or exc.__context__
+    import sqlalchemy as sa
+
+    return isinstance(cause, sa.exc.IntegrityError) or "UNIQUE constraint" in str(exc) \
+        or "duplicate key" in str(exc)
 
 
 # -- windows of N orders (computed each time) --------------------------------------------
