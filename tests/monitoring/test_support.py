@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from basketry.monitoring import support
 from basketry.monitoring.support import (
     OrderIndex,
     containing_pairs,
@@ -37,6 +38,21 @@ def test_counts_equal_brute_force(orders, itemsets, budget):
     """Any orders (unknown items, repeats, empty orders) and itemsets (empty, repeated items),
     in chunks as small as one itemset."""
     got = count_itemsets(*csr(orders), *csr(itemsets), N_ITEMS, budget=budget)
+    assert got.tolist() == brute(orders, itemsets)
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders=orders_st, itemsets=itemsets_st,
+       limits=st.sampled_from([(2, 10**9), (4, 10**9), (64, 0)]))
+def test_counts_equal_brute_force_on_every_path(orders, itemsets, limits):
+    """Orders past ``MAX_PAIR_ORDER`` go by item postings, the others by pair postings; past
+    ``MAX_PAIRS`` the whole window goes by item postings."""
+    saved = support.MAX_PAIR_ORDER, support.MAX_PAIRS
+    support.MAX_PAIR_ORDER, support.MAX_PAIRS = limits
+    try:
+        got = count_itemsets(*csr(orders), *csr(itemsets), N_ITEMS, budget=5)
+    finally:
+        support.MAX_PAIR_ORDER, support.MAX_PAIRS = saved
     assert got.tolist() == brute(orders, itemsets)
 
 

@@ -20,6 +20,11 @@ import numpy as np
 #: (order, itemset) rows expanded at once: bounds the memory of one chunk (about 40 bytes a
 #: row across the temporaries, so ~160 MB at the default)
 DEFAULT_BUDGET = 4_000_000
+#: orders with more of the itemsets' items than this are counted by item postings, not pairs
+#: (an order of n items has n(n-1)/2 pairs)
+MAX_PAIR_ORDER = 64
+#: at most this many pairs are enumerated for a window (8 bytes each); beyond, item postings
+MAX_PAIRS = 20_000_000
 
 
 class OrderIndex:
@@ -79,9 +84,10 @@ def count_itemsets(orders_indptr: np.ndarray, orders_ids: np.ndarray,
 def count_in_index(index: OrderIndex, itemsets_offsets: np.ndarray,
                    itemsets_values: np.ndarray, *, budget: int = DEFAULT_BUDGET) -> np.ndarray:
     """``count_itemsets`` on an already indexed window (several itemset lists, one index)."""
-    offsets = np.asarray(itemsets_offsets, dtype=np.int64)
-    values = np.asarray(itemsets_values, dtype=np.int64)
-    _check_itemsets(offsets, values, index.n_items)
+    _check_itemsets(np.asarray(itemsets_offsets, dtype=np.int64),
+                    np.asarray(itemsets_values, dtype=np.int64), index.n_items)
+    # each distinct itemset counted once (items sorted, a repeated item once)
+    offsets, values, inverse = unique_itemsets(itemsets_offsets, itemsets_values, index.n_items)
     n_sets = offsets.shape[0] - 1
     lengths = np.diff(offsets)
     out = np.zeros(n_sets, dtype=np.int64)
@@ -89,8 +95,99 @@ def count_in_index(index: OrderIndex, itemsets_offsets: np.ndarray,
     single = np.flatnonzero(lengths == 1)
     out[single] = index.item_counts[values[offsets[single]]]
     multi = np.flatnonzero(lengths > 1)
+    if multi.shape[0] and index.n_orders:
+        out[multi] = _count_multi(index, offsets, values, multi, budget)
+    return out[inverse]
+
+
+def _by_item_postings(index: OrderIndex, offsets: np.ndarray, values: np.ndarray,
+                      multi: np.ndarray, budget: int) -> np.ndarray:
+    counts = np.zeros(offsets.shape[0] - 1, dtype=np.int64)
     for sets, _ in _containing(index, offsets, values, multi, budget):
-        out += np.bincount(sets, minlength=n_sets)
+        counts += np.bincount(sets, minlength=counts.shape[0])
+    return counts[multi]
+
+
+def _count_multi(index: OrderIndex, offsets: np.ndarray, values: np.ndarray, multi: np.ndarray,
+                 budget: int) -> np.ndarray:
+    """Counts of the itemsets ``multi`` (two items or more). Orders of at most
+    ``MAX_PAIR_ORDER`` of the itemsets' items are counted through pair postings (the orders
+    holding each pair of items: far fewer than those holding the rarer item of the pair),
+    larger orders through item postings."""
+    n, n_orders = index.n_items, index.n_orders
+    lengths = np.diff(offsets)
+    relevant = np.zeros(n, dtype=bool)
+    relevant[values[np.repeat(lengths > 1, lengths)]] = True
+    order_of, item_of = index.codes // n, index.codes % n
+    keep = relevant[item_of]
+    sizes = np.bincount(order_of[keep], minlength=n_orders)
+    big = sizes > MAX_PAIR_ORDER
+    small_sizes = np.where(big, 0, sizes)
+    if int((small_sizes * (small_sizes - 1) // 2).sum()) > MAX_PAIRS \
+            or float(n) ** 2 * n_orders >= 2.0**62:
+        return _by_item_postings(index, offsets, values, multi, budget)
+    counts = np.zeros(multi.shape[0], dtype=np.int64)
+    if big.any():  # the large orders alone, by item postings
+        chosen = keep & big[order_of]
+        b_orders, b_items = order_of[chosen], item_of[chosen]
+        b_ptr = np.zeros(n_orders + 1, dtype=np.int64)
+        np.cumsum(np.bincount(b_orders, minlength=n_orders), out=b_ptr[1:])
+        counts += _by_item_postings(OrderIndex(b_ptr, b_items, n), offsets, values, multi,
+                                    budget)
+    chosen = keep & ~big[order_of]
+    pairs = _pair_postings(order_of[chosen], item_of[chosen], small_sizes, n, n_orders)
+    # each itemset's two rarest items (in the whole window) make its pair; the rest are checked
+    owner = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
+    by_count = values[np.lexsort((values, index.item_counts[values], owner))]
+    first, second = by_count[offsets[multi]], by_count[offsets[multi] + 1]
+    key = (np.minimum(first, second) * n + np.maximum(first, second)) * n_orders
+    lo = np.searchsorted(pairs, key)
+    work = np.searchsorted(pairs, key + n_orders) - lo
+    two = lengths[multi] == 2
+    counts[two] += work[two]
+    longer = np.flatnonzero(~two & (work > 0))
+    cum = np.cumsum(work[longer])
+    start = 0
+    while start < longer.shape[0]:
+        base = cum[start - 1] if start else 0
+        stop = max(int(np.searchsorted(cum, base + budget, side="right")), start + 1)
+        sets = longer[start:stop]
+        w = work[sets]
+        row_set = np.repeat(np.arange(sets.shape[0], dtype=np.int64), w)
+        within = np.arange(row_set.shape[0], dtype=np.int64) - np.repeat(np.cumsum(w) - w, w)
+        order = pairs[np.repeat(lo[sets], w) + within] % n_orders
+        set_start, set_len = offsets[multi[sets]], lengths[multi[sets]]
+        rows = np.arange(row_set.shape[0], dtype=np.int64)
+        for position in range(2, int(set_len.max())):
+            checked = set_len[row_set[rows]] > position
+            test = rows[checked]
+            if test.shape[0] == 0:
+                break
+            item = by_count[set_start[row_set[test]] + position]
+            rows = np.concatenate((rows[~checked], test[index.contains(order[test], item)]))
+        counts[sets] += np.bincount(row_set[rows], minlength=sets.shape[0])
+        start = stop
+    return counts
+
+
+def _pair_postings(order: np.ndarray, item: np.ndarray, sizes: np.ndarray, n_items: int,
+                   n_orders: int) -> np.ndarray:
+    """Every pair of items of every order as ``(a * n_items + b) * n_orders + order`` (a < b),
+    sorted: the orders holding a pair are one range. ``order``/``item``: the orders' items,
+    order-major and ascending within an order; ``sizes``: items per order (0 to leave out)."""
+    starts = np.zeros(n_orders + 1, dtype=np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    parts = []
+    for size in np.unique(sizes[sizes > 1]).tolist():
+        orders = np.flatnonzero(sizes == size)
+        matrix = item[starts[orders][:, None] + np.arange(size)]
+        a, b = np.triu_indices(size, 1)
+        parts.append(((matrix[:, a] * n_items + matrix[:, b]) * n_orders
+                      + orders[:, None]).reshape(-1))
+    if not parts:
+        return np.empty(0, dtype=np.int64)
+    out = np.concatenate(parts)
+    out.sort()
     return out
 
 
