@@ -2,13 +2,16 @@
 antecedent and consequent together), with numpy alone: a serving install has no numba.
 
 Orders come as CSR of model item ids (``-1``, an item the model does not know, is dropped;
-an item repeated in an order counts once). Each itemset's orders are found from its *rarest*
-item in the window: the orders holding that item (its posting list) are expanded, and each of
-the itemset's other items is looked up in the sorted ``order * n_items + item`` codes of the
-window. The work is the sum over itemsets of their rarest item's window count, whatever the
-size of an order (an order of 1,000 items has 166M triples: enumerating subsets of orders
-would explode, posting lists do not), and itemsets are processed in chunks so that at most
-``budget`` (order, itemset) rows are alive at once.
+an item repeated in an order counts once). One item: a count of the window's (order, item)
+codes. Two items or more: every pair of items of each order (of the items any itemset holds)
+is enumerated and sorted, so the orders holding an itemset's two rarest items are one range
+(its count, for a pair); for a longer itemset those orders are expanded and each of its other
+items looked up in the window's sorted ``order * n_items + item`` codes. An order of n items has
+n(n-1)/2 pairs, so orders of more than ``MAX_PAIR_ORDER`` such items (and whole windows past
+``MAX_PAIRS`` pairs) go by item postings instead: the orders holding the itemset's rarest item,
+the other items checked, a cost of the rarest items' counts whatever the orders' sizes (an
+order of 1,000 items has 166M triples: enumerating them would explode). Expansions are done in
+chunks of at most ``budget`` (order, itemset) rows.
 """
 
 from __future__ import annotations
