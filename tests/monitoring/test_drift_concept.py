@@ -294,3 +294,19 @@ def test_hit_rate_day_to_day_variation_is_not_a_change():
     assert any(r.drifted for r in unweighted)
     dropped = days + [HitRateWindow(60 + i, 61 + i, 12_500, 50_000) for i in range(3)]
     assert any(r.drifted for r in hit_rate_changes(dropped, model_version="v")[60:62])
+
+
+def test_a_model_without_rules(tmp_path):
+    from basketry.model import items_table, write_model
+    from tests.model.conftest import make_rules
+
+    write_model(tmp_path / "m", items=items_table(np.array(["a", "b"], dtype=object),
+                                                  np.array([5, 3]),
+                                                  np.array([None, None], dtype=object)),
+                rules=make_rules([], n=10), n_baskets=10, parameters={})
+    empty = load_model(tmp_path / "m")
+    orders = Baskets(np.array([0, 2, 3]), ["a", "b", "a"])
+    served = ServedRecommendations(orders, np.array([0]), ["b"])
+    confidence, mass = concept_drift(empty, orders, served, start_us=0, end_us=1)
+    assert not confidence.drifted and confidence.details["reason"] == "the model has no rules"
+    assert not mass.drifted and mass.n == 0 and mass.details["unexplained"] == 1

@@ -209,10 +209,6 @@ def _rule_doc(model: Any, rs: RuleSet, row: int) -> dict[str, Any]:
             "consequent": c, "consequent_labels": c_labels}
 
 
-def _number(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
-
-
 def _empty(detector: str, model: Any, start_us: int, end_us: int, statistic: str,
            threshold: float | None, reason: str) -> DriftResult:
     return DriftResult(detector=detector, model_version=model.model_version, start_us=start_us,
@@ -251,9 +247,12 @@ def rule_confidence_drift(model: Any, orders: Baskets, *, start_us: int, end_us:
                "rules": rs.n_rules, "rules_tested": n_tested,
                "rules_untestable": rs.n_rules - n_tested, "rules_rejected": int(broken.shape[0]),
                "orders": t.n_orders, "broken_rules": listed}
-    if n_tested == 0:
-        details["reason"] = (f"no rule testable: no antecedent is in {min_support_orders} or "
-                             "more of the window's orders often enough to be rejected")
+    if rs.n_rules == 0:
+        details["reason"] = "the model has no rules"
+    elif n_tested == 0:
+        details["reason"] = (f"no rule testable: none has its antecedent in {min_support_orders}"
+                             " or more of the window's orders, often enough for a fall of its "
+                             f"confidence to be found at FDR {fdr}")
     return DriftResult(detector="rule_confidence", model_version=model.model_version,
                        start_us=start_us, end_us=end_us, statistic="rejected_share",
                        value=broken.shape[0] / n_tested if n_tested else 0.0, threshold=0.0,
