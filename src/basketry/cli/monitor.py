@@ -224,8 +224,8 @@ def drift(
         min=0.0001, max=0.5, help="Share of windows without change that may alarm (the data "
         "drift thresholds are calibrated for it).")] = 0.01,
     fdr: Annotated[float, typer.Option(
-        min=0.0001, max=0.5, help="False discovery rate of the per-rule confidence tests.")
-    ] = 0.05,
+        min=0.0001, max=0.5, help="False discovery rate of the per-rule confidence tests "
+        "(also the bound on windows without change alarming).")] = 0.01,
     recompute: Annotated[bool, typer.Option(
         help="Compute every window again instead of reusing the stored closed ones.")] = False,
     all_results: Annotated[bool, typer.Option(

@@ -56,7 +56,7 @@ class DriftSettings:
     """How sensitive the detectors are: part of a stored window's identity."""
 
     false_alarm_rate: float = 0.01
-    fdr: float = 0.05
+    fdr: float = 0.01
     seed: int = 0
 
     def key(self) -> dict[str, Any]:
