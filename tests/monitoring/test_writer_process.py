@@ -223,3 +223,20 @@ def test_close_gives_up_on_a_hung_store_at_the_deadline_and_counts_what_is_left(
     assert c["lost_at_shutdown"] >= 1 and c["written"] == 0
     accounted(c, 3 * CHUNK)
     assert writer._proc is not None and writer._proc.poll() is not None
+
+
+def test_every_event_reaches_the_store_on_each_backend(store_url: str, tmp_path: Path) -> None:
+    s = settings(tmp_path, db=store_url, max_delay=5.0)
+    writer = ProcessWriter(s).start()
+    n = 2 * CHUNK + 5
+    for i in range(n):
+        writer.offer_row(row(i))
+    writer.close()
+    assert writer.counts()["written"] == n
+    store = MonitorStore(store_url)
+    try:
+        events = store.read_events()
+    finally:
+        store.close()
+    assert sorted(e.request_id for e in events) == sorted(f"req-{i}" for i in range(n))
+    assert all(e.basket[0] == SECRET_ITEM and len(e.returned) == 2 for e in events)
