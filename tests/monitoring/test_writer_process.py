@@ -95,6 +95,13 @@ def test_sampling_is_decided_in_the_worker(tmp_path: Path) -> None:
     assert c["sampled_out"] == 300 and c["written"] == 0
 
 
+def test_capture_off_takes_nothing_and_starts_no_process(tmp_path: Path) -> None:
+    writer = ProcessWriter(settings(tmp_path, capture=False)).start()
+    assert not writer.offer_row(row(0)) and writer._proc is None
+    writer.close()
+    assert writer.counts()["written"] == 0 and not (tmp_path / "m.db").exists()
+
+
 def test_a_store_that_cannot_be_opened_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")  # a SQLite file below a file: never openable
     url = f"sqlite:///{tmp_path / 'file' / 'm.db'}"

@@ -101,7 +101,7 @@ class ProcessWriter:
         self._flushed = 0
         self._final: dict[str, int] | None = None
         self._flush_number = 0
-        self._closing = False
+        self._closing = not s.capture  # capture off: nothing is taken, no process starts
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -193,6 +193,8 @@ class ProcessWriter:
     def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until the process has opened the store; :class:`WriterStartError` (one line)
         when it cannot, or does not answer in time."""
+        if self._proc is None:  # capture off (or never spawned): nothing to wait for
+            return
         if timeout is None:
             timeout = self.settings.connect_timeout + START_MARGIN
         if not self._ready.wait(timeout):
