@@ -90,6 +90,15 @@ QUICK = Config(n_items=300, orders_per_day=500, train_days=20, monitor_days=30, 
                instances=1, horizon=3, min_support=0.005)
 
 
+def source_version() -> str:
+    """The commit the detectors come from, and whether the work tree changed them."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                              text=True).stdout.strip()
+    edited = git("status", "--porcelain", "--", "src/basketry/monitoring")
+    return git("rev-parse", "--short", "HEAD") + (" (monitoring edited)" if edited else "")
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -406,7 +415,7 @@ def summarise(cfg: Config, no_change: list[dict[str, tuple[bool, float, float | 
                           "no_change_value_median": float(np.median(values)),
                           "seconds_per_window": float(np.median(
                               [r["seconds"] for r in evidently_rows]))}
-    return {"config": asdict(cfg), "load_average": load_average(),
+    return {"config": asdict(cfg), "source": source_version(), "load_average": load_average(),
             "false_alarms": false_alarms, "no_change_margins": margins(no_change),
             "delays": delays,
             "planted": [c["planted"] | {"change": c["change"], "effect": c["effect"]}
@@ -428,7 +437,7 @@ def table(summary: dict[str, Any]) -> str:
     """The result as a Markdown table: a row per detector, false alarms then each change."""
     cfg = summary["config"]
     changes = list(summary["delays"])
-    header = ["detector", "false alarms"] + [f"{c}: delay (misses)" for c in changes]
+    header = ["detector", "false alarms"] + [f"`{c}`" for c in changes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for d, fa in summary["false_alarms"].items():
         cells = [f"`{d}`" if d not in ("any of ours", "evidently") else d,
@@ -445,9 +454,9 @@ def table(summary: dict[str, Any]) -> str:
             cells.append(f"{span} ({misses}/{len(found)})")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Delay: windows from the change's own (1) to the first alarm, over "
-                 f"{cfg['instances']} instance(s) of each change; misses: no alarm within "
-                 f"{cfg['horizon']} windows.")
+    lines.append(f"Per change: delay (misses): the windows from the change's own (1) to the "
+                 f"first alarm, over {cfg['instances']} instance(s) of the change; misses: no "
+                 f"alarm within {cfg['horizon']} windows.")
     return "\n".join(lines)
 
 
@@ -477,6 +486,7 @@ def main() -> int:
     summary["seconds"] = time.perf_counter() - started
     print(f"\n{cfg.n_items:,} items, {cfg.orders_per_day:,} orders a day, "
           f"{cfg.train_days} training days, {cfg.monitor_days} monitored days; "
+          f"detectors of {summary['source']}; "
           f"load average after: {load_average()}; {summary['seconds']:.0f} s "
           f"({summary['seconds_ours']:.0f} s without Evidently)")
     if summary["evidently"]:
