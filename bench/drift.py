@@ -454,9 +454,10 @@ def table(summary: dict[str, Any]) -> str:
             cells.append(f"{span} ({misses}/{len(found)})")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Per change: delay (misses): the windows from the change's own (1) to the "
-                 f"first alarm, over {cfg['instances']} instance(s) of the change; misses: no "
-                 f"alarm within {cfg['horizon']} windows.")
+    lines.append(f"Per change: the delay, the windows from the change's own (1) to the first "
+                 f"alarm (range over the {cfg['instances']} instance(s); -: none found), and in "
+                 f"brackets the misses, instances without an alarm within {cfg['horizon']} "
+                 f"windows.")
     return "\n".join(lines)
 
 
