@@ -393,3 +393,16 @@ def test_watch_refuses_a_bad_interval(tmp_path, interval):
     status, _, err = invoke("monitor", "watch", "--interval", interval, "--db",
                             f"sqlite:///{tmp_path / 'm.db'}")
     assert status == 2 and "--interval" in err, err
+
+
+@pytest.mark.parametrize("command", ["performance", "drift", "report", "watch"])
+def test_reports_on_an_unreachable_store_are_one_line_with_the_password_masked(command,
+                                                                              tmp_path):
+    pytest.importorskip("psycopg2")
+    url = "postgresql+psycopg2://shop:s3cret@127.0.0.1:1/monitoring"
+    extra = ("--out", str(tmp_path / "r.html")) if command == "report" else \
+        ("--once",) if command == "watch" else ()
+    status, out, err = invoke("monitor", command, "--db", url, *extra)
+    assert_one_line(status, err, "127.0.0.1", "***")
+    assert "s3cret" not in err + out
+    assert not (tmp_path / "r.html").exists()

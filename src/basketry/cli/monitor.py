@@ -14,6 +14,7 @@ from basketry.cli.options import ReadOptions, option_groups
 
 if TYPE_CHECKING:
     from basketry.monitoring import MonitorSettings
+    from basketry.monitoring.catalog import ModelCatalog
     from basketry.monitoring.store import MonitorStore
 
 monitor_app = typer.Typer(help="Monitoring: completed orders in from a file, the online "
@@ -26,6 +27,35 @@ INGEST_CHUNK = 5_000
 Db = Annotated[str | None, typer.Option(
     "--db", help="SQLAlchemy URL of the monitoring store (default: BASKETRY_MONITOR_DB, else "
     "sqlite under $BASKETRY_HOME).", show_default=False)]
+
+
+# The reports' options, declared once (performance, drift, report; watch takes Window, Models).
+Since = Annotated[str | None, typer.Option(
+    help="Start: a date or time (2026-11-01, 2026-11-01T08:00; UTC unless a zone is given) or "
+    "an age (30d, 12h, 4w). Default: 2 days for hours, 30 days for days and orders, 12 weeks "
+    "for weeks.", show_default=False)]
+Until = Annotated[str | None, typer.Option(
+    help="End (excluded), written as --since. Default: now.", show_default=False)]
+WindowOption = Annotated[str, typer.Option(
+    "--window", help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")]
+Models = Annotated[list[Path] | None, typer.Option(
+    "--model", help="A model directory (repeatable); the registry's local versions are always "
+    "looked at too.", show_default=False)]
+
+
+def _period(since: str | None, until: str | None) -> tuple[float | None, float | None, float]:
+    """``--since`` and ``--until`` in seconds since the epoch (``None``: the default), and
+    the time they were read at."""
+    now = datetime.now(UTC).timestamp()
+    return (_when(since, now, "--since") if since is not None else None,
+            _when(until, now, "--until") if until is not None else None, now)
+
+
+def _catalog(model: list[Path] | None) -> ModelCatalog:
+    """The models a report can use: ``--model`` and the registry's local versions."""
+    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+
+    return ModelCatalog([*(model or []), *model_directories(registry_roots())])
 
 
 def _settings(db: str | None) -> MonitorSettings:
@@ -126,21 +156,13 @@ def _public_url(settings: MonitorSettings) -> str:
 
 @monitor_app.command()
 def performance(
-    since: Annotated[str | None, typer.Option(
-        help="Start: a date or time (2026-11-01, 2026-11-01T08:00; UTC unless a zone is "
-        "given) or an age (30d, 12h, 4w). Default: 2 days for hours, 30 days for days and "
-        "orders, 12 weeks for weeks.", show_default=False)] = None,
-    until: Annotated[str | None, typer.Option(
-        help="End (excluded), written as --since. Default: now.", show_default=False)] = None,
-    window: Annotated[str, typer.Option(
-        help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")
-    ] = "day",
+    since: Since = None,
+    until: Until = None,
+    window: WindowOption = "day",
     model_version: Annotated[str | None, typer.Option(
         "--model-version", help="Only this model version (as the events record it).",
         show_default=False)] = None,
-    model: Annotated[list[Path] | None, typer.Option(
-        "--model", help="A model directory to replay with (repeatable); the registry's local "
-        "versions are always looked at too.", show_default=False)] = None,
+    model: Models = None,
     k: Annotated[int, typer.Option(help="The cut-off shown in the table (1, 5 or 10); the "
                                    "JSON has all.")] = 10,
     recompute: Annotated[bool, typer.Option(
@@ -153,7 +175,6 @@ def performance(
     intervals, coverage, fallback share) beside its offline figures, and, for orders that name
     the recommendations shown, the share of recommended items bought (precision@k)."""
     from basketry.model.protocol import KS
-    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
     from basketry.monitoring.performance import performance as measure
     from basketry.monitoring.windows import Window
 
@@ -163,11 +184,9 @@ def performance(
         raise typer.BadParameter(f"{k}: expected one of {', '.join(map(str, KS))}",
                                  param_hint="--k")
     spec = Window.parse(window)
-    now = datetime.now(UTC).timestamp()
-    start = _when(since, now, "--since") if since is not None else None
-    end = _when(until, now, "--until") if until is not None else None
+    start, end, now = _period(since, until)
     settings = _settings(db)
-    catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+    catalog = _catalog(model)
     with console.status("measuring the online performance"):
         store = _existing_store(settings)
         try:
@@ -209,17 +228,10 @@ def _when(text: str, now: float, option: str) -> float:
 
 @monitor_app.command()
 def drift(
-    since: Annotated[str | None, typer.Option(
-        help="Start, as for performance (a date, a time or an age such as 30d).",
-        show_default=False)] = None,
-    until: Annotated[str | None, typer.Option(help="End (excluded). Default: now.",
-                                              show_default=False)] = None,
-    window: Annotated[str, typer.Option(
-        help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")
-    ] = "day",
-    model: Annotated[list[Path] | None, typer.Option(
-        "--model", help="A model directory (repeatable); the registry's local versions are "
-        "always looked at too.", show_default=False)] = None,
+    since: Since = None,
+    until: Until = None,
+    window: WindowOption = "day",
+    model: Models = None,
     false_alarm_rate: Annotated[float, typer.Option(
         min=0.0001, max=0.5, help="Share of windows without change that may alarm (the data "
         "drift thresholds are calibrated for it).")] = 0.01,
@@ -237,7 +249,6 @@ def drift(
     reference: item and basket-size distributions of orders and requests, unknown items, new
     top items, rules whose confidence fell, broken rules among the served recommendations, and
     a change detector on the online hit rate. Results are stored; alerts are raised."""
-    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
     from basketry.monitoring.drift import DriftSettings
     from basketry.monitoring.drift import drift as detect
     from basketry.monitoring.windows import Window
@@ -245,11 +256,9 @@ def drift(
     if output not in ("table", "json"):
         raise typer.BadParameter(f"{output!r}: expected table or json", param_hint="--output")
     spec = Window.parse(window)
-    now = datetime.now(UTC).timestamp()
-    start = _when(since, now, "--since") if since is not None else None
-    end = _when(until, now, "--until") if until is not None else None
+    start, end, now = _period(since, until)
     settings = _settings(db)
-    catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+    catalog = _catalog(model)
     with console.status("computing drift"):
         store = _existing_store(settings)
         try:
@@ -288,9 +297,7 @@ def watch(
         help="Time between the starts of two cycles: seconds, or 90s, 15m, 1h.")] = "15m",
     window: Annotated[str, typer.Option(
         help="hour, day or week: the windows computed (over their usual span).")] = "day",
-    model: Annotated[list[Path] | None, typer.Option(
-        "--model", help="A model directory (repeatable); the registry's local versions are "
-        "always looked at too.", show_default=False)] = None,
+    model: Models = None,
     once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
     metrics_port: Annotated[int, typer.Option(
         min=0, max=65535, help="Serve Prometheus metrics (alerts open and raised per kind, "
@@ -307,7 +314,6 @@ def watch(
     from basketry.cli.errors import describe_failure
     from basketry.model.reference import basketry_home
     from basketry.monitoring.alerts import Alerts, webhook_figures
-    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
     from basketry.monitoring.exporter import CycleFigures, serve_metrics
     from basketry.monitoring.watch import run_cycle, run_forever, watch_lock
     from basketry.monitoring.windows import Window
@@ -335,7 +341,7 @@ def watch(
             alerts.resend()
 
             def cycle():  # the registry is looked at again each cycle: new versions appear
-                catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+                catalog = _catalog(model)
                 done = run_cycle(store, catalog, alerts, window=spec)
                 cycles.done(done.seconds)
                 stored[:] = alerts.store_figures()
@@ -374,17 +380,10 @@ def report(
     out: Annotated[Path | None, typer.Option(
         "--out", help="The HTML file to write (one offline file: charts and their library "
         "inside, nothing fetched).", show_default=False)] = None,
-    since: Annotated[str | None, typer.Option(
-        help="Start, as for performance (a date, a time or an age such as 30d).",
-        show_default=False)] = None,
-    until: Annotated[str | None, typer.Option(help="End (excluded). Default: now.",
-                                              show_default=False)] = None,
-    window: Annotated[str, typer.Option(
-        help="hour, day, week (UTC, weeks from Monday), or a number of orders (1000).")
-    ] = "day",
-    model: Annotated[list[Path] | None, typer.Option(
-        "--model", help="A model directory (repeatable); the registry's local versions are "
-        "always looked at too.", show_default=False)] = None,
+    since: Since = None,
+    until: Until = None,
+    window: WindowOption = "day",
+    model: Models = None,
     output: Annotated[str, typer.Option(help="html (to --out) or json (to stdout).")
                       ] = "html",
     db: Db = None,
@@ -392,7 +391,6 @@ def report(
     """The monitoring page as a static report: traffic and latency, online HR per version
     beside its offline figure, drift per window with its threshold, the top drifting items,
     broken rules, alerts (as stored by `monitor drift` or `monitor watch`)."""
-    from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
     from basketry.monitoring.dashboard import dashboard_data
     from basketry.monitoring.windows import Window
 
@@ -405,11 +403,9 @@ def report(
         raise typer.BadParameter(f"{out}: " + ("is a directory" if out.is_dir() else
                                               f"no directory {out.parent}"), param_hint="--out")
     spec = Window.parse(window)
-    now = datetime.now(UTC).timestamp()
-    start = _when(since, now, "--since") if since is not None else None
-    end = _when(until, now, "--until") if until is not None else None
+    start, end, now = _period(since, until)
     settings = _settings(db)
-    catalog = ModelCatalog([*(model or []), *model_directories(registry_roots())])
+    catalog = _catalog(model)
     with console.status("gathering the report"):
         store = _existing_store(settings)
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -22,6 +21,7 @@ from basketry.monitoring import schema, traffic
 from basketry.monitoring.drift_types import DETECTORS
 from basketry.monitoring.performance import performance
 from basketry.monitoring.windows import US, Window
+from basketry.monitoring.windows import iso as _iso
 
 if TYPE_CHECKING:
     from basketry.monitoring.catalog import Models
@@ -196,7 +196,3 @@ def _finite(value: Any) -> float | None:
     if value is None or not math.isfinite(float(value)):
         return None
     return float(value)
-
-
-def _iso(time_us: int) -> str:
-    return datetime.fromtimestamp(time_us // US, UTC).isoformat().replace("+00:00", "Z")

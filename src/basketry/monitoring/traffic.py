@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from basketry.monitoring import aggregates, schema
 from basketry.monitoring.aggregates import StoredWindow
 from basketry.monitoring.windows import US, Window
+from basketry.monitoring.windows import iso as _iso
+from basketry.monitoring.windows import runs as _runs
 
 #: A window is closed, and stored, this long after its end (as the performance's windows).
 GRACE_US = 5 * 60 * US
@@ -172,16 +174,6 @@ def _store(store: Any, window: str, closed: Sequence[TrafficWindow]) -> None:
             pass  # another worker stored the same windows meanwhile: the same figures
 
 
-def _runs(starts: list[int], width: int) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for s in starts:
-        if runs and runs[-1][1] == s:
-            runs[-1] = (runs[-1][0], s + width)
-        else:
-            runs.append((s, s + width))
-    return runs
-
-
 def merged(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
     out: dict[int, int] = {}
     for h in histograms:
@@ -241,9 +233,6 @@ def traffic_json(windows: Sequence[TrafficWindow], window: Window, now_us: int,
                                                        for h in x.latency.values()), top)},
             "windows_reused": reused, "windows_computed": computed}
 
-
-def _iso(time_us: int) -> str:
-    return datetime.fromtimestamp(time_us // US, UTC).isoformat().replace("+00:00", "Z")
 
 
 def loads(value: Any) -> Any:

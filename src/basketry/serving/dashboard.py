@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import Annotated, Any
@@ -23,13 +22,13 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
+from basketry.monitoring.catalog import ModelCatalog
 from basketry.monitoring.report_html import plotly_js, render_report
-from basketry.monitoring.windows import Window, WindowError
-from basketry.serving.capture import Capture, CaptureError
+from basketry.monitoring.windows import Window
+from basketry.serving.capture import Capture
 from basketry.serving.errors import ApiError
 from basketry.serving.openapi import responses
-from basketry.serving.performance import REPORT_TIMEOUT, _release_after, _time
+from basketry.serving.performance import Reports
 from basketry.serving.schemas import ErrorResponse
 from basketry.serving.state import ModelHolder, Snapshot
 
@@ -38,51 +37,22 @@ PLOTLY_PATH = "/monitor/assets/plotly.min.js"
 HTML = "text/html; charset=utf-8"
 
 
+def _page_data(store: Any, catalog: ModelCatalog, window: Window, since: float | None,
+               until: float | None, query: Mapping[str, str]) -> dict[str, Any]:
+    from basketry.monitoring.dashboard import dashboard_data
+
+    return dashboard_data(store, catalog, window=window, since=since, until=until)
+
+
 class Dashboard:
-    """The page's document for one worker (see the module's docstring)."""
+    """The page's document for one worker: the monitoring reports' runner (the query
+    checked, one page at a time, in a thread) computing ``dashboard_data``."""
 
     def __init__(self, capture: Capture) -> None:
-        self.capture = capture
-        self._busy = threading.Lock()
+        self.reports = Reports(capture, fields=QUERY_FIELDS, what="monitoring page")
 
     async def data(self, query: Mapping[str, str], snap: Snapshot | None) -> dict[str, Any]:
-        unknown = sorted(set(query) - set(QUERY_FIELDS))
-        if unknown:
-            raise ApiError(422, "invalid_parameter", f"unknown parameter `{unknown[0]}`",
-                           unknown[0])
-        try:
-            window = Window.parse(query.get("window") or "day")
-        except WindowError as exc:
-            raise ApiError(422, "invalid_parameter", str(exc), "window") from None
-        since, until = _time(query, "since"), _time(query, "until")
-        if not self._busy.acquire(blocking=False):
-            raise ApiError(503, "busy", "the monitoring page is being computed by this worker "
-                           "for another request; ask again in a few seconds")
-        try:
-            work = asyncio.to_thread(self._compute, window, since, until, snap)
-            return await asyncio.wait_for(_release_after(work, self._busy), REPORT_TIMEOUT)
-        except TimeoutError:
-            raise ApiError(503, "timeout", f"the page took longer than {REPORT_TIMEOUT:g} s; "
-                           "ask for a shorter period or a coarser window") from None
-
-    def _compute(self, window: Window, since: float | None, until: float | None,
-                 snap: Snapshot | None) -> dict[str, Any]:
-        try:
-            store = self.capture.open_store()  # one line naming the extra when it is missing
-        except CaptureError as exc:
-            raise ApiError(503, "store_unavailable", str(exc).splitlines()[0]) from None
-        from basketry.monitoring.dashboard import dashboard_data
-        from basketry.monitoring.performance import PerformanceError
-        from basketry.monitoring.store import MonitorStoreError
-
-        served = [snap.model] if snap is not None else []
-        catalog = ModelCatalog(model_directories(registry_roots()), models=served)
-        try:
-            return dashboard_data(store, catalog, window=window, since=since, until=until)
-        except PerformanceError as exc:
-            raise ApiError(422, "invalid_parameter", str(exc), exc.field) from None
-        except MonitorStoreError as exc:
-            raise ApiError(503, "store_unavailable", str(exc).splitlines()[0]) from None
+        return await self.reports.run(query, snap, _page_data)
 
 
 def dashboard_routes(capture: Capture, holder: ModelHolder) -> list[HTTPRouteHandler]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,53 +25,80 @@ from basketry.serving.state import Snapshot
 REPORT_TIMEOUT = 60.0
 QUERY_FIELDS = ("since", "until", "window", "model_version")
 
+#: What a report computes from the store, the models, the period and the query.
+Compute = Callable[[Any, ModelCatalog, Window, float | None, float | None, Mapping[str, str]],
+                   dict[str, Any]]
 
-class PerformanceReports:
-    """Reports of one worker (see the module's docstring)."""
 
-    def __init__(self, capture: Capture) -> None:
-        self.capture = capture
+class Reports:
+    """Reports read from the monitoring store by one worker (this endpoint's and the
+    monitoring page's): the query checked (422 naming the parameter), one report at a time
+    (503 ``busy`` at once for a second one), in a thread within ``REPORT_TIMEOUT``, with the
+    model this worker serves and the registry's local versions."""
+
+    def __init__(self, capture: Capture, *, fields: tuple[str, ...], what: str) -> None:
+        self.capture, self.fields, self.what = capture, fields, what
         self._busy = threading.Lock()
 
-    async def report(self, query: Mapping[str, str], snap: Snapshot | None) -> dict[str, Any]:
-        unknown = sorted(set(query) - set(QUERY_FIELDS))
+    async def run(self, query: Mapping[str, str], snap: Snapshot | None,
+                  compute: Compute) -> dict[str, Any]:
+        unknown = sorted(set(query) - set(self.fields))
         if unknown:
             raise ApiError(422, "invalid_parameter", f"unknown parameter `{unknown[0]}`",
                            unknown[0])
         try:
-            window = Window.parse(query.get("window", "day"))
+            window = Window.parse(query.get("window") or "day")
         except WindowError as exc:
             raise ApiError(422, "invalid_parameter", str(exc), "window") from None
         since, until = _time(query, "since"), _time(query, "until")
-        version = query.get("model_version") or None
         if not self._busy.acquire(blocking=False):
-            raise ApiError(503, "busy", "another performance report is being computed by this "
+            raise ApiError(503, "busy", f"another {self.what} is being computed by this "
                            "worker; ask again in a few seconds")
         try:
-            work = asyncio.to_thread(self._compute, window, since, until, version, snap)
+            work = asyncio.to_thread(self._compute, compute, window, since, until, query,
+                                     snap)
             return await asyncio.wait_for(_release_after(work, self._busy), REPORT_TIMEOUT)
         except TimeoutError:
-            raise ApiError(503, "timeout", f"the report took longer than {REPORT_TIMEOUT:g} s; "
-                           "ask for a shorter period or a coarser window") from None
+            raise ApiError(503, "timeout", f"the {self.what} took longer than "
+                           f"{REPORT_TIMEOUT:g} s; ask for a shorter period or a coarser "
+                           "window") from None
 
-    def _compute(self, window: Window, since: float | None, until: float | None,
-                 version: str | None, snap: Snapshot | None) -> dict[str, Any]:
-        from basketry.monitoring.performance import PerformanceError, performance
+    def _compute(self, compute: Compute, window: Window, since: float | None,
+                 until: float | None, query: Mapping[str, str],
+                 snap: Snapshot | None) -> dict[str, Any]:
+        from basketry.monitoring.performance import PerformanceError
         from basketry.monitoring.store import MonitorStoreError
 
         try:
             store = self.capture.open_store()
-        except CaptureError as exc:
-            raise ApiError(503, "store_unavailable", str(exc)) from None
+        except CaptureError as exc:  # the monitor extra missing, or the store unusable
+            raise ApiError(503, "store_unavailable", str(exc).splitlines()[0]) from None
         served = [snap.model] if snap is not None else []
         catalog = ModelCatalog(model_directories(registry_roots()), models=served)
         try:
-            return performance(store, catalog, window=window, since=since, until=until,
-                               model_version=version).to_json()
+            return compute(store, catalog, window, since, until, query)
         except PerformanceError as exc:
             raise ApiError(422, "invalid_parameter", str(exc), exc.field) from None
         except MonitorStoreError as exc:
             raise ApiError(503, "store_unavailable", str(exc).splitlines()[0]) from None
+
+
+class PerformanceReports:
+    """``GET /v1/monitoring/performance`` of one worker."""
+
+    def __init__(self, capture: Capture) -> None:
+        self.reports = Reports(capture, fields=QUERY_FIELDS, what="performance report")
+
+    async def report(self, query: Mapping[str, str], snap: Snapshot | None) -> dict[str, Any]:
+        return await self.reports.run(query, snap, _performance)
+
+
+def _performance(store: Any, catalog: ModelCatalog, window: Window, since: float | None,
+                 until: float | None, query: Mapping[str, str]) -> dict[str, Any]:
+    from basketry.monitoring.performance import performance
+
+    return performance(store, catalog, window=window, since=since, until=until,
+                       model_version=query.get("model_version") or None).to_json()
 
 
 async def _release_after(work: Any, lock: threading.Lock) -> Any:
