@@ -11,17 +11,19 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from litestar.testing import TestClient
 
+from basketry.model.layout import write_layout
 from basketry.monitoring import MonitorSettings
 from basketry.serving import Settings, create_app
 from basketry.serving.capture import Capture
 from tests.serving.conftest import ADMIN, write_version
+from tests.serving.test_layout_endpoint import make_plan
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     home = tmp_path_factory.mktemp("fuzz")
     model = home / "model"
-    write_version(model, "v1")
+    write_layout(make_plan(write_version(model, "v1")), model)  # a shelf plan to answer from
     # a store of its own: module-scoped, this runs before the autouse BASKETRY_HOME isolation
     capture = Capture(MonitorSettings(db=f"sqlite:///{home / 'monitoring.db'}"))
     application = create_app(Settings(model=str(model), admin_token=ADMIN), capture=capture)
@@ -48,6 +50,8 @@ OPERATIONS = [
     ("/v1/orders", "POST"),
     ("/v1/monitoring/performance", "GET"),
     ("/monitor/data", "GET"),
+    ("/v1/layout", "GET"),
+    ("/v1/layout/items/{item}", "GET"),
 ]
 
 NO_INPUT = {"/v1/model", "/healthz", "/readyz", "/metrics"}

@@ -24,6 +24,7 @@ from basketry.serving.docs_ui import assets_route
 from basketry.serving.encoding import recommended_items
 from basketry.serving.error_handlers import request_id
 from basketry.serving.errors import ApiError
+from basketry.serving.layout import layout_routes
 from basketry.serving.metrics import CONTENT_TYPE, Metrics
 from basketry.serving.openapi import ERRORS, responses
 from basketry.serving.orders import OrderIntake
@@ -251,6 +252,7 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
     return [recommendations, recommendations_batch, associations, model_info, healthz,
             healthz_head, readyz, readyz_head, metrics_endpoint, admin_reload, openapi_json, orders,
             monitoring_performance, *dashboard_routes(capture, holder),
+            *layout_routes(holder, settings.max_item_length),
             assets_route()]
 
 
