@@ -71,7 +71,7 @@ ORDER_SIZES = (2, 20)  # items of the real baskets taken as orders
 EVENT_BASKET = 4  # items of a basket asked about
 K = 5  # items answered
 CHUNK = 50_000  # events per bulk write
-TABLES = ("recommendation_events", "event_items", "orders", "order_items", "order_requests")
+TABLES = ("recommendation_events", "orders", "order_items", "order_requests")
 
 
 def load_average() -> str:

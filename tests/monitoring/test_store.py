@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from basketry.monitoring import RecommendationEvent, migrations, schema
 from basketry.monitoring.privacy import customer_key
 from basketry.monitoring.store import MonitorStore, MonitorStoreError
 
-TABLES = {"recommendation_events", "event_items", "orders", "order_items", "order_requests",
+TABLES = {"recommendation_events", "orders", "order_items", "order_requests",
           "windows", "drift_results", "alerts"}
 T0 = datetime(2024, 5, 1, tzinfo=UTC).timestamp()
 
@@ -50,6 +51,45 @@ def test_migrate_again_is_a_no_op_and_keeps_the_rows(store):
     assert store.count("recommendation_events") == 1
 
 
+def test_events_written_as_item_rows_are_carried_over_in_order(store_url):
+    """Revision 0003 moved an event's items from rows of ``event_items`` into two columns."""
+    from alembic import command
+    from alembic.config import Config
+
+    if store_url.startswith("sqlite:///"):
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    store = MonitorStore(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(migrations.SCRIPTS))
+    with store.engine.begin() as c:
+        config.attributes["connection"] = c
+        command.upgrade(config, "0002")
+        for i in range(3):
+            c.execute(sa.text(
+                "INSERT INTO recommendation_events (id, time_us, request_id, model_version, "
+                "endpoint, n_basket, n_returned, n_rules, n_fallback, latency_ms) VALUES "
+                f"({i + 1}, {i}, 'r{i}', 'v1', 'single', 2, 3, 2, 1, 0.5)"))
+            # written out of order, with a quote and a separator-like character
+            for role, p, item in [(1, 2, "z"), (0, 1, f"b{i}"), (1, 0, 'x"q'),
+                                  (0, 0, "a\x1fa"), (1, 1, "y")]:
+                c.execute(sa.text("INSERT INTO event_items VALUES (:e, :r, :p, :i)"),
+                          {"e": i + 1, "r": role, "p": p, "i": item})
+        # an event with no items at all
+        c.execute(sa.text(
+            "INSERT INTO recommendation_events (id, time_us, request_id, model_version, "
+            "endpoint, n_basket, n_returned, n_rules, n_fallback, latency_ms) VALUES "
+            "(4, 3, 'r3', 'v1', 'associations', 0, 0, 0, 0, 0.5)"))
+    store.migrate()
+    try:
+        back = store.read_events()
+        assert [(e.basket, e.returned) for e in back] == [
+            (("a\x1fa", f"b{i}"), ('x"q', "y", "z")) for i in range(3)] + [((), ())]
+        with store.engine.connect() as connection:
+            assert "event_items" not in sa.inspect(connection).get_table_names()
+    finally:
+        store.close()
+
+
 MIGRATE = """
 import sys
 from basketry.monitoring.store import MonitorStore
@@ -84,7 +124,7 @@ def test_events_round_trip(store):
                                         tuple(e.basket), tuple(e.returned), e.n_rules,
                                         e.n_fallback, e.latency_ms) for e in events]
     assert store.read_events(start=T0 + 1, end=T0 + 2) == back[1:2]
-    assert store.count("event_items") == 3 * 5 + 1
+    assert store.count("recommendation_events") == 4
 
 
 def test_events_of_several_batches_keep_their_items(store):
@@ -101,7 +141,6 @@ def test_an_event_refused_by_the_database_writes_nothing_of_its_batch(store):
     with pytest.raises(MonitorStoreError, match="writing events failed"):
         store.add_events([event(0), bad])
     assert store.count("recommendation_events") == 0
-    assert store.count("event_items") == 0
 
 
 def order(oid: str, items=("a", "b"), **extra):
@@ -180,7 +219,7 @@ def test_retention_deletes_old_events_and_orders(store):
     assert (deleted.events, deleted.orders) == (1, 1)
     assert [e.request_id for e in store.read_events()] == ["req-1"]
     assert [o["order_id"] for o in store.read_orders()] == ["new"]
-    assert store.count("event_items") == 5
+    assert store.count("recommendation_events") == 1
     assert store.count("order_items") == 1 and store.count("order_requests") == 0
     assert store.delete_older_than(30, now=now) == type(deleted)(0, 0)
 
@@ -191,7 +230,7 @@ def test_retention_in_chunks(store, monkeypatch):
     monkeypatch.setattr(store_module, "DELETE_CHUNK", 3)
     store.add_events([event(i) for i in range(10)])
     assert store.delete_older_than(0, now=T0 + 1000).events == 10
-    assert store.count("event_items") == 0
+    assert store.count("recommendation_events") == 0
 
 
 def test_a_postgresql_url_that_does_not_connect_is_one_line_with_the_password_masked():

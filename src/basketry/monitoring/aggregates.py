@@ -1,8 +1,9 @@
 """The SQL of the online measures: what the store is asked, aggregated in the database.
 
 Each function takes a SQLAlchemy connection and a time range in microseconds and returns
-arrays or small lists; nothing here loads the events themselves into Python. The same
-statements run on SQLite and PostgreSQL (plain joins, ``CASE``, integer arithmetic).
+arrays or small lists: counts and sums are aggregated in SQL; the item lists a measure needs
+are read for its window only. The same statements run on SQLite and PostgreSQL (plain joins,
+``CASE``, integer arithmetic, ``aggregate_strings``).
 """
 
 from __future__ import annotations
@@ -83,15 +84,6 @@ def order_items(connection: sa.Connection, start_us: int, end_us: int) -> OrderI
     return OrderItems(pk, time_us, indptr, [item for items in lists for item in items])
 
 
-def _k_columns(ks: Sequence[int]) -> tuple[str, str]:
-    inner = ", ".join(
-        f"SUM(CASE WHEN ei.position < {k} AND oi.item IS NOT NULL THEN 1 ELSE 0 END) AS b{k}, "
-        f"SUM(CASE WHEN ei.position < {k} THEN 1 ELSE 0 END) AS r{k}" for k in ks)
-    outer = ", ".join(f"SUM(CASE WHEN x.b{k} > 0 THEN 1 ELSE 0 END), SUM(x.b{k}), SUM(x.r{k})"
-                      for k in ks)
-    return inner, outer
-
-
 @dataclass(frozen=True)
 class Attributed:
     """Per (order, model version) of the recommendations an order names as shown to it:
@@ -111,34 +103,46 @@ class Attributed:
 def attributed(connection: sa.Connection, start_us: int, end_us: int,
                ks: Sequence[int]) -> Attributed:
     """For the orders with ``start_us <= time < end_us`` that name recommendation requests:
-    whether what was recommended was bought, aggregated per (order, model version) in SQL (a
-    join of the returned items with the order's items, one index lookup per returned item)."""
+    whether what was recommended was bought, per (order, model version). Two index joins
+    bring the shown events' returned lists and the orders' items (only of orders that name a
+    request); the comparison, a few items per event, is done here."""
     ks = [int(k) for k in ks]
-    inner, outer = _k_columns(ks)
-    statement = sa.text(f"""
-        SELECT x.order_pk, x.time_us, x.model_version, COUNT(*), {outer}
-        FROM (
-            SELECT o.id AS order_pk, o.time_us AS time_us, e.id AS event_id,
-                   e.model_version AS model_version, {inner}
-            FROM orders o
-            JOIN order_requests r ON r.order_pk = o.id
-            JOIN recommendation_events e ON e.request_id = r.request_id
-            LEFT JOIN event_items ei ON ei.event_id = e.id AND ei.role = {schema.RETURNED}
-            LEFT JOIN order_items oi ON oi.order_pk = o.id AND oi.item = ei.item
-            WHERE o.time_us >= :start AND o.time_us < :end
-            GROUP BY o.id, o.time_us, e.id, e.model_version
-        ) x
-        GROUP BY x.order_pk, x.time_us, x.model_version
-        ORDER BY x.time_us, x.order_pk
-    """)
-    rows = connection.execute(statement, {"start": start_us, "end": end_us}).all()
-    n, m = len(rows), len(ks)
-    values = np.array([[int(v or 0) for v in r[3:]] for r in rows], dtype=np.int64
-                      ).reshape(n, 1 + 3 * m)
+    o, r, e, oi = (schema.orders, schema.order_requests, schema.recommendation_events,
+                   schema.order_items)
+    in_range = sa.and_(o.c.time_us >= start_us, o.c.time_us < end_us)
+    shown = connection.execute(
+        sa.select(o.c.id, o.c.time_us, e.c.model_version, e.c.returned)
+        .join(r, r.c.order_pk == o.c.id)
+        .join(e, e.c.request_id == r.c.request_id)
+        .where(in_range)).all()
+    bought: dict[int, set[str]] = {}
+    if shown:
+        named = sa.exists().where(r.c.order_pk == o.c.id)
+        for pk, joined in connection.execute(
+                sa.select(o.c.id, sa.func.aggregate_strings(oi.c.item, ITEM_SEPARATOR))
+                .join(oi, oi.c.order_pk == o.c.id)
+                .where(in_range, named).group_by(o.c.id)):
+            bought[int(pk)] = set(joined.split(ITEM_SEPARATOR))
+    m = len(ks)
+    groups: dict[tuple[int, int, str], list[int]] = {}
+    decode = schema.decode_items
+    for pk, time_us, version, returned in shown:
+        row = groups.setdefault((int(time_us), int(pk), str(version)), [0] * (1 + 3 * m))
+        items = decode(returned)
+        have = bought.get(int(pk), set())
+        hits = [item in have for item in items]
+        row[0] += 1
+        for j, k in enumerate(ks):
+            b = sum(hits[:k])
+            row[1 + 3 * j] += b > 0
+            row[2 + 3 * j] += b
+            row[3 + 3 * j] += min(k, len(items))
+    keys = sorted(groups)
+    values = np.array([groups[key] for key in keys], dtype=np.int64).reshape(len(keys), 1 + 3 * m)
     return Attributed(
-        order_pk=np.array([int(r[0]) for r in rows], dtype=np.int64),
-        time_us=np.array([int(r[1]) for r in rows], dtype=np.int64),
-        model_version=[str(r[2]) for r in rows],
+        order_pk=np.array([key[1] for key in keys], dtype=np.int64),
+        time_us=np.array([key[0] for key in keys], dtype=np.int64),
+        model_version=[key[2] for key in keys],
         shown=values[:, 0],
         hit=values[:, 1::3], bought=values[:, 2::3], returned=values[:, 3::3])
 
@@ -223,37 +227,26 @@ class EventItems:
 
 def event_items(connection: sa.Connection, start_us: int, end_us: int) -> EventItems:
     """The baskets asked about and the rule-based items answered, of every event with
-    ``start_us <= time < end_us`` (two index range scans, no per-event query)."""
-    e, it = schema.recommendation_events, schema.event_items
+    ``start_us <= time < end_us`` (one index range scan; the item lists decoded here)."""
+    e = schema.recommendation_events
     events = connection.execute(
-        sa.select(e.c.id, e.c.time_us, e.c.model_version)
+        sa.select(e.c.time_us, e.c.model_version, e.c.n_rules, e.c.basket, e.c.returned)
         .where(e.c.time_us >= start_us, e.c.time_us < end_us)
         .order_by(e.c.id)).all()
-    if not events:
-        empty = np.zeros(0, dtype=np.int64)
-        zero = np.zeros(1, dtype=np.int64)
-        return EventItems(empty, [], zero, [], zero.copy(), [])
-    ids = np.fromiter((r[0] for r in events), dtype=np.int64, count=len(events))
-    rows = connection.execute(
-        sa.select(it.c.event_id, it.c.role, it.c.item)
-        .select_from(it.join(e, e.c.id == it.c.event_id))
-        .where(e.c.time_us >= start_us, e.c.time_us < end_us,
-               sa.or_(it.c.role == schema.BASKET, it.c.position < e.c.n_rules))
-        .order_by(it.c.event_id, it.c.role, it.c.position)).all()
-    owner = np.searchsorted(ids, np.fromiter((r[0] for r in rows), dtype=np.int64,
-                                             count=len(rows)))
-    role = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-    names = [r[2] for r in rows]
+    n = len(events)
+    decode = schema.decode_items
+    baskets = [decode(r[3]) for r in events]
+    rules = [decode(r[4])[:r[2]] for r in events]
 
-    def csr(mask: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        ptr = np.zeros(len(events) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(owner[mask], minlength=len(events)), out=ptr[1:])
-        return ptr, [names[i] for i in np.flatnonzero(mask)]
+    def csr(lists: list[list[str]]) -> tuple[np.ndarray, list[str]]:
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=n), out=ptr[1:])
+        return ptr, [item for items in lists for item in items]
 
-    basket_ptr, basket_items = csr(role == schema.BASKET)
-    rule_ptr, rule_items = csr(role == schema.RETURNED)
-    return EventItems(np.fromiter((r[1] for r in events), dtype=np.int64, count=len(events)),
-                      [str(r[2]) for r in events], basket_ptr, basket_items, rule_ptr,
+    basket_ptr, basket_items = csr(baskets)
+    rule_ptr, rule_items = csr(rules)
+    return EventItems(np.fromiter((r[0] for r in events), dtype=np.int64, count=n),
+                      [str(r[1]) for r in events], basket_ptr, basket_items, rule_ptr,
                       rule_items)
 
 

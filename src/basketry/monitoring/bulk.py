@@ -1,9 +1,9 @@
-"""Bulk inserts at the driver's speed, and the keys of the rows they create.
+"""Bulk inserts at the driver's speed.
 
 SQLAlchemy Core's ``executemany`` builds a parameter dictionary per row (about 4 us each),
-which alone would cap the writer near 10,000 events/s at ten item rows an event. These
-helpers hand plain tuples to the driver's own bulk path instead (SQLite's ``executemany``,
-psycopg2's ``COPY``), and fall back to Core for any other driver.
+as much as the writer's whole insert of an event. :func:`insert_rows` hands plain tuples to
+the driver's own bulk path instead (multi-row ``INSERT ... VALUES`` on SQLite, ``COPY`` with
+psycopg2), and falls back to Core for any other driver.
 """
 
 from __future__ import annotations
@@ -49,35 +49,6 @@ def insert_rows(connection: sa.Connection, table: sa.Table, columns: Sequence[st
             cursor.close()
     else:
         connection.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
-
-
-def insert_keyed(connection: sa.Connection, table: sa.Table, columns: Sequence[str],
-                 rows: Sequence[tuple[Any, ...]]) -> list[int]:
-    """Insert ``rows`` into ``table`` (an autoincrementing ``id``) and return their ids in
-    the order of ``rows``; call it inside a transaction."""
-    if not rows:
-        return []
-    dialect = connection.dialect
-    if dialect.name == "sqlite":
-        # The rows of one executemany in one write transaction take max(id)+1, +2...: SQLite
-        # gives a new rowid as max+1, and the transaction's lock keeps every other writer out
-        # until the commit. So the last rowid gives all of them.
-        insert_rows(connection, table, columns, rows)
-        last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
-        return list(range(last - len(rows) + 1, last + 1))
-    if dialect.name == "postgresql":
-        # The keys drawn from the table's sequence in one statement, then written with the rows
-        # (concurrent writers draw distinct values; they need not be consecutive).
-        ids = list(connection.execute(
-            sa.text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-                    "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
-        insert_rows(connection, table, ["id", *columns],
-                    [(i, *r) for i, r in zip(ids, rows, strict=True)])
-        return ids
-    result = connection.execute(
-        table.insert().returning(table.c.id, sort_by_parameter_order=True),
-        [dict(zip(columns, r, strict=True)) for r in rows])
-    return list(result.scalars())
 
 
 def _sqlite_variables(connection: sa.Connection) -> int:

@@ -32,8 +32,7 @@ ORDER_CHUNK = 5_000
 #: Rows deleted per transaction by the retention (so writers are never held up for long).
 DELETE_CHUNK = 20_000
 EVENT_COLUMNS = ("time_us", "request_id", "model_version", "endpoint", "n_basket", "n_returned",
-                 "n_rules", "n_fallback", "latency_ms")
-ITEM_COLUMNS = ("event_id", "role", "position", "item")
+                 "n_rules", "n_fallback", "latency_ms", "basket", "returned")
 
 
 class MonitorStoreError(Exception):
@@ -123,22 +122,28 @@ class MonitorStore:
 
     def add_events(self, events: Sequence[RecommendationEvent]) -> int:
         """Write ``events`` in one transaction (all or none); raises on a store failure."""
+        return self.add_event_rows([
+            (e.time, e.request_id, e.model_version, e.endpoint, e.basket, e.returned, e.n_rules,
+             e.n_fallback, e.latency_ms) for e in events])
+
+    def add_event_rows(self, events: Sequence[Sequence[Any]]) -> int:
+        """:meth:`add_events` for events as rows: :class:`RecommendationEvent`'s fields in
+        order (what a serving worker sends its writer process)."""
         if not events:
             return 0
-        rows = [(round(e.time * US), e.request_id, e.model_version, e.endpoint, len(e.basket),
-                 len(e.returned), e.n_rules, e.n_fallback, float(e.latency_ms)) for e in events]
+        encode = schema.encode_items
+        rows = [(round(t * US), rid, version, endpoint, len(basket), len(returned), n_rules,
+                 n_fallback, float(latency), encode(basket), encode(returned))
+                for t, rid, version, endpoint, basket, returned, n_rules, n_fallback, latency
+                in events]
         with self._errors("writing events"), self.engine.begin() as connection:
-            ids = bulk.insert_keyed(connection, schema.recommendation_events, EVENT_COLUMNS, rows)
-            items = [(i, role, p, item) for i, e in zip(ids, events, strict=True)
-                     for role, seq in ((schema.BASKET, e.basket), (schema.RETURNED, e.returned))
-                     for p, item in enumerate(seq)]
-            bulk.insert_rows(connection, schema.event_items, ITEM_COLUMNS, items)
+            bulk.insert_rows(connection, schema.recommendation_events, EVENT_COLUMNS, rows)
         return len(events)
 
     def read_events(self, start: float | None = None, end: float | None = None,
                     limit: int | None = None) -> list[RecommendationEvent]:
         """Events with ``start <= time < end`` (seconds since the epoch), oldest first."""
-        t, it = schema.recommendation_events, schema.event_items
+        t = schema.recommendation_events
         query = sa.select(t).order_by(t.c.time_us, t.c.id)
         if start is not None:
             query = query.where(t.c.time_us >= round(start * US))
@@ -148,19 +153,11 @@ class MonitorStore:
             query = query.limit(limit)
         with self._errors("reading events"), self.engine.connect() as connection:
             rows = connection.execute(query).all()
-            lists: dict[tuple[int, int], list[str]] = {}
-            ids = [r.id for r in rows]
-            for chunk in _chunks(ids, 10_000):
-                items = connection.execute(
-                    sa.select(it.c.event_id, it.c.role, it.c.item)
-                    .where(it.c.event_id.in_(chunk)).order_by(it.c.event_id, it.c.role,
-                                                              it.c.position))
-                for event_id, role, item in items:
-                    lists.setdefault((event_id, role), []).append(item)
+        decode = schema.decode_items
         return [RecommendationEvent(
             time=r.time_us / US, request_id=r.request_id, model_version=r.model_version,
-            endpoint=r.endpoint, basket=tuple(lists.get((r.id, schema.BASKET), ())),
-            returned=tuple(lists.get((r.id, schema.RETURNED), ())), n_rules=r.n_rules,
+            endpoint=r.endpoint, basket=tuple(decode(r.basket)),
+            returned=tuple(decode(r.returned)), n_rules=r.n_rules,
             n_fallback=r.n_fallback, latency_ms=r.latency_ms) for r in rows]
 
     def count(self, table: str) -> int:
@@ -254,8 +251,7 @@ class MonitorStore:
             raise ValueError("days must be >= 0")
         cutoff = round(((time.time() if now is None else now) - days * 86_400) * US)
         with self._errors("deleting old rows"):
-            events = self._delete_before(schema.recommendation_events, cutoff,
-                                         [(schema.event_items, "event_id")])
+            events = self._delete_before(schema.recommendation_events, cutoff, [])
             orders = self._delete_before(schema.orders, cutoff,
                                          [(schema.order_items, "order_pk"),
                                           (schema.order_requests, "order_pk")])

@@ -14,9 +14,7 @@ when the worker is gone (the socket's end: it writes what it holds within
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
@@ -27,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from basketry.monitoring import wire
-from basketry.monitoring.events import RecommendationEvent
 from basketry.monitoring.settings import MonitorSettings
 from basketry.monitoring.writer import EventWriter
 
@@ -37,9 +34,6 @@ REPORT_EVERY = 0.25
 LOG_MAX = 8_000
 #: The process's niceness, added to the worker's.
 NICE = 10
-#: An event as the store reads it (attributes by name), built faster than the dataclass.
-_Event = collections.namedtuple(  # type: ignore[misc]
-    "_Event", [f.name for f in dataclasses.fields(RecommendationEvent)])
 
 
 class _Rows:
@@ -49,8 +43,7 @@ class _Rows:
         self.store = store
 
     def add_events(self, rows: Sequence[Any]) -> int:
-        make = _Event._make
-        return int(self.store.add_events([make(r) for r in rows]))
+        return int(self.store.add_event_rows(rows))
 
 
 class _Writer(EventWriter):
