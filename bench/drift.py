@@ -64,9 +64,10 @@ class Config:
     patterns: int = 100
     mean_size: float = 8.0
     # each kind at a smaller and a larger size (KIND:SIZE, as basketry generate --drift)
+    # (and every planted pattern broken: a fall in the online hit rate, for its detector)
     changes: tuple[str, ...] = ("popularity:0.2", "popularity:0.5", "new-items:0.01",
-                                "new-items:0.03", "break-rule:1", "break-rule:5", "basket-size:1.1",
-                                "basket-size:1.25")
+                                "new-items:0.03", "break-rule:1", "break-rule:5",
+                                "break-rule:100", "basket-size:1.1", "basket-size:1.25")
     instances: int = 5
     horizon: int = 5
     min_support: float = 0.002
@@ -471,12 +472,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--instances", type=int, help="days each change is planted at")
     parser.add_argument("--fdr", type=float, help="concept_drift's false discovery rate")
+    parser.add_argument("--changes", nargs="+", metavar="KIND:SIZE",
+                        help="the planted changes measured (default: every kind at two sizes)")
     parser.add_argument("--out", type=Path, help="write the summary as JSON here")
     args = parser.parse_args()
     cfg = QUICK if args.quick else Config()
     for name, value in (("orders_per_day", args.orders_per_day), ("n_items", args.items),
                         ("seed", args.seed), ("instances", args.instances),
-                        ("fdr", args.fdr)):
+                        ("fdr", args.fdr),
+                        ("changes", tuple(args.changes) if args.changes else None)):
         if value is not None:
             cfg = replace(cfg, **{name: value})
     evidently = None if args.no_evidently else evidently_python(args.evidently_venv)
