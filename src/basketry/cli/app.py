@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from basketry.cli import data, demo, mining, pmml, serve, train, tune
+from basketry.cli import data, demo, layout, mining, pmml, serve, train, tune
 from basketry.cli.errors import FailureFunnel
 from basketry.cli.monitor import monitor_app
 from basketry.cli.registry import models_app
@@ -40,6 +40,7 @@ app.command()(mining.rules)
 app.command()(mining.recommend)
 app.command(name="profile")(data.profile)
 app.command()(data.generate)
+app.command()(layout.layout)
 app.command()(demo.demo)
 app.add_typer(models_app, name="models")
 app.command(name="export")(pmml.export_command)

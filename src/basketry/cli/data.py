@@ -47,6 +47,13 @@ def generate(
              "their consequent), basket-size:DAY:FACTOR (mean basket size times FACTOR).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="long-parquet | long-csv | basket "
                                             "(default: from the extension)")] = None,
+    groups: Annotated[int, typer.Option(
+        help="Plant G product groups bought together (the right answer of `basketry layout`); "
+             "the groups are written to OUT's name + .groups.csv (item,category).")] = 0,
+    group_size: Annotated[int, typer.Option(
+        help="Items per planted group (0: the catalogue split into the groups).")] = 0,
+    group_rate: Annotated[float, typer.Option(
+        help="Share of baskets that also hold items of one planted group.")] = 0.5,
 ) -> None:
     """Write a synthetic transaction history (Zipf popularity, planted patterns, timestamps)."""
     from basketry.data.synthetic import SyntheticSpec
@@ -66,7 +73,8 @@ def generate(
         raise typer.BadParameter(str(exc), param_hint="--drift") from None
     spec = SyntheticSpec(n_baskets=baskets, n_items=items, mean_basket_size=mean_size,
                          zipf_exponent=zipf, zipf_offset=zipf_offset, n_patterns=patterns,
-                         pattern_rate=pattern_rate, days=days, seed=seed, drifts=drifts)
+                         pattern_rate=pattern_rate, days=days, seed=seed, drifts=drifts,
+                         groups=groups, group_size=group_size, group_rate=group_rate)
     try:
         spec.validate()
     except ValueError as exc:
@@ -76,6 +84,12 @@ def generate(
     with console.status(f"writing {out}"):
         write_baskets(drawn, out, fmt)
     console.print(f"wrote {drawn.n_baskets:,} baskets ({drawn.indices.shape[0]:,} items) to {out}")
+    if groups:
+        truth = out.with_name(out.name + ".groups.csv")
+        truth.write_text("item,category\n" + "".join(
+            f"{item},g{k + 1}\n" for k, group in enumerate(drawn.report["groups"])
+            for item in group))
+        console.print(f"planted {groups} product groups, written to {truth}")
     for planted in drawn.report.get("drifts", []):
         console.print(f"planted {planted['kind']} from day {planted['day']} "
                       f"(basket {planted['first_basket']:,}): "

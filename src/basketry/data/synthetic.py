@@ -45,6 +45,13 @@ class SyntheticSpec:
     n_customers: int = 0  # 0: no customer column
     seed: int = 0
     drifts: tuple[Drift, ...] = ()  # planted changes, applied in this order
+    # planted product groups (the right answer of a shelf layout): the catalogue's first
+    # groups * group_size items of a random order split into groups; a share group_rate of the
+    # baskets also holds 2 + Poisson(group_draws - 2) items of one group drawn uniformly
+    groups: int = 0
+    group_size: int = 0  # 0: n_items // groups (every item in a group)
+    group_rate: float = 0.5
+    group_draws: float = 3.0
 
     def validate(self) -> None:
         problems = []
@@ -63,6 +70,17 @@ class SyntheticSpec:
             problems.append("pattern_size must be 1 <= low <= high <= n_items")
         if self.days < 1:
             problems.append("days must be >= 1")
+        if self.groups < 0:
+            problems.append("groups must be >= 0")
+        if self.groups:
+            size = self.group_size or self.n_items // self.groups
+            if size < 2 or self.groups * size > self.n_items:
+                problems.append("groups of at least 2 items must fit in n_items "
+                                "(groups * group_size <= n_items)")
+            if not 0 <= self.group_rate <= 1:
+                problems.append("group_rate must be in [0, 1]")
+            if not self.group_draws >= 2:
+                problems.append("group_draws must be >= 2")
         problems += drift_problems(self.drifts, self.days, self.mean_basket_size)
         if problems:
             raise ValueError("; ".join(problems))
@@ -150,6 +168,9 @@ def generate(spec: SyntheticSpec) -> Baskets:
         values = entries.item[order]
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(entries.basket, minlength=n), out=indptr[1:])
+    group_members = None
+    if spec.groups:
+        indptr, values, group_members = _plant_groups(spec, indptr, values)
     indptr, indices = _sort_unique_segments(indptr, values)
 
     start = np.datetime64("2024-01-01T00:00:00", "s")
@@ -168,6 +189,8 @@ def generate(spec: SyntheticSpec) -> Baskets:
     }
     if planted_drifts:
         report["drifts"] = planted_drifts
+    if group_members is not None:
+        report["groups"] = [[str(items[i]) for i in sorted(g)] for g in group_members.tolist()]
     return Baskets(
         indptr=indptr,
         indices=indices,
@@ -178,3 +201,23 @@ def generate(spec: SyntheticSpec) -> Baskets:
         source=f"synthetic(seed={spec.seed}, baskets={n}, items={m})",
         report=report,
     )
+
+
+def _plant_groups(spec: SyntheticSpec, indptr: np.ndarray,
+                  values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add the planted groups' draws to the baskets: (indptr, values, members per group).
+    A random stream of its own, so the rest of the data is what it is without groups."""
+    rng = np.random.Generator(np.random.PCG64([spec.seed, 0x6772]))
+    n = indptr.shape[0] - 1
+    size = spec.group_size or spec.n_items // spec.groups
+    members = rng.permutation(spec.n_items)[: spec.groups * size].reshape(spec.groups, size)
+    chosen = np.flatnonzero(rng.random(n) < spec.group_rate)
+    group = rng.integers(0, spec.groups, size=chosen.shape[0])
+    k = np.minimum(2 + rng.poisson(spec.group_draws - 2, size=chosen.shape[0]), size)
+    picks = members[np.repeat(group, k), rng.integers(0, size, size=int(k.sum()))]
+    basket = np.concatenate([np.repeat(np.arange(n), np.diff(indptr)), np.repeat(chosen, k)])
+    merged = np.concatenate([values, picks.astype(values.dtype)])
+    order = np.argsort(basket, kind="stable")
+    new_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(basket, minlength=n), out=new_ptr[1:])
+    return new_ptr, merged[order], members

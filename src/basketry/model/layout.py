@@ -203,6 +203,7 @@ def write_layout(plan: LayoutPlan, path: str | os.PathLike[str]) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the plan from the serving user
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
