@@ -10,14 +10,14 @@ host only. No SQLAlchemy here: serving reads these settings with monitoring off.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, get_type_hints
+from typing import Any
 from urllib.parse import urlsplit
 
+from basketry import _env
 from basketry.monitoring.drift_types import DETECTORS
-from basketry.monitoring.settings import MonitorSettingsError, _parse
+from basketry.monitoring.settings import MonitorSettingsError
 
 #: The performance condition's kind (beside the detectors' names).
 PERFORMANCE = "performance"
@@ -92,18 +92,7 @@ class AlertSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None,
                  **overrides: Any) -> AlertSettings:
         """Settings from the environment, then ``overrides`` (None: not given)."""
-        env = os.environ if environ is None else environ
-        hints = get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(_var(f.name))
-            if raw is not None and raw.strip() != "":
-                values[f.name] = _parse(_var(f.name), raw, hints[f.name])
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown alert setting(s): {sorted(unknown)}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return _env.from_env(cls, _var, MonitorSettingsError, "alert", environ, overrides)
 
     def replace(self, **changes: Any) -> AlertSettings:
         return dataclasses.replace(self, **changes)

@@ -7,11 +7,11 @@ environment. The customer key is a secret: it never appears in :meth:`MonitorSet
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, get_type_hints
+from typing import Any
 
+from basketry import _env
 from basketry.model.reference import basketry_home
 
 #: Environment variable prefix of every monitoring setting.
@@ -84,19 +84,8 @@ class MonitorSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None,
                  **overrides: Any) -> MonitorSettings:
         """Settings from ``BASKETRY_MONITOR_*`` variables, then ``overrides`` (None: not given)."""
-        env = os.environ if environ is None else environ
-        hints = get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            var = ENV_PREFIX + f.name.upper()
-            raw = env.get(var)
-            if raw is not None and raw != "":
-                values[f.name] = _parse(var, raw, hints[f.name])
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown monitoring setting(s): {sorted(unknown)}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return _env.from_env(cls, lambda f: ENV_PREFIX + f.upper(), MonitorSettingsError,
+                             "monitoring", environ, overrides)
 
     def replace(self, **changes: Any) -> MonitorSettings:
         return dataclasses.replace(self, **changes)
@@ -109,25 +98,3 @@ class MonitorSettings:
         out["customer_key"] = "***" if self.customer_key else None
         out["db"] = mask_url(self.db) if self.db else None
         return out
-
-
-def _parse(var: str, raw: str, hint: Any) -> Any:
-    text = raw.strip()
-    kinds = str(hint)
-    try:
-        if "bool" in kinds:
-            lowered = text.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if "int" in kinds:
-            return int(text)
-        if "float" in kinds:
-            return float(text)
-    except ValueError:
-        kind = ("true/false" if "bool" in kinds else "an integer" if "int" in kinds
-                else "a number")
-        raise MonitorSettingsError(f"{var}={raw!r}: expected {kind}") from None
-    return text

@@ -7,10 +7,11 @@ or, with precedence, by an explicit override (the CLI's flags, a test's keyword 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, get_type_hints
+from dataclasses import dataclass
+from typing import Any
+
+from basketry import _env
 
 #: Environment variable prefix of every setting.
 ENV_PREFIX = "BASKETRY_"
@@ -100,19 +101,8 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> Settings:
         """Settings from ``BASKETRY_*`` variables, then ``overrides`` (``None`` = not given)."""
-        env = os.environ if environ is None else environ
-        hints = get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            var = ENV_PREFIX + f.name.upper()
-            raw = env.get(var)
-            if raw is not None and raw != "":
-                values[f.name] = _parse(var, raw, hints[f.name])
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown setting(s): {sorted(unknown)}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        return _env.from_env(cls, lambda f: ENV_PREFIX + f.upper(), SettingsError, "serving",
+                             environ, overrides)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -122,25 +112,3 @@ class Settings:
         out = dataclasses.asdict(self)
         out["admin_token"] = "***" if self.admin_token else None
         return out
-
-
-def _parse(var: str, raw: str, hint: Any) -> Any:
-    text = raw.strip()
-    kinds = str(hint)
-    try:
-        if "bool" in kinds:
-            lowered = text.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if "int" in kinds:
-            return int(text)
-        if "float" in kinds:
-            return float(text)
-    except ValueError:
-        kind = ("true/false" if "bool" in kinds else "an integer" if "int" in kinds
-                else "a number")
-        raise SettingsError(f"{var}={raw!r}: expected {kind}") from None
-    return text
