@@ -65,6 +65,11 @@ def test_the_evaluation_headline_compares_with_random() -> None:
     assert line is not None
     assert "42.0%" in line and "random layout 5.0%" in line and "8.4×" in line
     assert evaluation_line(None) is None and evaluation_line({"other": 1}) is None
+    full = evaluation_line({"layout": {"same_aisle": 0.3, "same_or_adjacent": 0.5},
+                            "random": {"same_aisle": 0.1, "same_aisle_sd": 0.01},
+                            "current": {"same_aisle": 0.2}, "test_baskets": 1234})
+    assert full == ("same-aisle share of co-purchased pairs 30.0% (random layout 10.0%, 3.0×); "
+                    "same or next aisle 50.0%; current layout 20.0% (on 1,234 held-out baskets)")
 
 
 @pytest.mark.parametrize("n_aisles", [5, 60])
