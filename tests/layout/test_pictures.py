@@ -13,6 +13,7 @@ import pytest
 
 from basketry.layout.pictures import (
     PictureError,
+    check_map_path,
     draw_aisle_map,
     evaluation_line,
     main_products,
@@ -117,6 +118,9 @@ def test_a_bad_suffix_or_an_empty_plan_is_one_line(tmp_path: Path) -> None:
                        r"\.png, not \.jpg"):
         draw_aisle_map(make_plan(2), tmp_path / "map.jpg")
     assert not (tmp_path / "map.jpg").exists()
+    assert check_map_path(Path("a/MAP.SVG")) == "svg"
+    with pytest.raises(PictureError, match="not a file without a suffix"):
+        check_map_path(Path("map"))
 
 
 def graph_figure(path: Path) -> dict:

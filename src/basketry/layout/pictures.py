@@ -187,16 +187,23 @@ def _pyplot() -> Any:
     return plt
 
 
+def check_map_path(path: Path) -> str:
+    """The map's format (``svg`` or ``png``) from ``path``'s suffix, or ``PictureError``: a
+    command can check its ``--map`` before any work."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in ("svg", "png"):
+        raise PictureError(f"{path}: the aisle map is drawn as .svg or .png, not "
+                           f"{Path(path).suffix or 'a file without a suffix'}")
+    return fmt
+
+
 def draw_aisle_map(plan: LayoutPlan, path: Path, *, top: int = 5) -> None:
     """The floor plan of ``plan`` as SVG or PNG (by ``path``'s suffix): the aisles in walking
     order, each with its number and its ``top`` main products (labels when the plan has them),
     fixed products marked, the strongest aisle links as arcs whose width is their weight, a
     legend and a title with the plan's summary and evaluation."""
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("svg", "png"):
-        raise PictureError(f"{path}: the aisle map is drawn as .svg or .png, not "
-                           f"{path.suffix or 'a file without a suffix'}")
+    fmt = check_map_path(path)
     if not plan.aisles:
         raise PictureError(f"{path}: the plan has no aisle to draw")
     plt = _pyplot()
