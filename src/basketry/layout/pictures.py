@@ -11,6 +11,7 @@ from __future__ import annotations
 import colorsys
 import json
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -217,12 +218,19 @@ def draw_aisle_map(plan: LayoutPlan, path: Path, *, top: int = 5) -> None:
     index = {a.aisle: i for i, a in enumerate(plan.aisles)}
     width_in = grid.columns * grid.width
     height_in = grid.rows * grid.height
+    fig_w = max(width_in, 7.0) + 0.4
+    # the title wrapped to the figure's width (about 10.5 characters an inch at 11 points)
+    evaluation = evaluation_line(plan.evaluation)
+    title = "\n".join(textwrap.fill(line, width=int(fig_w * 10.5)) for line in
+                      [f"Shelf plan: {summary_line(plan)}", *([evaluation] if evaluation else [])])
+    title_h = 0.3 + 0.2 * (title.count("\n") + 1)
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "basketry",
                          "font.family": "DejaVu Sans"}):
-        # inches: the aisles, 0.8 above for the title, 0.65 below for the legend
-        fig_w, fig_h = max(width_in, 7.0) + 0.4, height_in + 1.45
+        # inches: the title above the aisles, 0.65 below them for the legend
+        fig_h = height_in + title_h + 0.65
         fig = plt.figure(figsize=(fig_w, fig_h))
-        ax = fig.add_axes((0.2 / fig_w, 0.65 / fig_h, width_in / fig_w, height_in / fig_h))
+        ax = fig.add_axes(((fig_w - width_in) / 2 / fig_w, 0.65 / fig_h, width_in / fig_w,
+                           height_in / fig_h))
         ax.set_xlim(0, width_in)
         ax.set_ylim(0, height_in)
         ax.set_axis_off()
@@ -284,20 +292,21 @@ def draw_aisle_map(plan: LayoutPlan, path: Path, *, top: int = 5) -> None:
                               label="walking order (aisle 1 first)"))
         handles.append(Line2D([], [], color="#1f2933", marker="D", ls="", markersize=5,
                               label="◆ fixed product (does not move)"))
-        fig.legend(handles=handles, loc="lower center", ncol=min(3, len(handles)), fontsize=8,
+        fig.legend(handles=handles, loc="lower center", ncol=3 if fig_w >= 12 else 2, fontsize=8,
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
-        title = f"Shelf plan: {summary_line(plan)}"
-        evaluation = evaluation_line(plan.evaluation)
-        fig.suptitle(title + (f"\n{evaluation}" if evaluation else ""), fontsize=11,
-                     y=1 - 0.12 / fig_h, va="top")
+        fig.suptitle(title, fontsize=11, y=1 - 0.12 / fig_h, va="top")
+        # a temporary sibling replaced into place: never half a picture at ``path``
+        tmp = path.with_name(f".{path.name}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if fmt == "svg":
-                fig.savefig(path, format="svg", metadata={"Date": None})
+                fig.savefig(tmp, format="svg", metadata={"Date": None})
             else:
-                fig.savefig(path, format="png", dpi=110 if len(plan.aisles) > 30 else 130)
+                fig.savefig(tmp, format="png", dpi=110 if len(plan.aisles) > 30 else 130)
+            tmp.replace(path)
         finally:
             plt.close(fig)
+            tmp.unlink(missing_ok=True)
 
 
 # -- the interactive affinity graph -------------------------------------------------------------
@@ -407,8 +416,11 @@ def write_affinity_graph(plan: LayoutPlan, path: Path, *, max_edges: int = 2000,
         f"<script>{source}</script>\n<script>{_SCRIPT}</script>\n</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _figure(plan: LayoutPlan, nodes: list[str], edges: list[tuple[str, str, float]],
