@@ -229,3 +229,29 @@ def test_a_real_server_survives_a_tampered_plan_and_logs_it_once(tmp_path: Path)
         assert r.status_code == 200, r.text
         assert http.get("/v1/layout").json()["error"] == "no_layout"
         assert running.proc.poll() is None
+
+
+def test_the_plan_the_command_saves_is_the_plan_served(tmp_path: Path) -> None:
+    pytest.importorskip("networkx", reason="the layout extra is not installed")
+    from typer.testing import CliRunner
+
+    from basketry.cli import app
+
+    model = tmp_path / "model"
+    version = write_version(model, "v1")
+    done = CliRunner().invoke(app, ["layout", str(model), "--aisles", "2", "--capacity", "4",
+                                    "--save-to-model", "--output", "json"])
+    assert done.exit_code == 0, done.output
+    saved = json.loads((model / LAYOUT_FILE).read_text(encoding="utf-8"))
+    with client_for(Settings(model=str(model))) as client:
+        doc = client.get("/v1/layout").json()
+        assert doc["model_version"] == doc["plan_model_version"] == version
+        assert [[s["item"] for s in a["items"]] for a in doc["aisles"]] == [
+            [s["item"] for s in a["items"]] for a in saved["aisles"]]
+        placed = {s["item"]: (a["aisle"], s["position"]) for a in saved["aisles"]
+                  for s in a["items"]}
+        assert set(placed) == {"a", "b", "c", "d", "e", "f", "g"}
+        for item, (aisle, position) in placed.items():
+            answer = client.get(f"/v1/layout/items/{item}").json()
+            assert (answer["aisle"], answer["position"], answer["label"]) == (
+                aisle, position, f"v1:{item}")
