@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 #: Characters of a product's label kept on the map (longer ones end with an ellipsis).
 LABEL_CHARS = 28
-#: Aisle links drawn on the map: the strongest, at most this many.
+#: Aisle links drawn on the map: the strongest, one per aisle and at most this many.
 MAX_LINKS = 60
 #: Below this many products the graph shows every product, linked or not.
 ALL_NODES_UNDER = 1_000
@@ -260,11 +260,15 @@ def draw_aisle_map(plan: LayoutPlan, path: Path, *, top: int = 5) -> None:
                         va="top", ha="left", zorder=4, color="#1f2933",
                         fontweight="bold" if slot.fixed else "normal")
         links = sorted((k for k in plan.links if k.a in index and k.b in index and k.a != k.b),
-                       key=lambda k: -k.weight)[:min(MAX_LINKS, 2 * len(plan.aisles))]
+                       key=lambda k: -k.weight)[:min(MAX_LINKS, len(plan.aisles))]
         strongest = max((k.weight for k in links), default=0.0)
+        weakest = min((k.weight for k in links), default=0.0)
 
         def lw(weight: float) -> float:
-            return 0.8 + 5.2 * (weight / strongest if strongest > 0 else 0.0)
+            # widths span the links drawn, so that similar weights still differ
+            if strongest <= weakest:
+                return 3.0
+            return 0.8 + 5.2 * (weight - weakest) / (strongest - weakest)
 
         for link in links:
             i, j = sorted((index[link.a], index[link.b]))
@@ -283,11 +287,10 @@ def draw_aisle_map(plan: LayoutPlan, path: Path, *, top: int = 5) -> None:
                 shrinkA=0, shrinkB=0, capstyle="round"))
         handles: list[Any] = [Patch(facecolor=fills[0], edgecolor="#52606d",
                                     label="aisle: number, products/capacity, main products")]
-        if links:
-            for share in (1.0, 0.5, 0.1):
-                handles.append(Line2D([], [], color="#d9480f", alpha=0.5, lw=lw(strongest * share),
-                                      label=f"link between aisles, weight "
-                                            f"{_number(strongest * share)}"))
+        shown_weights = sorted({strongest, (strongest + weakest) / 2, weakest}, reverse=True)
+        for weight in shown_weights if links else []:
+            handles.append(Line2D([], [], color="#d9480f", alpha=0.5, lw=lw(weight),
+                                  label=f"link between aisles, weight {_number(weight)}"))
         handles.append(Line2D([], [], color="#9aa5b1", lw=1.2, ls=(0, (4, 3)),
                               label="walking order (aisle 1 first)"))
         handles.append(Line2D([], [], color="#1f2933", marker="D", ls="", markersize=5,
