@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -182,3 +183,23 @@ def test_a_label_cannot_end_the_script_block(tmp_path: Path) -> None:
     assert "<script>alert(1)" not in text
     hover = graph_figure(path)["data"][0]["text"][0]
     assert "&lt;/script&gt;" in hover
+
+
+def test_a_missing_package_is_one_line_naming_its_extra(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import basketry.monitoring.report_html as report_html
+
+    plan = make_plan(2)
+    with monkeypatch.context() as m:
+        m.setattr(report_html, "plotly_js", lambda: None)  # as without the plotly package
+        with pytest.raises(PictureError, match=r"plotly .* 'basketry\[monitor\]'"):
+            write_affinity_graph(plan, tmp_path / "graph.html")
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "networkx", None)  # import networkx fails
+        with pytest.raises(PictureError, match=r"pip install 'basketry\[layout\]'"):
+            write_affinity_graph(plan, tmp_path / "graph.html")
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "matplotlib", None)
+        with pytest.raises(PictureError, match=r"matplotlib: pip install 'basketry\[train\]'"):
+            draw_aisle_map(plan, tmp_path / "map.svg")
+    assert list(tmp_path.iterdir()) == []  # nothing written
