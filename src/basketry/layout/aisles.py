@@ -4,8 +4,9 @@ fitted to the store's constraints.
 Products of a category kept together form one unit (they move as one); anchors are placed
 first. Communities larger than an aisle are split again (Louvain at a higher resolution, then by
 a chain of strongest links when that no longer splits them); communities are then placed, the
-largest units first, each whole into the aisle it has most affinity with that has room (and no
-category it must stay apart from), else unit by unit. Products without any edge fill the space
+largest units first, then those linked to anchors, each whole into the aisle it has most
+affinity with that has room (and no category it must stay apart from; the emptiest on a tie),
+else unit by unit. Products without any edge fill the space
 left, most popular first, into the emptiest aisles.
 """
 
@@ -69,7 +70,7 @@ def _check(problem: Problem, unit_of: np.ndarray, unit_size: np.ndarray) -> np.n
         if unit_pin[u] >= 0 and unit_pin[u] != a:
             cat = problem.category_names[problem.category[i]]
             raise LayoutError(f"category {cat!r} is kept together but its fixed products stand "
-                              f"in aisles {unit_pin[u] + 1} and {a + 1}")
+                              f"in aisles {min(unit_pin[u], a) + 1} and {max(unit_pin[u], a) + 1}")
         unit_pin[u] = a
     pinned_units = unit_pin >= 0
     need = np.bincount(unit_pin[pinned_units], weights=unit_size[pinned_units],
@@ -251,7 +252,10 @@ def assign_aisles(weights: sp.csr_matrix, popularity: np.ndarray, problem: Probl
             communities += _split(sparse, c, unit_size, limit, seed, resolution)
     if progress:
         progress(f"placing {len(communities):,} groups into {n_aisles} aisles")
-    communities.sort(key=lambda c: (-int(unit_size[c].max()), -int(unit_size[c].sum())))
+    # categories kept together first (the hardest to fit), then the groups drawn to anchors,
+    # then the largest; each into the aisle it is most linked to, else the emptiest
+    communities.sort(key=lambda c: (-int(unit_size[c].max()), -float(affinity(c).sum()),
+                                    -int(unit_size[c].sum())))
     for comm in communities:
         size = int(unit_size[comm].sum())
         room = (free >= size) & ~blocked(comm)
@@ -259,7 +263,7 @@ def assign_aisles(weights: sp.csr_matrix, popularity: np.ndarray, problem: Probl
             aff = affinity(comm)
             score = np.where(room, aff, -np.inf)
             best = np.flatnonzero(score == score.max())
-            put(comm, int(best[np.argmin(free[best])]))
+            put(comm, int(best[np.argmax(free[best])]))
             continue
         order = comm[np.lexsort((-strength[comm], -unit_size[comm]))]
         for u in order.tolist():

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from basketry.model.layout import LayoutError
+
 BETA = 0.5
 #: how many of the most eager products are tried as swap partners per step
 SWAP_CANDIDATES = 32
@@ -234,8 +236,8 @@ def parse_budget(text: str | int | None, n_items: int) -> int:
                 return round(n_items * share / 100)
             value = int(t)
         except ValueError:
-            raise ValueError(f"--max-moves {text!r}: expected a number of products (50) or a "
+            raise LayoutError(f"--max-moves {text!r}: expected a number of products (50) or a "
                              f"share of them (10%)") from None
     if value < 0:
-        raise ValueError(f"--max-moves {text!r}: must be >= 0")
+        raise LayoutError(f"--max-moves {text!r}: must be >= 0")
     return value
