@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from basketry.cli import data, demo, layout, mining, pmml, serve, train, tune
+from basketry.cli import data, demo, layout, mining, pmml, retrain, serve, train, tune
 from basketry.cli.errors import FailureFunnel
 from basketry.cli.monitor import monitor_app
 from basketry.cli.registry import models_app
@@ -36,6 +36,7 @@ def _root(
 app.command()(mining.mine)
 app.command()(train.train)
 app.command()(tune.tune)
+app.command()(retrain.retrain)
 app.command()(mining.rules)
 app.command()(mining.recommend)
 app.command(name="profile")(data.profile)

@@ -32,6 +32,7 @@ KNOWN_ERRORS = frozenset({
     "basketry.mining.errors.MiningError",
     "basketry.model.errors.ModelError",
     "basketry.training.registry.RegistryError",
+    "basketry.training.retrain.RetrainError",
     "basketry.training.tracking.TrackingError",
     "basketry.training.tune.GridError",
     "basketry.training.tune.SweepError",

@@ -304,11 +304,23 @@ def watch(
         "webhook deliveries, cycles) on 127.0.0.1:PORT/metrics; 0: none.")] = 0,
     metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")
                             ] = "127.0.0.1",
+    retrain: Annotated[bool, typer.Option(
+        "--retrain/--no-retrain", help="When a cycle opens alerts, run `basketry retrain "
+        "RETRAIN_ARGS` (at most once per --retrain-cooldown). Env: BASKETRY_RETRAIN.",
+        envvar="BASKETRY_RETRAIN")] = False,
+    retrain_args: Annotated[str, typer.Option(
+        help="The arguments of that `basketry retrain`, e.g. \"sales.parquet --preset "
+        "online-retail --days 180\". Env: BASKETRY_RETRAIN_ARGS.",
+        envvar="BASKETRY_RETRAIN_ARGS")] = "",
+    retrain_cooldown: Annotated[str, typer.Option(
+        help="Least time between two retrains started by alerts (90m, 24h, 7d).")] = "24h",
     db: Db = None,
 ) -> None:
     """Every --interval: the online performance, the drift and the alerts (stored, logged,
     posted to BASKETRY_MONITOR_WEBHOOK_URL), until stopped (SIGTERM or Ctrl-C end it cleanly).
-    One watcher per machine: a second one exits saying so."""
+    With --retrain, an alert sends the champion back through training. One watcher per
+    machine: a second one exits saying so."""
+    import shlex
     import threading
 
     from basketry.cli.errors import describe_failure
@@ -319,6 +331,17 @@ def watch(
     from basketry.monitoring.windows import Window
 
     seconds = _seconds(interval)
+    trigger = None
+    if retrain:
+        from basketry.training.retrain_trigger import RetrainTrigger
+
+        try:
+            args = shlex.split(retrain_args)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{retrain_args!r}: {exc}",
+                                     param_hint="--retrain-args") from None
+        trigger = RetrainTrigger(args, _seconds(retrain_cooldown, "--retrain-cooldown"),
+                                 basketry_home() / "retrain-last.json")
     spec = Window.parse(window)
     if not spec.timed:
         raise typer.BadParameter("watch computes time windows: hour, day or week",
@@ -346,6 +369,10 @@ def watch(
                 cycles.done(done.seconds)
                 stored[:] = alerts.store_figures()
                 console.print(done.line(), highlight=False)
+                if trigger is not None:
+                    said = trigger.on_alerts(done.opened_alerts)
+                    if said:
+                        console.print(said, highlight=False, soft_wrap=True)
                 return done
 
             def report(exc: BaseException) -> None:
@@ -365,14 +392,15 @@ def watch(
             store.close()
 
 
-def _seconds(text: str) -> float:
+def _seconds(text: str, option: str = "--interval") -> float:
     import re
 
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", text.strip().lower())
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", text.strip().lower())
     if match is None or float(match.group(1)) <= 0:
-        raise typer.BadParameter(f"{text!r}: expected a positive duration (90, 90s, 15m, 1h)",
-                                 param_hint="--interval")
-    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3_600}[match.group(2)]
+        raise typer.BadParameter(f"{text!r}: expected a positive duration (90, 90s, 15m, 1h, "
+                                 "7d)", param_hint=option)
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3_600,
+                                    "d": 86_400}[match.group(2)]
 
 
 @monitor_app.command()

@@ -31,7 +31,7 @@ from basketry.monitoring.performance import performance
 from basketry.monitoring.windows import US, Window
 
 if TYPE_CHECKING:
-    from basketry.monitoring.alerts import Alerts
+    from basketry.monitoring.alerts import Alert, Alerts
     from basketry.monitoring.catalog import Models
     from basketry.monitoring.store import MonitorStore
 
@@ -52,6 +52,8 @@ class Cycle:
     opened: int
     resolved: int
     seconds: float
+    #: the alerts this cycle opened (what a retrain on alert reacts to)
+    opened_alerts: tuple[Alert, ...] = ()
 
     def line(self) -> str:
         return (f"monitoring cycle: {self.performance_windows} performance windows, "
@@ -75,17 +77,18 @@ def run_cycle(store: MonitorStore, models: Models, alerts: Alerts | None, *, win
     now = time.time() if now is None else now
     perf = performance(store, models, window=window, now=now)
     report = drift(store, models, window=window, now=now, settings=settings)
-    opened = resolved = 0
+    opened: list[Alert] = []
+    resolved = 0
     if alerts is not None:
         changed = alerts.evaluate([as_result(r) for r in report.results]
                                   + performance_figures(perf), round(now * US))
-        opened = sum(1 for a in changed if a.open)
-        resolved = len(changed) - opened
+        opened = [a for a in changed if a.open]
+        resolved = len(changed) - len(opened)
         recent = [v for v, info in perf.versions.items() if _recent(info, now)]
         if recent:
             resolved += len(alerts.retire_versions(recent, round(now * US)))
-    return Cycle(len(perf.cells), len(report.results), len(report.drifted), opened, resolved,
-                 time.perf_counter() - started)
+    return Cycle(len(perf.cells), len(report.results), len(report.drifted), len(opened),
+                 resolved, time.perf_counter() - started, tuple(opened))
 
 
 def _recent(info: dict[str, Any], now: float) -> bool:

@@ -136,7 +136,7 @@ def _read(data: PathLike, read_options: Mapping[str, Any] | None,
 
 
 def train_workflow(
-    data: PathLike,
+    data: PathLike | Baskets,
     out: PathLike,
     *,
     mining: Mapping[str, Any],
@@ -155,8 +155,9 @@ def train_workflow(
     events: WorkflowEvents | None = None,
 ) -> TrainOutcome:
     """``basketry train`` from Python: read ``data`` (``read_options`` as for
-    :func:`basketry.data.read_baskets`), split it, mine the training part with the
-    :class:`~basketry.mining.AssociationMiner` parameters ``mining``, evaluate on the test part,
+    :func:`basketry.data.read_baskets`; or baskets already read), split it, mine the training
+    part with the :class:`~basketry.mining.AssociationMiner` parameters ``mining``, evaluate on
+    the test part,
     save the model to ``out`` and the report (``report``.json/.html, default ``OUT-report``);
     with ``track``, record the run in MLflow, and with ``register``, register the model as a
     new version of ``registered_model`` through the promotion gate."""
@@ -175,14 +176,21 @@ def train_workflow(
         if run is not None:
             events.stage("tracking")
             run.log_training(outcome.result, params, outcome.model_dir, outcome.reports,
-                             data=Path(data))
+                             data=_data_name(data))
             if register:
                 outcome.registration = _register(run, outcome.result, registered_model,
                                                  tolerance, force, events)
     return outcome
 
 
-def _train(data: PathLike, out: Path, prefix: Path, params: dict[str, Any],
+def _data_name(data: PathLike | Baskets) -> str | Path:
+    """What the run records as its data: the file, or where baskets already read came from."""
+    if isinstance(data, str | os.PathLike):
+        return Path(data)
+    return str(data.source or "baskets given in Python")
+
+
+def _train(data: PathLike | Baskets, out: Path, prefix: Path, params: dict[str, Any],
            read_options: Mapping[str, Any] | None, spec: dict[str, Any] | None, seed: int,
            test_days: float | None, test_fraction: float | None, overwrite: bool,
            events: WorkflowEvents) -> TrainOutcome:
@@ -192,7 +200,11 @@ def _train(data: PathLike, out: Path, prefix: Path, params: dict[str, Any],
     from basketry.training.report import write_report
 
     started = time.perf_counter()
-    baskets = _read(data, read_options, events)
+    if isinstance(data, str | os.PathLike):
+        baskets = _read(data, read_options, events)
+    else:
+        baskets = data
+        events.read(baskets)
     events.stage("training")
     result = train_and_evaluate(baskets, params, test_days=test_days,
                                 test_fraction=test_fraction, seed=seed, scoring=spec,
