@@ -220,7 +220,7 @@ def scale(n_baskets: int, n_items: int, support: float, aisles: int,
             "from basketry.training.artifact import save_model\n"
             "t = time.perf_counter()\n"
             f"b = generate(SyntheticSpec(n_baskets={n_baskets}, n_items={n_items}, groups=400,"
-            " group_size=20, group_rate=0.3, seed=0))\n"
+            " group_size=10, group_rate=0.5, seed=0))\n"
             "g = time.perf_counter() - t\n"
             f"m = AssociationMiner(min_support={support}, min_confidence=0.01).fit(b)\n"
             f"save_model({str(model_dir)!r}, m, b)\n"
@@ -249,7 +249,7 @@ def main() -> int:
                                         "package's default)")
     ap.add_argument("--baskets", type=int, default=10_000_000)
     ap.add_argument("--items", type=int, default=20_000)
-    ap.add_argument("--support", type=float, default=0.0002)
+    ap.add_argument("--support", type=float, default=0.00005)
     ap.add_argument("--aisles", type=int, default=200)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "basketry-layout")
     ap.add_argument("--json", type=Path, help="write the figures here")

@@ -18,7 +18,7 @@ from basketry.model.layout import LayoutError
 
 #: The weightings, each a function of (pair count, both item counts, number of baskets).
 WEIGHTINGS = ("excess", "significant", "lift", "pmi", "confidence", "jaccard", "count")
-DEFAULT_WEIGHTING = "lift"
+DEFAULT_WEIGHTING = "excess"
 
 
 @dataclass(frozen=True)
