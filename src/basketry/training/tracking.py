@@ -445,6 +445,19 @@ class TrainingRun:
     def log_json(self, value: Any, artifact_file: str) -> None:
         self.client.log_dict(self.run_id, value, artifact_file)
 
+    def log_data_input(self, name: str, digest: str, url: str, profile: dict[str, Any]) -> None:
+        """Record a dataset the run trained on as an MLflow run input: its source is ``url``,
+        its digest the first 32 hex digits of ``digest`` (MLflow keeps 36 characters; the whole
+        digest is in ``profile``). Through the entities, so pandas is not needed."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        kind = url.split("://", 1)[0] if "://" in url else "local"
+        dataset = Dataset(name=name, digest=digest.split(":", 1)[-1][:32],
+                          source_type="local" if kind == "file" else kind,
+                          source=json.dumps({"uri": url}), profile=json.dumps(profile))
+        context = InputTag(key="mlflow.data.context", value="training")
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset=dataset, tags=[context])])
+
     def log_training(self, result: Any, miner_params: dict[str, Any], model_dir: Path,
                      reports: tuple[Path, ...] = (), data: str | os.PathLike[str] | None = None
                      ) -> None:
