@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -76,6 +76,8 @@ class TrainOutcome:
     reports: tuple[Path, Path]
     run: TrainingRun | None = None
     registration: Registration | None = None
+    #: The baskets trained on (what the run's data snapshot holds).
+    baskets: Baskets | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -153,13 +155,15 @@ def train_workflow(
     force: bool = False,
     tolerance: float = 0.005,
     events: WorkflowEvents | None = None,
+    data_store: PathLike | None = None,
 ) -> TrainOutcome:
     """``basketry train`` from Python: read ``data`` (``read_options`` as for
     :func:`basketry.data.read_baskets`; or baskets already read), split it, mine the training
     part with the :class:`~basketry.mining.AssociationMiner` parameters ``mining``, evaluate on
     the test part,
     save the model to ``out`` and the report (``report``.json/.html, default ``OUT-report``);
-    with ``track``, record the run in MLflow, and with ``register``, register the model as a
+    with ``track``, record the run in MLflow with a snapshot of the baskets in ``data_store``
+    (:mod:`basketry.training.reproduce`), and with ``register``, register the model as a
     new version of ``registered_model`` through the promotion gate."""
     from basketry.model import scoring_spec
 
@@ -174,6 +178,10 @@ def train_workflow(
                          test_fraction, overwrite, events)
         outcome.run = run
         if run is not None:
+            # the data record comes before the model is logged or registered: a failure here
+            # registers nothing, and the saved model stays
+            events.stage("recording the training data")
+            _record_data(run, outcome, params, spec, seed, test_days, test_fraction, data_store)
             events.stage("tracking")
             run.log_training(outcome.result, params, outcome.model_dir, outcome.reports,
                              data=_data_name(data))
@@ -181,6 +189,17 @@ def train_workflow(
                 outcome.registration = _register(run, outcome.result, registered_model,
                                                  tolerance, force, events)
     return outcome
+
+
+def _record_data(run: TrainingRun, outcome: TrainOutcome, params: dict[str, Any],
+                 spec: dict[str, Any] | None, seed: int, test_days: float | None,
+                 test_fraction: float | None, data_store: PathLike | None) -> None:
+    from basketry.training.reproduce import record_training_data
+
+    assert outcome.baskets is not None
+    record_training_data(run, outcome.baskets, outcome.result, params,
+                         model_dir=outcome.model_dir, test_days=test_days,
+                         test_fraction=test_fraction, seed=seed, scoring=spec, store=data_store)
 
 
 def _data_name(data: PathLike | Baskets) -> str | Path:
@@ -215,7 +234,7 @@ def _train(data: PathLike | Baskets, out: Path, prefix: Path, params: dict[str, 
     reports = write_report(result.report, prefix)
     events.evaluated(result)
     events.saved(path, reports)
-    return TrainOutcome(result=result, model_dir=path, reports=reports)
+    return TrainOutcome(result=result, model_dir=path, reports=reports, baskets=baskets)
 
 
 def tune_workflow(
