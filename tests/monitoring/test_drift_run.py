@@ -128,3 +128,60 @@ def test_a_watch_cycle_opens_one_alert_per_drifted_condition(store, world):
         assert {a.kind for a in alerts.open_alerts()} == kinds
     finally:
         alerts.close()
+
+
+def test_a_retired_versions_alerts_do_not_open_again(store, world, tmp_path):
+    """Its drifted windows stay in the watch's span for weeks: only serving versions count."""
+    path, rest = world
+    model = load_model(path)
+    days = [rest[i * PER_DAY:(i + 1) * PER_DAY] for i in range(3)]
+    days[2] = _shifted(days[2], list(model.items), seed=2)
+    _record(store, model, days)
+    newer = tmp_path / "newer"
+    miner = AssociationMiner(min_support=0.004, min_confidence=0.25, n_jobs=1).fit(
+        Baskets.from_lists(rest[:4_000]))
+    save_model(newer, miner, Baskets.from_lists(rest[:4_000]))
+    second = load_model(newer)
+    assert second.version != model.version
+    later = [rest[i * PER_DAY:(i + 1) * PER_DAY] for i in range(3, 5)]
+    events_store_days = [[]] * 3 + later  # the second version serves days 3 and 4
+    _record_from(store, second, events_store_days, start_day=3)
+    catalog = ModelCatalog([path, newer])
+    alerts = Alerts.from_settings(store, AlertSettings())
+    try:
+        first = run_cycle(store, catalog, alerts, window=Window.parse("day"), now=T0 + 3 * D)
+        assert {a.model_version for a in first.opened_alerts} == {model.version}
+        # two days and more after the first version's last answer: retired
+        retired = run_cycle(store, catalog, alerts, window=Window.parse("day"),
+                            now=T0 + 5 * D + 600)
+        assert retired.resolved >= first.opened
+        assert not [a for a in alerts.open_alerts() if a.model_version == model.version]
+        again = run_cycle(store, catalog, alerts, window=Window.parse("day"),
+                          now=T0 + 5 * D + 900)
+        assert not [a for a in again.opened_alerts if a.model_version == model.version]
+        assert not [a for a in alerts.open_alerts() if a.model_version == model.version]
+    finally:
+        alerts.close()
+
+
+def _record_from(store, model, days, start_day: int) -> None:
+    """``_record`` for the days from ``start_day`` on (request and order ids of their own)."""
+    rng = np.random.default_rng(1)
+    events, orders = [], []
+    for d, day in enumerate(days):
+        if d < start_day:
+            continue
+        for i, items in enumerate(day):
+            t = T0 + d * D + 60 + i * (D - 120) / len(day)
+            rid = f"s{d}-{i}"
+            cart = [items[j] for j in sorted(rng.choice(len(items), min(2, len(items)),
+                                                        replace=False))]
+            answer = model.recommend(cart, k=5)
+            returned = tuple(r.item for r in answer.items)
+            events.append(RecommendationEvent(t, rid, model.version, "single", tuple(cart),
+                                              returned, answer.from_rules,
+                                              len(returned) - answer.from_rules, 1.0))
+            orders.append({"order_id": f"p{d}-{i}", "time": t + 30, "items": items,
+                           "request_ids": [rid]})
+    store.add_events(events)
+    store.add_orders(orders)

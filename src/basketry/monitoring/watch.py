@@ -80,13 +80,16 @@ def run_cycle(store: MonitorStore, models: Models, alerts: Alerts | None, *, win
     opened: list[Alert] = []
     resolved = 0
     if alerts is not None:
-        changed = alerts.evaluate([as_result(r) for r in report.results]
-                                  + performance_figures(perf), round(now * US))
+        recent = {v for v, info in perf.versions.items() if _recent(info, now)}
+        # only the versions still serving are judged: an older one's windows stay in the span
+        # for weeks, and would open again the alerts its retirement resolved
+        judged = [r for r in [as_result(r) for r in report.results] + performance_figures(perf)
+                  if not r.model_version or not recent or r.model_version in recent]
+        changed = alerts.evaluate(judged, round(now * US))
         opened = [a for a in changed if a.open]
         resolved = len(changed) - len(opened)
-        recent = [v for v, info in perf.versions.items() if _recent(info, now)]
         if recent:
-            resolved += len(alerts.retire_versions(recent, round(now * US)))
+            resolved += len(alerts.retire_versions(sorted(recent), round(now * US)))
     return Cycle(len(perf.cells), len(report.results), len(report.drifted), len(opened),
                  resolved, time.perf_counter() - started, tuple(opened))
 
