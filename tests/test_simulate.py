@@ -1,0 +1,70 @@
+"""`basketry simulate` end to end on the bundled sample: the first month trained, the next ones
+through a real server with capture on, monitored, and retrained by policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+pytest.importorskip("sqlalchemy", reason="the monitor extra is not installed")
+pytest.importorskip("litestar", reason="the serve extra is not installed")
+
+from basketry.data import sample_path
+
+BASKETRY = str(Path(sys.executable).with_name("basketry"))
+
+
+def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "BASKETRY_"))}
+    env["BASKETRY_HOME"] = str(home)
+    return subprocess.run([BASKETRY, *args], env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+
+
+@pytest.mark.slow
+def test_the_loop_replayed_month_by_month_through_the_server(tmp_path):
+    out = tmp_path / "sim"
+    done = run("simulate", str(sample_path()), "--out", str(out), "--initial-months", "1",
+               "--policies", "never,monthly", "--min-support", "0.02", "--min-confidence",
+               "0.2", home=tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((out / "replay.json").read_text())
+    never, monthly = result["policies"]
+    assert [m["label"] for m in never["months"]] == [m["label"] for m in monthly["months"]]
+    assert len(never["months"]) >= 3
+    assert never["retrains"] == 0 and monthly["retrains"] == len(monthly["months"])
+    for policy in (never, monthly):
+        for month in policy["months"]:
+            # every order asked the server and was posted; the monitoring replayed them
+            assert month["orders"] > 0 and month["queries"] > 0
+            assert 0 < month["hit_rate@10"] < 1
+    # never retraining: one version served throughout; monthly: a new one after a promotion
+    assert {v for m in never["months"] for v in m["versions"]} == set(
+        never["months"][0]["versions"])
+    promoted = [i for i, m in enumerate(monthly["months"]) if m["promoted"]]
+    if promoted and promoted[0] + 1 < len(monthly["months"]):
+        after = monthly["months"][promoted[0] + 1]["versions"]
+        assert after != monthly["months"][0]["versions"]
+    page = (out / "timeline.html").read_text()
+    assert "Plotly.newPlot" in page and "cdn" not in page.lower()
+    assert "mean online HR@10" in page
+    # each policy kept its own registry and monitoring store
+    assert (out / "never" / "monitoring.db").is_file()
+    assert (out / "monthly" / "mlflow.db").is_file()
+    said = " ".join(done.stdout.split())
+    assert "online HR@10 per month" in said and "retrains (promoted)" in said
+
+
+def test_a_history_without_order_times_is_one_line(tmp_path):
+    data = tmp_path / "lines.txt"
+    data.write_text("a b c\nb c\n" * 50)
+    done = run("simulate", str(data), "--out", str(tmp_path / "sim"), home=tmp_path / "home")
+    assert done.returncode == 2
+    assert "no timestamps" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
