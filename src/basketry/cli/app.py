@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from basketry.cli import data, demo, layout, mining, pmml, retrain, serve, train, tune
+from basketry.cli import (
+    data,
+    demo,
+    layout,
+    mining,
+    pmml,
+    retrain,
+    serve,
+    simulate,
+    train,
+    tune,
+)
 from basketry.cli.errors import FailureFunnel
 from basketry.cli.monitor import monitor_app
 from basketry.cli.registry import models_app
@@ -43,6 +54,7 @@ app.command(name="profile")(data.profile)
 app.command()(data.generate)
 app.command()(layout.layout)
 app.command()(demo.demo)
+app.command()(simulate.simulate)
 app.add_typer(models_app, name="models")
 app.command(name="export")(pmml.export_command)
 app.command(name="import")(pmml.import_command)

@@ -33,6 +33,7 @@ KNOWN_ERRORS = frozenset({
     "basketry.model.errors.ModelError",
     "basketry.training.registry.RegistryError",
     "basketry.training.retrain.RetrainError",
+    "basketry.simulation.replay.SimulationError",
     "basketry.training.tracking.TrackingError",
     "basketry.training.tune.GridError",
     "basketry.training.tune.SweepError",
