@@ -154,6 +154,12 @@ RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
                                               callback=_registered_model_name)]
 
 
+DataStore = Annotated[str | None, typer.Option(
+    "--data-store", help="Where a tracked run keeps a snapshot of the baskets it trained on "
+    "(for `basketry models reproduce`): a folder or an fsspec URL such as s3://bucket/prefix "
+    "(default: $BASKETRY_HOME/data).", envvar="BASKETRY_DATA_STORE")]
+
+
 # ---- spreading groups into commands ----------------------------------------------------------
 Command = TypeVar("Command", bound=Callable[..., Any])
 

@@ -1,17 +1,18 @@
 """`basketry models ...`: the model registry (MLflow) by hand: list, show, promote, roll back,
-and the doctor."""
+the doctor, and training a version again from its recorded data (reproduce)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from basketry.cli.console import console
 from basketry.cli.errors import EXIT_INCONSISTENT
-from basketry.cli.options import RegisteredModel
+from basketry.cli.options import Overwrite, RegisteredModel
 
 models_app = typer.Typer(help="The model registry (MLflow): versions, champion, promotion, "
                          "rollback. Store: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db.",
@@ -83,3 +84,41 @@ def models_doctor(
     for line in report.lines():
         console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(0 if report.consistent else EXIT_INCONSISTENT)
+
+
+@models_app.command(name="reproduce")
+def models_reproduce(
+    version: Annotated[str, typer.Argument(help="Version number.")],
+    name: RegisteredModel = "basketry",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Keep the model trained again here (default: a temporary "
+        "directory, removed).")] = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Train VERSION again from the data snapshot and parameters its run recorded, and compare
+    the new artifact with the registered one file by file. Exit 0: the same checksums; 3: a
+    file differs."""
+    from basketry.cli.console import feedback
+    from basketry.cli.targets import check_target
+    from basketry.training.reproduce import reproduce
+
+    if out is not None:
+        check_target(out, overwrite=overwrite)
+    with feedback() as live:
+        result = reproduce(version, name=name, out=out, overwrite=overwrite,
+                           progress=live.stage)
+    snapshot = result.snapshot
+    console.print(f"{name} version {result.version} (run {result.run_id}) trained again from "
+                  f"{snapshot.url} ({snapshot.n_baskets:,} baskets, {snapshot.digest})",
+                  highlight=False, soft_wrap=True)
+    for check in result.files:
+        verdict = "same" if check.same else "[bold red]different[/]"
+        detail = (check.reproduced or "missing") if check.same else (
+            f"registered {check.registered or 'missing'}, "
+            f"reproduced {check.reproduced or 'missing'}")
+        console.print(f"  {check.name}: {verdict} ({detail})", highlight=False, soft_wrap=True)
+    if result.model_dir is not None:
+        console.print(f"model trained again: {result.model_dir}", highlight=False)
+    console.print("reproduced: the same checksums" if result.identical else
+                  "[bold red]not reproduced[/]: the artifacts differ", highlight=False)
+    raise typer.Exit(0 if result.identical else EXIT_INCONSISTENT)

@@ -11,6 +11,7 @@ import typer
 from basketry.cli.console import Feedback, console, err_console, feedback, print_read_report
 from basketry.cli.errors import refuse
 from basketry.cli.options import (
+    DataStore,
     MiningOptions,
     Overwrite,
     ReadOptions,
@@ -52,6 +53,7 @@ def train(
     tolerance: Annotated[float, typer.Option(
         help="How much worse than the champion on HR@10 a new model may be.")] = 0.005,
     read: ReadOptions = ReadOptions(),
+    data_store: DataStore = None,
 ) -> None:
     """Split DATA, mine the training part, evaluate on the test part against popularity,
     max-confidence and random baselines; save the model (metrics in its manifest) and a
@@ -76,7 +78,7 @@ def train(
             test_days=test_days, test_fraction=test_fraction, seed=seed, scoring=scoring,
             overwrite=overwrite, track=track, register=register,
             registered_model=registered_model, force=force, tolerance=tolerance,
-            events=Printer(live))
+            events=Printer(live), data_store=data_store)
     print_outcome(outcome)
 
 

@@ -174,12 +174,13 @@ def compare_models(registered: Path, reproduced: Path) -> list[FileCheck]:
 
 
 def reproduce(version: str, *, name: str = "basketry", out: str | os.PathLike[str] | None = None,
-              uri: str | None = None, progress: Callable[[str], None] | None = None
-              ) -> Reproduction:
+              overwrite: bool = False, uri: str | None = None,
+              progress: Callable[[str], None] | None = None) -> Reproduction:
     """Train registered ``version`` of ``name`` again from its recorded snapshot and
-    parameters, into ``out`` (kept) or a temporary directory (removed), and compare the new
-    artifact with the registered one. Nothing is written when the version, its record or its
-    snapshot cannot be had (``RegistryError``, ``SnapshotError``: one line each)."""
+    parameters, into ``out`` (kept; a model there is replaced with ``overwrite``) or a temporary
+    directory (removed), and compare the new artifact with the registered one. Nothing is
+    written when the version, its record or its snapshot cannot be had (``RegistryError``,
+    ``SnapshotError``: one line each)."""
     from basketry.model import load_model
     from basketry.training.pipeline import save_trained, train_and_evaluate
     from basketry.training.registry import check_model_name, version_model_dir
@@ -208,7 +209,7 @@ def reproduce(version: str, *, name: str = "basketry", out: str | os.PathLike[st
             max_queries=params.get("max_queries"),
             max_hidden_per_basket=params.get("max_hidden_per_basket"), progress=say)
         target = Path(out) if out is not None else tmp / "reproduced"
-        path = save_trained(target, result)
+        path = save_trained(target, result, overwrite=overwrite)
         files = compare_models(registered, path)
         return Reproduction(name=name, version=str(version), run_id=mv.run_id,
                             snapshot=snapshot, model_dir=path if out is not None else None,
