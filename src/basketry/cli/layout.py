@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from basketry.cli.console import console, feedback
+from basketry.cli.console import console, err_console, feedback
 from basketry.cli.options import ReadOptions, option_groups
 
 if TYPE_CHECKING:
@@ -134,8 +134,8 @@ def layout(
         console.print_json(json.dumps(plan.to_json(), ensure_ascii=False))
     else:
         print_plan(plan)
-    for path in written:
-        console.print(f"wrote [bold]{path}[/]")
+    for path in written:  # beside JSON on stdout, the notes go to stderr
+        (err_console if output == "json" else console).print(f"wrote [bold]{path}[/]")
 
 
 def plan_rows(plan: LayoutPlan) -> list[list[Any]]:

@@ -44,6 +44,7 @@ class LayoutParams:
     beta: float = BETA  # weight of adjacent aisles in the objective
     max_moves: str | int | None = None  # incremental: a number or a share ("10%")
     refine_moves: int = 2000  # full layout: moves of the refinement pass, at most
+    refine_weighting: str | None = None  # the refinement's objective (None: ``weighting``)
     max_edges: int = 2000  # item-item edges kept in the plan for the pictures
     max_links: int = 200  # aisle-aisle links kept
     draws: int = 10  # random layouts of the evaluation
@@ -150,7 +151,9 @@ def _full(affinity: Affinity, problem: Problem, params: LayoutParams,
     packed = objective(w, aisle, beta=0.0)
     if params.refine_moves > 0 and w.nnz:
         say("refining aisles by moves")
-        search = MoveSearch(w, aisle, problem.capacities, _movable(problem), beta=0.0,
+        target = (build_affinity(affinity.pairs, params.refine_weighting).weights
+                  if params.refine_weighting not in (None, params.weighting) else w)
+        search = MoveSearch(target, aisle, problem.capacities, _movable(problem), beta=0.0,
                             category=problem.category, conflicts=problem.conflicts)
         search.run(params.refine_moves)
         aisle = search.aisle

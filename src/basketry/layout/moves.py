@@ -86,6 +86,7 @@ class MoveSearch:
                           shape=(self.n, self.n_aisles))
         self.m = np.asarray((self.w @ z).todense(), dtype=np.float64)
         self.s = self._closeness(self.m)
+        self._row = np.zeros(self.n)  # one item's weights, dense, while its swaps are tried
         self._refresh_all()
 
     # --- the score of each item in each aisle -------------------------------------------
@@ -176,7 +177,8 @@ class MoveSearch:
             gains_i = self.s[i] - self.s[i, a]
             allowed = self._allowed(np.array([i]))[0]
             targets = np.argsort(-np.where(allowed, gains_i, -np.inf))[:SWAP_AISLES]
-            row = self.w.getrow(i)
+            lo, hi = self.w.indptr[i], self.w.indptr[i + 1]
+            self._row[self.w.indices[lo:hi]] = self.w.data[lo:hi]
             for b in targets.tolist():
                 if b == a or not allowed[b] or gains_i[b] <= _EPS:
                     continue
@@ -185,13 +187,14 @@ class MoveSearch:
                 there = there[self._allowed(there)[:, a]] if self.conflicts is not None else there
                 if there.size == 0:
                     continue
-                w_ik = np.asarray(row[:, there].todense()).ravel()
+                w_ik = self._row[there]
                 near = self.beta if abs(a - b) == 1 else 0.0
                 back = self.s[there, a] - self.s[there, b] - 2.0 * w_ik * (1.0 - near)
                 r = int(np.argmax(back))
                 gain = gains_i[b] + back[r]
                 if gain > best[0]:
                     best = (float(gain), i, int(there[r]))
+            self._row[self.w.indices[lo:hi]] = 0.0
         return best
 
     def run(self, budget: int, progress: Callable[[float], None] | None = None,
