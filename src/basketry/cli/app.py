@@ -11,6 +11,7 @@ import typer
 from basketry.cli import (
     data,
     demo,
+    init,
     layout,
     mining,
     pmml,
@@ -54,6 +55,7 @@ app.command(name="profile")(data.profile)
 app.command()(data.generate)
 app.command()(layout.layout)
 app.command()(demo.demo)
+app.command()(init.init)
 app.command()(simulate.simulate)
 app.add_typer(models_app, name="models")
 app.command(name="export")(pmml.export_command)

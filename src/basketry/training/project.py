@@ -1,0 +1,199 @@
+"""A basketry project on disk (`basketry init`): ``params.yaml`` (the parameters of
+``basketry train``, commented) and, for DVC, a ``dvc.yaml`` pipeline whose stages call
+basketry, so that ``dvc repro`` and ``dvc exp run`` train and ``dvc.lock`` pins the data and the
+model.
+
+The pipeline, built from data in :func:`pipeline`:
+
+- ``prepare``: ``basketry profile`` reads and validates the data (one line naming the problem
+  when it cannot) and writes its profile and fingerprint, ``prepared/profile.json``;
+- ``train``: ``basketry train`` with every key of the ``train`` section as ``--KEY VALUE``
+  (DVC's dict unpacking): split, mine, evaluate on the held-out part against the baselines
+  (the report ``reports/train.json`` is the stage's DVC metrics), save ``model/``, and, when
+  MLflow tracks (``basketry train``'s default when MLflow is installed), register the model
+  through the promotion gate. Evaluation and registration are inside this one stage because
+  registering needs the run and the evaluation's split; there is no command yet that registers
+  a model directory trained elsewhere.
+
+The parameters and their defaults are given by the caller (the command reads them from
+``basketry train`` itself), so the file cannot drift from the command."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+#: Files the pipeline writes, relative to the project.
+PROFILE = "prepared/profile.json"
+MODEL = "model"
+REPORT = "reports/train"
+#: Where the bundled sample is copied when no data is given.
+DATA_DIR = "data"
+
+#: The ``basketry train`` options ``params.yaml`` lists in its ``train`` section, in order;
+#: those without a default are written commented out (uncomment to use).
+TRAIN_KEYS = ("min-support", "min-confidence", "min-lift", "max-p-value", "max-len",
+              "algorithm", "scoring", "test-days", "test-fraction", "seed", "registered-model",
+              "tolerance")
+#: The read options, its ``read`` section (given to both stages).
+READ_KEYS = ("format", "preset", "transaction-col", "item-col", "timestamp-col",
+             "timestamp-format", "customer-col", "quantity-col", "label-col", "sep")
+
+
+class ProjectError(ValueError):
+    """A project that cannot be written as asked (files in the way, a missing data file)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One option of ``basketry train``: its key (the long option without ``--``), default
+    (``None``: none) and help."""
+
+    key: str
+    default: Any
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    """One file of the project: ``text`` written, or ``source`` copied (the data)."""
+
+    path: str
+    text: str | None = None
+    source: Path | None = None
+
+
+def _scalar(value: Any) -> str:
+    """One YAML scalar, quoted by the YAML library where it must be."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def _value(default: Any) -> Any:
+    """A default as params.yaml holds it: a number given as text (``--min-support``'s "0.01")
+    becomes the number, so that ``dvc exp run --set-param`` and the rendered command agree."""
+    if isinstance(default, str):
+        parsed = yaml.safe_load(default)
+        if isinstance(parsed, int | float) and not isinstance(parsed, bool):
+            return parsed
+    return default
+
+
+def _section(name: str, params: Sequence[Param], keys: Sequence[str],
+             overrides: Mapping[str, Any]) -> list[str]:
+    by_key = {p.key: p for p in params}
+    missing = [k for k in keys if k not in by_key]
+    if missing:  # basketry train renamed or dropped an option this file lists
+        raise ProjectError(f"basketry train has no option --{', --'.join(missing)}")
+    lines = [f"{name}:"]
+    for key in keys:
+        param = by_key[key]
+        value = overrides.get(key, _value(param.default))
+        comment = " ".join(param.help.split())
+        entry = f"{key}: {_scalar(value)}" if value is not None else f"# {key}: "
+        lines.append(f"  {entry}" + (f"  # {comment}" if comment else ""))
+    return lines
+
+
+def params_yaml(data: str, params: Sequence[Param], *, name: str | None = None) -> str:
+    """``params.yaml``: the data, how to read it, and ``basketry train``'s parameters with
+    their current defaults, each commented with its help."""
+    overrides = {"registered-model": name} if name else {}
+    lines = [
+        "# Parameters of the basketry pipeline (dvc.yaml). Every key of `read` and `train` is",
+        "# passed to basketry as --KEY VALUE: uncomment a key to use it; see",
+        "# `basketry train --help`. Change one and `dvc repro` retrains, or try one with",
+        "# `dvc exp run --set-param train.min-support=0.02`.",
+        "",
+        f"data: {_scalar(data)}  # the transaction file (basket lines, CSV or Parquet)",
+        "",
+        *_section("read", params, READ_KEYS, {}),
+        "",
+        *_section("train", params, TRAIN_KEYS, overrides),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def pipeline() -> dict[str, Any]:
+    """The ``dvc.yaml`` pipeline: the stages, what each reads and writes."""
+    return {"stages": {
+        "prepare": {
+            # DVC makes no directory for an output a shell redirection writes
+            "cmd": f"mkdir -p {PurePosixPath(PROFILE).parent} && "
+                   f"basketry profile ${{data}} ${{read}} > {PROFILE}",
+            "deps": ["${data}"],
+            "params": ["read"],
+            "outs": [PROFILE],
+        },
+        "train": {
+            "cmd": f"basketry train ${{data}} ${{read}} --out {MODEL} --report {REPORT} "
+                   "${train}",
+            "deps": ["${data}", PROFILE],
+            "params": ["read", "train"],
+            "outs": [MODEL, f"{REPORT}.html"],
+            # in git, not the cache: `dvc metrics show` and `dvc exp show` read it
+            "metrics": [{f"{REPORT}.json": {"cache": False}}],
+        },
+    }}
+
+
+def dvc_yaml() -> str:
+    header = ("# The basketry pipeline: `dvc repro` runs what changed (data, params.yaml);\n"
+              "# dvc.lock pins the data and the model. Parameters: params.yaml.\n")
+    return header + yaml.safe_dump(pipeline(), sort_keys=False, width=100)
+
+
+def plan(directory: Path, params: Sequence[Param], *, dvc: bool, data: Path | None,
+         sample: Path, name: str | None = None) -> list[ProjectFile]:
+    """The files of a project in ``directory``. Without ``data``, the bundled ``sample`` is
+    copied into ``data/``; a data file inside the project is named relative to it, one
+    outside by its absolute path (DVC then pins it as an external dependency)."""
+    directory = directory.absolute()
+    files: list[ProjectFile] = []
+    if data is None:
+        where = f"{DATA_DIR}/{sample.name}"
+        files.append(ProjectFile(where, source=sample))
+    else:
+        if not data.is_file():
+            raise ProjectError(f"--data {data}: no such file")
+        data = data.absolute()
+        where = (data.relative_to(directory).as_posix() if data.is_relative_to(directory)
+                 else str(data))
+    files.append(ProjectFile("params.yaml", text=params_yaml(where, params, name=name)))
+    if dvc:
+        files.append(ProjectFile("dvc.yaml", text=dvc_yaml()))
+    return files
+
+
+def in_the_way(directory: Path, files: Iterable[ProjectFile]) -> list[str]:
+    """The project's files that already exist (or cannot be written: a directory there)."""
+    return [f.path for f in files if (directory / f.path).exists()
+            or (directory / f.path).is_symlink()]
+
+
+def write(directory: Path, files: Sequence[ProjectFile], *, force: bool = False) -> list[Path]:
+    """Write the project; refuse, before writing anything, files that exist unless ``force``."""
+    if directory.exists() and not directory.is_dir():
+        raise ProjectError(f"{directory} is a file, not a directory")
+    existing = in_the_way(directory, files)
+    if existing and not force:
+        raise ProjectError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}"
+                           f" in {directory}; pass --force to overwrite")
+    directories = [f.path for f in files if (directory / f.path).is_dir()]
+    if directories:
+        raise ProjectError(f"{', '.join(directories)} in {directory} is a directory")
+    written = []
+    for f in files:
+        target = directory / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if f.source is not None:
+            shutil.copyfile(f.source, target)
+        else:
+            target.write_text(f.text or "", encoding="utf-8")
+        written.append(target)
+    return written
