@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from basketry.data.baskets import Baskets
 from basketry.data.synthetic import SyntheticSpec, generate
 from basketry.layout import (
+    Anchor,
+    Categories,
     Current,
     LayoutParams,
     build_affinity,
@@ -22,6 +24,7 @@ from basketry.layout.affinity import WEIGHTINGS, PairCounts, pair_weights
 from basketry.layout.evaluate import category_layout, held_out_pairs, shares
 from basketry.layout.moves import MoveSearch, objective, parse_budget
 from basketry.layout.ordering import order_groups, path_weight
+from basketry.model.layout import LayoutPlan
 
 
 def baskets(rows: list[list[str]]) -> Baskets:
@@ -197,3 +200,26 @@ def test_incremental_plan_keeps_the_store_and_reports_real_gains() -> None:
     assert plan.params["objective_after"] > plan.params["objective_before"]
     unmoved = set(items) - {m.item for m in plan.moves}
     assert all(final[x] == aisle_of[x] for x in unmoved)
+
+
+def test_uneven_capacities_anchors_and_categories_are_kept() -> None:
+    drawn = generate(SyntheticSpec(n_baskets=6_000, n_items=60, n_patterns=5, groups=6,
+                                   group_rate=0.6, seed=5))
+    pairs = pairs_from_baskets(drawn)
+    items = [str(x) for x in pairs.items]
+    cats = Categories(of={items[0]: "a", items[1]: "a", items[2]: "a", items[3]: "b",
+                          items[4]: "c"}, together=("a",), apart=(("b", "c"),))
+    fixed = {items[3]: Anchor(2, 1), items[4]: Anchor(5)}
+    caps = (20, 8, 14, 6, 12)
+    plan = plan_layout(pairs, LayoutParams(capacities=caps), categories=cats, fixed=fixed)
+    assert [a.capacity for a in plan.aisles] == list(caps)
+    assert all(len(a.items) <= a.capacity for a in plan.aisles)
+    assert plan.n_items == len(items)
+    assert plan.slot(items[3]).aisle == 2 and plan.slot(items[3]).position == 1
+    assert plan.slot(items[4]).aisle == 5
+    assert len({plan.slot(x).aisle for x in items[:3]}) == 1
+    b_aisles = {s.aisle for s in plan.slots() if s.category == "b"}
+    c_aisles = {s.aisle for s in plan.slots() if s.category == "c"}
+    assert not b_aisles & c_aisles
+    # positions are 1..n in every aisle (the format's reader checks it too)
+    assert LayoutPlan.from_json(plan.to_json()) == plan
