@@ -74,6 +74,8 @@ BAD = [
     ("bad move budget", ["--current", "{current}", "--max-moves", "lots"],
      {"current": "item,aisle\nmilk,1\n"}, "--max-moves 'lots'"),
     ("unknown weighting", ["--weighting", "vibes"], {}, "unknown weighting 'vibes'"),
+    ("a map in an unknown format", ["--map", "{caps}"], {"caps": "10\n"}, "drawn as .svg or .png"),
+    ("a graph not html", ["--graph", "{caps}"], {"caps": "10\n"}, "is an .html page"),
 ]
 
 

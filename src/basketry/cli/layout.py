@@ -77,6 +77,12 @@ def layout(
 
     if out is not None and out.exists() and not out.is_dir():
         raise ModelError(f"--out {out} is a file; give a directory")
+    if map_file is not None:
+        from basketry.layout.pictures import check_map_path
+
+        check_map_path(map_file)  # a bad suffix costs nothing
+    if graph_file is not None and graph_file.suffix.lower() not in (".html", ".htm"):
+        raise ModelError(f"--graph {graph_file}: the affinity graph is an .html page")
     model_dir: Path | None = None
     if is_registry_ref(source):
         from basketry.serving import resolve_model_ref
@@ -110,13 +116,8 @@ def layout(
             test = read_baskets(evaluate, **read.reader_kwargs())
         plan = plan_layout(pairs, params, categories=cats, fixed=anchors, current=now,
                            test_baskets=test, source_name=str(source), progress=live.stage)
-        written = []
-        if out is not None:
-            live.stage(f"writing {out}")
-            written = write_outputs(plan, out, with_moves=now is not None)
-        if save_to_model:
-            assert model_dir is not None
-            written.append(write_layout(plan, model_dir))
+        written: list[Path] = []
+        # the pictures first: a missing plotting package fails before any plan file is written
         if map_file is not None or graph_file is not None:
             from basketry.layout.pictures import draw_aisle_map, write_affinity_graph
 
@@ -128,6 +129,12 @@ def layout(
                 live.stage(f"writing {graph_file}")
                 write_affinity_graph(plan, graph_file)
                 written.append(graph_file)
+        if out is not None:
+            live.stage(f"writing {out}")
+            written += write_outputs(plan, out, with_moves=now is not None)
+        if save_to_model:
+            assert model_dir is not None
+            written.append(write_layout(plan, model_dir))
     if output == "json":
         import json
 
