@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from basketry.training.project import train_command
+
 pytestmark = pytest.mark.slow  # DVC runs the pipeline: about a minute per training
 
 DVC_VERSION = "3.67.1"
@@ -138,6 +140,9 @@ def test_repro_pins_data_and_model_and_registers(project: Project) -> None:
         _stage_hash(lock, "prepare", "deps", data)
     assert _stage_hash(lock, "train", "outs", "model").endswith(".dir")
     assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["min-support"] == 0.01
+    # what DVC ran is the command `basketry init` prints for a project without DVC
+    assert lock["stages"]["train"]["cmd"] == \
+        train_command((project.root / "params.yaml").read_text())
     assert (project.root / "model" / "manifest.json").is_file()
     profile = json.loads((project.root / "prepared" / "profile.json").read_text())
     report = json.loads((project.root / "reports" / "train.json").read_text())

@@ -20,6 +20,7 @@ from basketry.training.project import (
     params_yaml,
     pipeline,
     plan,
+    train_command,
     write,
 )
 
@@ -89,10 +90,16 @@ def test_init_writes_the_project(tmp_path: Path) -> None:
     assert "dvc init" in result.output
 
 
-def test_without_dvc_only_params_and_data(tmp_path: Path) -> None:
+def test_without_dvc_params_data_and_the_command(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "params.yaml"]
+    # the sample travels with its attribution
+    assert "CC BY 4.0" in (tmp_path / "data" / "README.md").read_text()
+    command = train_command((tmp_path / "params.yaml").read_text())
+    assert command.startswith(f"basketry train data/{sample_path().name} --format auto --out")
+    assert "--min-support 0.01 --min-confidence 0.1" in command
+    assert command in " ".join(result.output.split())
 
 
 def test_data_inside_is_relative_outside_absolute(tmp_path: Path) -> None:

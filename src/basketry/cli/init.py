@@ -3,6 +3,7 @@ stages call basketry). What is written: :mod:`basketry.training.project`."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,7 @@ def init(
     commented) and, with --dvc, a DVC pipeline calling basketry. `git init` and `dvc init` are
     yours: the command says which to run."""
     from basketry.data import sample_path
-    from basketry.training.project import ProjectError, plan, write
+    from basketry.training.project import ProjectError, plan, train_command, write
 
     if name is not None:
         from basketry.training.registry import check_model_name
@@ -43,10 +44,15 @@ def init(
         raise refuse(str(exc)) from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+    cd = "" if directory == Path(".") else f"cd {shlex.quote(str(directory))} && "
     if dvc:
-        console.print(f"next: cd {directory} && git init && dvc init && dvc repro "
-                      "(inside a git repository, `dvc init --subdir` when not at its root)",
+        console.print(f"next: {cd}git init && dvc init && dvc repro (in an existing git "
+                      "repository: `dvc init --subdir` when not at its root)",
                       highlight=False, soft_wrap=True)
+    else:
+        params = next(f for f in files if f.path == "params.yaml")
+        console.print(f"train with: {cd}{train_command(params.text or '')}", highlight=False,
+                      soft_wrap=True)
 
 
 def _train_params() -> list:  # list[basketry.training.project.Param]

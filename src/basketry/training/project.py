@@ -142,6 +142,21 @@ def pipeline() -> dict[str, Any]:
     }}
 
 
+def train_command(params_text: str) -> str:
+    """The ``basketry train`` command a ``params.yaml`` stands for, as the pipeline's train
+    stage runs it (for a project without DVC)."""
+    import shlex
+
+    params = yaml.safe_load(params_text)
+
+    def unpacked(section: str) -> list[str]:  # as DVC's ${section} renders a dict
+        return [word for key, value in (params.get(section) or {}).items()
+                for word in (f"--{key}", str(value))]
+
+    return shlex.join(["basketry", "train", str(params["data"]), *unpacked("read"),
+                       "--out", MODEL, "--report", REPORT, *unpacked("train")])
+
+
 def dvc_yaml() -> str:
     header = ("# The basketry pipeline: `dvc repro` runs what changed (data, params.yaml);\n"
               "# dvc.lock pins the data and the model. Parameters: params.yaml.\n")
@@ -158,6 +173,10 @@ def plan(directory: Path, params: Sequence[Param], *, dvc: bool, data: Path | No
     if data is None:
         where = f"{DATA_DIR}/{sample.name}"
         files.append(ProjectFile(where, source=sample))
+        # the sample's licence (CC BY 4.0) asks for its attribution to travel with it
+        readme = sample.with_name("README.md")
+        if readme.is_file():
+            files.append(ProjectFile(f"{DATA_DIR}/README.md", source=readme))
     else:
         if not data.is_file():
             raise ProjectError(f"--data {data}: no such file")
