@@ -92,19 +92,37 @@ def naive_recommend(rows, counts, basket, k, scoring=None):
         sy = ny / 100
         conf = nxy / nx
         lift = conf / sy
-        score = {"confidence": conf, "lift": lift,
-                 "smoothed": (nxy + m * sy) / (nx + m)}[spec["method"]]
+        smoothed = (nxy + m * sy) / (nx + m)
+        if spec["method"] == "lift_product":  # log scale: log s_y + smoothed log-lift
+            excess = max(np.log(smoothed) - np.log(sy), 0.0)
+            score = np.log(sy) + (1 - combine) * excess
+        else:
+            score = {"confidence": conf, "lift": lift, "smoothed": smoothed,
+                     "one_scale": smoothed}[spec["method"]]
+            excess = max(score - sy, 0.0)
         key = (-score, -lift, -nxy, len(ante), row)
-        evidence[cons[0]] = evidence.get(cons[0], 0.0) + max(score - sy, 0.0)
+        evidence[cons[0]] = evidence.get(cons[0], 0.0) + excess
         if cons[0] not in best or key < best[cons[0]]:
             best[cons[0]] = key
     # rank of each item's best rule in the global order, then the combined score
     global_order = sorted(best.values())
     combined = {i: (-(-key[0] + combine * evidence[i]), global_order.index(key))
                 for i, key in best.items()}
+    order = np.argsort(-np.asarray(counts), kind="stable").tolist()
+    if spec["method"] in ("one_scale", "lift_product"):
+        # the empty rule: an item is a rule candidate only above its base rate, and every
+        # candidate competes with the popular items by score (a rule's item first on a tie)
+        n = 100
+        floor = {i: counts[i] / n for i in range(len(counts))}
+        if spec["method"] == "lift_product":
+            floor = {i: np.log(f) for i, f in floor.items()}
+        rule_items = [i for i in best if -combined[i][0] > floor[i]]
+        merged = [(combined[i][0], 0, combined[i][1], i) for i in rule_items] + [
+            (-floor[i], 1, p, i) for p, i in enumerate(order)
+            if i not in basket and i not in rule_items]
+        return [entry[3] for entry in sorted(merged)[:k]]
     ranked = sorted(best, key=combined.__getitem__)[:k]
-    popular = [i for i in np.argsort(-np.asarray(counts), kind="stable").tolist()
-               if i not in basket and i not in ranked]
+    popular = [i for i in order if i not in basket and i not in ranked]
     return ranked + popular[: k - len(ranked)]
 
 
@@ -126,6 +144,12 @@ SCORINGS = [
     None,  # the default: smoothed
     {"method": "smoothed", "prior_weight": 0.0, "combine": 0.0},
     {"method": "smoothed", "prior_weight": 3.0, "combine": 0.5},
+    {"method": "one_scale", "prior_weight": 0.0, "combine": 0.0},
+    {"method": "one_scale", "prior_weight": 3.0, "combine": 0.5},
+    {"method": "one_scale", "prior_weight": 40.0, "combine": 0.1},
+    {"method": "lift_product", "prior_weight": 0.0, "combine": 0.0},
+    {"method": "lift_product", "prior_weight": 5.0, "combine": 1.0},
+    {"method": "lift_product", "prior_weight": 20.0, "combine": 0.3},
 ]
 
 
@@ -226,3 +250,38 @@ def test_scoring_object_is_validated():
                 {"method": "smoothed", "combine": -1}, {"method": "smoothed", "combine": "x"}):
         with pytest.raises(ModelError):
             scoring_spec(bad)
+
+
+def _weak_rule_scorer(method: str) -> RuleScorer:
+    """e is in 60 of 100 baskets; a -> b holds with confidence 0.5 (b's base rate 0.2, a real
+    association) and a -> c with confidence 0.2 (below c's base rate 0.3: a weak rule)."""
+    items = items_table(np.array(["a", "b", "c", "d", "e"], dtype=object),
+                        np.array([50, 20, 30, 10, 60]))
+    rules = make_rules([([0], [1], 25, 50, 20), ([0], [2], 10, 50, 30)], n=100)
+    return RuleScorer(items, rules, n_baskets=100,
+                      scoring={"method": method, "prior_weight": 0.0, "combine": 0.0})
+
+
+def test_one_scale_lets_a_popular_item_outrank_a_weak_rule():
+    rec = _weak_rule_scorer("one_scale").recommend(["a"], k=4)
+    # b: its rule (0.5) beats every base rate; e: popular (0.6) beats b's 0.5 too; c: its rule
+    # (0.2) says less than its base rate (0.3), so c ranks as a popular item, after e and b
+    assert [(r.item, r.score, r.fallback) for r in rec.items] == [
+        ("e", 0.6, True), ("b", 0.5, False), ("c", 0.3, True), ("d", 0.1, True)]
+    assert rec.items[1].rule.antecedent == ("a",)
+    assert rec.from_rules == 1
+    # the former semantics on the same rules: every rule's item first, popularity fills
+    old = _weak_rule_scorer("smoothed").recommend(["a"], k=4)
+    assert [(r.item, r.fallback) for r in old.items] == [
+        ("b", False), ("c", False), ("e", True), ("d", True)]
+
+
+def test_one_scale_rule_wins_a_tie_with_a_popular_item():
+    items = items_table(np.array(["a", "b", "e"], dtype=object), np.array([50, 20, 50]))
+    rules = make_rules([([0], [1], 25, 50, 20)], n=100)  # a -> b: 0.5, e's base rate 0.5
+    scorer = RuleScorer(items, rules, n_baskets=100,
+                        scoring={"method": "one_scale", "prior_weight": 0, "combine": 0})
+    assert [r.item for r in scorer.recommend(["a"], k=2).items] == ["b", "e"]
+    top, from_rules = scorer.top_items(np.array([0, 1]), np.array([0]), 2)
+    assert top.tolist() == [[1, 2]] and from_rules.tolist() == [1]
+

@@ -10,9 +10,9 @@ import numpy as np
 from basketry._kernels import Kernels
 
 # the trie and the per-item arrays of a RuleScorer, in the order of RuleScorer._trie(), then
-# combine, popular, item_support and the two scratch arrays (written, restored on return)
+# combine, popular, item_support, floor and the two scratch arrays (written, restored on return)
 _TRIE = ("i8[:,:]", "i4[:]", "i8[:]", "i8[:]", "i4[:]", "f8[:]", "i4[:]", "f8[:]")
-_TAIL = ("f8", "i8[:]", "f8[:]", "i8[:]!", "f8[:]!")
+_TAIL = ("f8", "i8[:]", "f8[:]", "f8[:]", "i8[:]!", "f8[:]!")
 
 # kernel module -> kernel -> signature codes (see basketry._kernels.signatures)
 MODEL_SPEC: dict[str, dict[str, tuple[str, ...]]] = {

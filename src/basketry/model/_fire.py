@@ -42,12 +42,17 @@ def top_candidates(
     consequent: np.ndarray,  # int32, consequent item of each rank
     value: np.ndarray,  # float64, each rank's rule score (non-increasing with rank)
     combine: float,  # weight of the summed evidence; 0: the best rule alone decides
+    # float64 (n_items,): an item whose score is at most its floor is no candidate (one scale:
+    # the empty-antecedent rule, the item's base rate, explains it as well); -inf for methods
+    # whose rules always come before popular items
+    floor: np.ndarray,
     scratch: np.ndarray,  # int64 (n_items,), all _FREE on entry and on return
     evidence: np.ndarray,  # float64 (n_items,), all 0 on entry and on return
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ranks of the best rule of each of the top-``k`` candidate items and the candidates'
     scores, best first. An item's score is ``value[best rank] + combine * sum(evidence)`` over
-    all its fired rules; ties go to the better (lower) best rank."""
+    all its fired rules; ties go to the better (lower) best rank. Items whose score is
+    ``<= floor[item]`` are left out."""
     for b in blocked:
         scratch[b] = _BLOCKED
     touched = np.empty(64, dtype=np.int32)
@@ -128,6 +133,8 @@ def top_candidates(
         score = value[rank] + combine * evidence[item]
         scratch[item] = _FREE
         evidence[item] = 0.0
+        if score <= floor[item]:
+            continue
         if kk == 0 or (m == kk and not _before(score, rank, top_score[m - 1],
                                                 top_rank[m - 1])):
             continue
@@ -142,7 +149,7 @@ def top_candidates(
             m += 1
     for b in blocked:
         scratch[b] = _FREE
-    return top_rank, top_score
+    return top_rank[:m], top_score[:m]
 
 
 @numba.njit(cache=True, inline="always")
@@ -168,47 +175,57 @@ def answer_basket(
     combine: float,
     popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
     item_support: np.ndarray,  # float64, each item's support: a fallback's score
+    floor: np.ndarray,  # float64, see top_candidates: item_support (one scale) or all -inf
     scratch: np.ndarray,
     evidence: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """One basket's whole answer: up to ``k`` items, best first, with the rank of the rule that
-    explains each (-1 for a popular fallback) and their scores, and how many came from rules.
-    The items from rules are ``top_candidates``'; the rest are the most popular items not in the
-    basket, not excluded, not banned and not already chosen."""
+    explains each (-1 for a popular item) and their scores, and how many came from rules.
+    The items from rules are ``top_candidates``'; the popular items are the most popular ones
+    not in the basket, not excluded, not banned and not from rules. The two lists are merged
+    by score: a rule's item comes first unless a popular item's floor is higher (with a floor
+    of -inf, all rule items come first and popular items only fill the answer)."""
     blocked = np.concatenate((ids, exclude, banned))
     ranks = np.empty(0, dtype=np.int64)
     scores = np.empty(0, dtype=np.float64)
     if k > 0 and ids.shape[0] > 0:
         ranks, scores = top_candidates(ids, blocked, k, nodes, child_item, child_node,
                                        group_ranks, group_item, group_excess,
-                                       consequent, value, combine, scratch, evidence)
+                                       consequent, value, combine, floor, scratch, evidence)
     m = ranks.shape[0]
     items = np.empty(k, dtype=np.int64)
     out_ranks = np.full(k, -1, dtype=np.int64)
     out_scores = np.empty(k, dtype=np.float64)
-    for t in range(m):
-        items[t] = consequent[ranks[t]]
-        out_ranks[t] = ranks[t]
-        out_scores[t] = scores[t]
-    n = m
-    if n < k:
-        # mark what may not be recommended, walk the popular items, then clear the marks
-        for b in blocked:
-            scratch[b] = _BLOCKED
-        for t in range(m):
-            scratch[items[t]] = _BLOCKED
-        for item in popular:
-            if n == k:
-                break
-            if scratch[item] != _BLOCKED:
-                items[n] = item
-                out_scores[n] = item_support[item]
-                n += 1
-        for b in blocked:
-            scratch[b] = _FREE
-        for t in range(n):
-            scratch[items[t]] = _FREE
-    return items[:n], out_ranks[:n], out_scores[:n], m
+    # mark what may not be recommended, merge the rule items (best first) with the popular
+    # items (count desc, id asc) by score, rule items first on ties, then clear the marks
+    for b in blocked:
+        scratch[b] = _BLOCKED
+    for r in range(m):
+        scratch[consequent[ranks[r]]] = _BLOCKED
+    n = 0
+    t = 0
+    p = 0
+    n_popular = popular.shape[0]
+    while n < k:
+        while p < n_popular and scratch[popular[p]] == _BLOCKED:
+            p += 1
+        if t < m and (p == n_popular or scores[t] >= floor[popular[p]]):
+            items[n] = consequent[ranks[t]]
+            out_ranks[n] = ranks[t]
+            out_scores[n] = scores[t]
+            t += 1
+        elif p < n_popular:
+            items[n] = popular[p]
+            out_scores[n] = item_support[popular[p]]
+            p += 1
+        else:
+            break
+        n += 1
+    for b in blocked:
+        scratch[b] = _FREE
+    for r in range(m):
+        scratch[consequent[ranks[r]]] = _FREE
+    return items[:n], out_ranks[:n], out_scores[:n], t
 
 
 @numba.njit(cache=True)
@@ -228,6 +245,7 @@ def batch_top_items(
     combine: float,
     popular: np.ndarray,  # int64, item ids by popularity (count desc, id asc)
     item_support: np.ndarray,
+    floor: np.ndarray,
     scratch: np.ndarray,
     evidence: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +262,7 @@ def batch_top_items(
         items, _, _, m = answer_basket(basket, exclude, none, k, nodes, child_item,
                                        child_node, group_ranks, group_item, group_excess,
                                        consequent, value, combine, popular, item_support,
-                                       scratch, evidence)
+                                       floor, scratch, evidence)
         out[q, : items.shape[0]] = items
         from_rules[q] = m
     return out, from_rules

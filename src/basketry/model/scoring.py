@@ -12,7 +12,8 @@ basket"; the manifest's ``scoring`` object names the method and its parameters):
 3. Every rule has a score. The default method, ``smoothed``, shrinks the rule's confidence
    toward the consequent's base rate, ``(n_xy + m * s_y) / (n_x + m)`` with ``m`` =
    ``prior_weight``, so a rule seen in few baskets cannot outrank a well-supported one by
-   chance; ``confidence`` and ``lift`` score a rule by that measure. Rules are ranked once, at
+   chance; ``one_scale`` scores rules the same way; ``confidence`` and ``lift`` score a rule
+   by that measure. Rules are ranked once, at
    load time, by (score desc, lift desc, count desc, antecedent length asc, row asc): a total
    order, so ties are broken stably.
 4. Each candidate item (a consequent not in the basket and not excluded) is explained by the
@@ -23,10 +24,17 @@ basket"; the manifest's ``scoring`` object names the method and its parameters):
 5. When fewer than ``k`` items come from rules, the rest are the most popular items (training
    count desc, item id asc) not in the basket, not excluded and not already recommended, with
    ``fallback=True``, ``rule=None`` and their support as score.
+
+With ``one_scale``, every item also has the empty-antecedent rule ``{} -> y``, which always
+fires and scores the item's base rate ``s_y``: an item is a rule candidate only when its best
+fired rule scores above ``s_y`` (a weaker rule says less than popularity does), and rule
+candidates and popular items are merged by score (a rule candidate first on a tie), so a popular
+item outranks a weak rule. With the other methods popular items only fill the answer (step 5).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,10 +52,16 @@ from basketry.model.errors import ModelError, ScoringArgumentError
 #: is ``{"method": ..., **parameters}``.
 SCORING_METHODS: dict[str, dict[str, float]] = {
     "smoothed": {"prior_weight": 10.0, "combine": 0.01},
+    "one_scale": {"prior_weight": 10.0, "combine": 0.01},
+    "lift_product": {"prior_weight": 10.0, "combine": 1.0},
     "confidence": {},
     "lift": {},
 }
 DEFAULT_SCORING = "smoothed"
+#: Methods on which rules and popular items compete on one scale (the base rate is a rule too).
+ONE_SCALE_METHODS = frozenset({"one_scale", "lift_product"})
+#: Methods whose rules score on a log scale (the answers give ``exp`` of it).
+LOG_METHODS = frozenset({"lift_product"})
 
 
 def scoring_spec(scoring: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -74,6 +88,9 @@ def scoring_spec(scoring: str | Mapping[str, Any] | None = None) -> dict[str, An
             raise ModelError(f"scoring parameter {name} must be a finite number >= 0, "
                              f"got {value!r}")
         spec[name] = float(value)
+    if method == "lift_product" and spec["combine"] > 1:
+        raise ModelError("scoring parameter combine of lift_product must be within 0..1 (the "
+                         f"weight of the other fired rules' evidence), got {spec['combine']!r}")
     return spec
 
 
@@ -91,11 +108,17 @@ def _rule_values(rules: pa.Table, spec: dict[str, Any]) -> tuple[np.ndarray, np.
     """Each rule's score and its evidence ``max(score - s_y, 0)`` under ``spec``."""
     method = spec["method"]
     s_y = view(rules.column("consequent_support")).astype(np.float64)
-    if method == "smoothed":
+    if method in ("smoothed", "one_scale", "lift_product"):
         m = spec["prior_weight"]
         n_xy = view(rules.column("count")).astype(np.float64)
         n_x = view(rules.column("antecedent_count")).astype(np.float64)
         score = (n_xy + m * s_y) / np.maximum(n_x + m, 1e-300)
+        if method == "lift_product":
+            # log scale: the base rate times the smoothed lifts of the fired rules above 1, the
+            # best one's fully and the others' with weight combine (1: naive Bayes)
+            with np.errstate(divide="ignore"):
+                log_lift = np.maximum(np.log(score) - np.log(s_y), 0.0)
+                return np.log(s_y) + (1.0 - spec["combine"]) * log_lift, log_lift
     else:
         score = view(rules.column(method)).astype(np.float64)
     return score, np.maximum(score - s_y, 0.0)
@@ -144,7 +167,8 @@ class Ranked(NamedTuple):
     ranks: list[int]
     #: each item's score
     scores: list[float]
-    #: how many of ``items`` (the first ones) came from rules; the rest are fallback
+    #: how many of ``items`` came from rules (those with a rank >= 0); the rest are popular
+    #: items (the last ones, except with a one-scale method, where they compete by score)
     from_rules: int
     #: items of the basket the model does not know, in order of first appearance
     unknown: list[str]
@@ -236,6 +260,17 @@ class RuleScorer:
         self._group_item = np.ascontiguousarray(self._consequent[self._group_ranks])
         self._group_excess = np.ascontiguousarray(excess[self._group_ranks])
         self._item_support = self.item_counts.astype(np.float64) / self.n_baskets
+        # the score a rule must beat to make its item a candidate: the base rate on one scale,
+        # nothing otherwise (rules always come before popular items)
+        method = self.scoring["method"]
+        self._log_scale = method in LOG_METHODS
+        if method not in ONE_SCALE_METHODS:
+            self._floor = np.full(len(self.items), -np.inf)
+        elif self._log_scale:
+            with np.errstate(divide="ignore"):
+                self._floor = np.log(self._item_support)
+        else:
+            self._floor = self._item_support
         self._answer = self._answer_kernel()
 
     def _build_trie(self, a_off: np.ndarray, a_val: np.ndarray, rows: np.ndarray,
@@ -287,8 +322,7 @@ class RuleScorer:
         never replaced, and per call arrays ``rank`` builds as int32: checked once here, the
         kernel is called without the per-call check (3 us of the 5-10 us of an answer)."""
         scratch, evidence = self._scratch()
-        sample = (_NO_IDS, _NO_IDS, _NO_IDS, 1, *self._trie(), self._combine, self.popular,
-                  self._item_support, scratch, evidence)
+        sample = (_NO_IDS, _NO_IDS, _NO_IDS, 1, *self._trie(), *self._tail(), scratch, evidence)
         if kernels.matches("answer_basket", sample):
             return kernels.unchecked("answer_basket")
         return kernels.answer_basket  # pragma: no cover - checked per call
@@ -297,6 +331,10 @@ class RuleScorer:
     def n_rules(self) -> int:
         """Rules usable for recommendations (single-item consequent)."""
         return int(self._rule_row.shape[0])
+
+    def _tail(self) -> tuple[Any, ...]:
+        """The kernels' arguments after the trie: combine, popular, item_support, floor."""
+        return (self._combine, self.popular, self._item_support, self._floor)
 
     def _trie(self) -> tuple[np.ndarray, ...]:
         return (self._nodes, self._child_item, self._child_node, self._group_ranks,
@@ -335,9 +373,7 @@ class RuleScorer:
             computed,
             bool(use_rules),
             *self._trie(),
-            self._combine,
-            self.popular,
-            self._item_support,
+            *self._tail(),
             scratch,
             evidence,
         )
@@ -419,13 +455,15 @@ class RuleScorer:
             _NO_IDS if banned is None else _id_array(banned),
             int(k),
             *self._trie(),
-            self._combine,
-            self.popular,
-            self._item_support,
+            *self._tail(),
             scratch,
             evidence,
         )
-        return Ranked(items.tolist(), ranks.tolist(), scores.tolist(), int(from_rules), unknown,
+        ranks_list, scores_list = ranks.tolist(), scores.tolist()
+        if self._log_scale:  # a rule item's score as a probability, a popular item's support
+            scores_list = [math.exp(x) if r >= 0 else x for r, x in zip(ranks_list, scores_list,
+                                                                          strict=True)]
+        return Ranked(items.tolist(), ranks_list, scores_list, int(from_rules), unknown,
                       len(known))
 
     def recommend(
