@@ -39,7 +39,8 @@ def _require_aot() -> None:
     pytest.skip(f"basketry.model: {kernels.status}")
 
 
-def _random_model(path: Path, seed: int = 0, n_items: int = 60, n_rules: int = 900) -> Path:
+def _random_model(path: Path, seed: int = 0, n_items: int = 60, n_rules: int = 900,
+                  scoring: dict | None = None) -> Path:
     """A model with many overlapping rules (antecedents of 1-3 items), ties included."""
     rng = np.random.default_rng(seed)
     n = 1000
@@ -56,7 +57,8 @@ def _random_model(path: Path, seed: int = 0, n_items: int = 60, n_rules: int = 9
     labels = np.array([f"label {i}" for i in range(n_items)], dtype=object)
     write_model(path, items=items_table(np.array([f"i{i:02d}" for i in range(n_items)],
                                                  dtype=object), counts, labels),
-                rules=make_rules(rows, n=n), n_baskets=n, parameters={"min_support": 0.01})
+                rules=make_rules(rows, n=n), n_baskets=n, parameters={"min_support": 0.01},
+                scoring=scoring)
     return path
 
 
@@ -73,9 +75,11 @@ def test_the_scratch_value_is_the_kernels():
     assert FREE == _fire._FREE
 
 
-def test_aot_and_jit_scoring_kernels_give_identical_results(tmp_path):
+@pytest.mark.parametrize("scoring", [None, {"method": "one_scale", "prior_weight": 5},
+                                     {"method": "lift_product", "combine": 0.5}])
+def test_aot_and_jit_scoring_kernels_give_identical_results(tmp_path, scoring):
     _require_aot()
-    model = load_model(_random_model(tmp_path / "m"))
+    model = load_model(_random_model(tmp_path / "m", scoring=scoring))
     answer_aot = kernels.aot_kernel("answer_basket")
     answer_jit = kernels.jit_kernel("answer_basket")
     banned = model.ids_of(["i03", "i17"])
@@ -84,7 +88,7 @@ def test_aot_and_jit_scoring_kernels_give_identical_results(tmp_path):
         exclude = model.ids_of(["i05"]) if i % 3 == 0 else np.empty(0, dtype=np.int32)
         for k in (1, 5, 60):
             args = [ids, exclude, banned if i % 2 else np.empty(0, dtype=np.int32), k,
-                    *model._trie(), model._combine, model.popular, model._item_support]
+                    *model._trie(), *model._tail()]
             aot = answer_aot(*args, *model._scratch())
             jit = answer_jit(*args, *model._scratch())
             for a, b in zip(aot, jit, strict=True):
@@ -94,8 +98,7 @@ def test_aot_and_jit_scoring_kernels_give_identical_results(tmp_path):
     ptr = np.array([0, 2, 2, 5], dtype=np.int64)
     items = np.array([1, 4, 0, 2, 9], dtype=np.int32)
     for use_rules in (True, False):
-        args = (ptr, items, 7, use_rules, *model._trie(), model._combine, model.popular,
-                model._item_support)
+        args = (ptr, items, 7, use_rules, *model._trie(), *model._tail())
         aot = kernels.aot_kernel("batch_top_items")(*args, *model._scratch())
         jit = kernels.jit_kernel("batch_top_items")(*args, *model._scratch())
         assert all(a.tobytes() == b.tobytes() for a, b in zip(aot, jit, strict=True))
