@@ -57,7 +57,9 @@ def test_grid_points_are_every_distinct_combination_in_order():
     (["max_p_value=0"], "not in (0, 1]"),
     (["max_len=0"], "not >= 1"),
     (["scoring=best"], "unknown scoring 'best'"),
-    (["scoring=confidence", "prior_weight=1,2"], "applies to scoring=smoothed only"),
+    (["scoring=confidence", "prior_weight=1,2"],
+     "applies to scoring=smoothed or one_scale or lift_product"),
+    (["scoring=lift_product", "combine=0.5,2"], "combine of lift_product must be within 0..1"),
     (["combine=-1"], "not in [0, inf)"),
 ])
 def test_bad_grids_are_named(specs, message):

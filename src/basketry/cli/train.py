@@ -34,8 +34,9 @@ def train(
              "without timestamps).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
     scoring: Annotated[str | None, typer.Option(
-        help="Scoring method (smoothed | confidence | lift) with its default parameters; "
-             "default: smoothed, tuned on a validation slice of the training part.")] = None,
+        help="Scoring method (smoothed | one_scale | confidence | lift) with its default "
+             "parameters; default: smoothed or one_scale, tuned on a validation slice of the "
+             "training part.")] = None,
     report: Annotated[Path | None, typer.Option(
         help="Report path prefix: writes PREFIX.json and PREFIX.html "
              "(default: OUT-report next to the model).")] = None,
@@ -150,6 +151,9 @@ def print_evaluation(result: Any) -> None:
                                 for c in columns))
     console.print(table)
     console.print(f"scoring: {result.scoring}", highlight=False)
+    # said plainly when a baseline beats the rules on this data
+    for sentence in result.report.get("verdict") or ():
+        console.print(f"[bold yellow]note:[/] {sentence}", highlight=False)
 
 
 def print_registration(registration: Any) -> None:

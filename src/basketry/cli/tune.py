@@ -23,7 +23,8 @@ from basketry.cli.train import Printer, print_registration
 GRID_HELP = (
     "KEY=V1,V2,... one key per option, repeatable; every combination is a point. Keys: "
     "min_support, min_confidence, min_lift, max_p_value, max_len (mining), scoring "
-    "(tuned | smoothed | confidence | lift), prior_weight, combine (smoothed scoring). "
+    "(tuned | smoothed | one_scale | confidence | lift), prior_weight, combine (smoothed "
+    "and one_scale scoring). "
     "E.g. --grid min_support=0.005,0.01 --grid scoring=tuned,confidence")
 
 
@@ -40,7 +41,7 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
     scoring: Annotated[str | None, typer.Option(
         help="Scoring of points the grid does not set: tuned (default) | smoothed | "
-             "confidence | lift.")] = None,
+             "one_scale | confidence | lift.")] = None,
     report: Annotated[Path | None, typer.Option(
         help="Report path prefix (default: OUT-report next to the model).")] = None,
     mining: MiningOptions = MiningOptions(),
@@ -134,8 +135,9 @@ def print_sweep(sweep: Any) -> None:
                show(outcome.figure(ranker="popularity")) if outcome.ok else "FAILED"]
         table.add_row(*row)
     console.print(table)
-    console.print("scoring: p = prior_weight, c = combine of smoothed; tuned: smoothed with p "
-                  "and c chosen on the validation slice as train does", highlight=False)
+    console.print("scoring: p = prior_weight, c = combine of smoothed/one_scale; tuned: the "
+                  "method, p and c chosen on the validation slice as train does",
+                  highlight=False)
     for outcome in sweep.failed:
         console.print(f"point {outcome.point.index} FAILED: {outcome.reason}", highlight=False)
     console.print(f"best: point {sweep.best.point.index} ({sweep.best.point.label}); "

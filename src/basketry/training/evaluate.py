@@ -22,9 +22,14 @@ from basketry.model.protocol import (
     plan_queries,
     ranks_of_hidden,
 )
+from basketry.training.baselines import ItemKNN
 
 #: The rankers compared, in report order.
-RANKERS = ("model", "max_confidence", "popularity", "random")
+RANKERS = ("model", "max_confidence", "item_knn", "popularity", "random")
+#: The baselines the model is compared with in the verdict (``baseline_verdict``).
+BASELINES = ("max_confidence", "item_knn", "popularity")
+_NAMES = {"max_confidence": "max-confidence", "item_knn": "item-kNN",
+          "popularity": "popularity"}
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,13 @@ def evaluate(
     queries: Queries,
     *,
     baseline_scorer: RuleScorer | None = None,
+    knn: ItemKNN | None = None,
     seed: int = 0,
     ks: tuple[int, ...] = KS,
 ) -> dict[str, dict[str, float | None]]:
     """Metrics of the model (``scorer``, as it will be served), the max-confidence ranking
-    (``baseline_scorer``: the same rules scored by confidence alone), popularity and random."""
+    (``baseline_scorer``: the same rules scored by confidence alone), item-kNN (``knn``, fitted
+    on the same training baskets), popularity and random."""
     k = max(ks)
     n_items = len(scorer.items)
     out: dict[str, dict[str, float | None]] = {}
@@ -169,7 +176,27 @@ def evaluate(
     if baseline_scorer is not None:
         top, from_rules = baseline_scorer.top_items(queries.ptr, queries.items, k)
         out["max_confidence"] = ranker_metrics(top, queries, n_items, from_rules)
+    if knn is not None:
+        top, scored = knn.top_items(queries.ptr, queries.items, k)
+        out["item_knn"] = ranker_metrics(top, queries, n_items, scored)
     top, from_rules = scorer.top_items(queries.ptr, queries.items, k, use_rules=False)
     out["popularity"] = ranker_metrics(top, queries, n_items, from_rules)
     out["random"] = ranker_metrics(random_top(queries, n_items, k, seed), queries, n_items)
+    return out
+
+
+def baseline_verdict(metrics: dict[str, dict[str, float | None]],
+                     metric: str = "hit_rate@10") -> list[str]:
+    """One plain sentence per baseline that beats the model on ``metric`` (none when the model
+    is at least as good as every baseline measured)."""
+    model = metrics.get("model", {}).get(metric)
+    if model is None:
+        return []
+    label = metric.replace("hit_rate@", "HR@")
+    out = []
+    for name in BASELINES:
+        value = metrics.get(name, {}).get(metric)
+        if value is not None and value > model:
+            out.append(f"{_NAMES[name]} beats the model on this data: {label} {value:.4f} "
+                       f"vs {model:.4f}")
     return out

@@ -14,10 +14,10 @@ import numpy as np
 
 from basketry.training.evaluate import KS, RANKERS
 
-_LABELS = {"model": "model", "max_confidence": "max-confidence", "popularity": "popularity",
-           "random": "random"}
-_COLOURS = {"model": "#1f77b4", "max_confidence": "#ff7f0e", "popularity": "#2ca02c",
-            "random": "#7f7f7f"}
+_LABELS = {"model": "model", "max_confidence": "max-confidence", "item_knn": "item-kNN",
+           "popularity": "popularity", "random": "random"}
+_COLOURS = {"model": "#1f77b4", "max_confidence": "#ff7f0e", "item_knn": "#9467bd",
+            "popularity": "#2ca02c", "random": "#7f7f7f"}
 
 
 def report_json(report: dict[str, Any]) -> str:
@@ -51,8 +51,14 @@ def _metric_plots(metrics: dict[str, dict[str, Any]]) -> str:
                                         ("precision", "precision@k")), strict=True):
         for ranker in RANKERS:
             if ranker in metrics:
-                ax.plot(KS, [metrics[ranker][f"{name}@{k}"] for k in KS], marker="o",
-                        label=_LABELS[ranker], color=_COLOURS[ranker])
+                # the model drawn on top and the baselines dashed, so that a baseline the
+                # model equals does not hide it
+                model = ranker == "model"
+                ax.plot(KS, [metrics[ranker][f"{name}@{k}"] for k in KS],
+                        marker="o" if model else "s", markersize=6 if model else 4,
+                        linestyle="-" if model else "--", linewidth=2.2 if model else 1.2,
+                        zorder=3 if model else 2, label=_LABELS[ranker],
+                        color=_COLOURS[ranker])
         ax.set_title(title)
         ax.set_xticks(KS)
         ax.set_xlabel("k")
@@ -101,6 +107,15 @@ def _table(metrics: dict[str, dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _verdict(sentences: list[str] | None) -> str:
+    """The baselines that beat the model, said plainly (nothing when none does)."""
+    if sentences is None:
+        return ""
+    if not sentences:
+        return "<p>The model is at least as good as every baseline on hit rate@10.</p>"
+    return "".join(f"<p><strong>{html.escape(s)}</strong></p>" for s in sentences)
+
+
 def report_html(report: dict[str, Any]) -> str:
     """A self-contained page (no external resources): summary, metrics table, plots."""
     metrics = report["metrics"]
@@ -126,6 +141,7 @@ th {{ background: #f4f4f4; text-align: left; }}
 <table>{summary}</table>
 <h2>Metrics (hide one item, recommend from the rest)</h2>
 {_table(metrics)}
+{_verdict(report.get("verdict"))}
 <h2>Metric by k</h2>
 {_metric_plots(metrics)}
 <h2>Rules</h2>

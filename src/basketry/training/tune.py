@@ -4,7 +4,8 @@ its scoring with, the best refit on the whole training part and evaluated on the
 
 The grid is written ``KEY=V1,V2,...`` once per key (``--grid`` is repeatable); the points are
 every combination (the first key varies slowest), less the combinations that denote the same
-model (``prior_weight`` and ``combine`` only apply to ``scoring=smoothed``). Keys:
+model (``prior_weight`` and ``combine`` only apply to ``scoring=smoothed``, ``one_scale`` and
+``lift_product``). Keys:
 
 ============== ========================================== ====================================
 key            values                                     meaning
@@ -15,22 +16,22 @@ min_confidence numbers in [0, 1]                          as ``--min-confidence`
 min_lift       numbers >= 0                               as ``--min-lift``
 max_p_value    numbers in (0, 1]                          as ``--max-p-value``
 max_len        integers >= 1, or ``none``                 as ``--max-len``
-scoring        ``tuned``, ``smoothed``, ``confidence``,   the scoring rule; ``tuned`` is what
-               ``lift``                                   ``train`` does by default (smoothed,
+scoring        ``tuned``, ``smoothed``, ``one_scale``,    the scoring rule; ``tuned`` is what
+               ``lift_product``, ``confidence``, ``lift`` ``train`` does by default (method,
                                                           ``prior_weight`` and ``combine``
                                                           chosen on the validation slice)
-prior_weight   numbers >= 0                               of ``smoothed`` scoring
-combine        numbers >= 0                               of ``smoothed`` scoring
+prior_weight   numbers >= 0                               of the three methods above
+combine        numbers >= 0 (<= 1 for ``lift_product``)   of the three methods above
 ============== ========================================== ====================================
 
 (``min-support`` with hyphens is the same key.) The work: one split, one validation slice; one
 mining of the validation slice's fitting part per distinct mining setting (points that differ
 only in their scoring share it); every point scored on the same validation queries with
-:func:`basketry.training.evaluate.evaluate` (the model, max-confidence, popularity and random
-rankers); the best by the main metric, validation HR@10 (then NDCG@10, then grid order), mined
-once more on the whole training part and evaluated on the test part exactly as ``train`` does
-(:func:`basketry.training.pipeline.fit_and_evaluate`). The test part never takes part in the
-choice.
+:func:`basketry.training.evaluate.evaluate` (the model, max-confidence, item-kNN, popularity
+and random rankers); the best by the main metric, validation HR@10 (then NDCG@10, then grid
+order), mined once more on the whole training part and evaluated on the test part exactly as
+``train`` does (:func:`basketry.training.pipeline.fit_and_evaluate`). The test part never takes
+part in the choice.
 
 Tracking: one parent MLflow run (``basketry tune``), one nested run per grid point (parameters,
 validation metrics, tags; ``FAILED`` with the reason when its mining or evaluation fails: the
@@ -49,7 +50,8 @@ from typing import Any
 from basketry.data import Baskets
 from basketry.mining import AssociationMiner, MiningError
 from basketry.mining._params import parse_min_support
-from basketry.model import SCORING_METHODS, scoring_spec
+from basketry.model import SCORING_METHODS, ModelError, scoring_spec
+from basketry.training.baselines import ItemKNN
 from basketry.training.evaluate import MAX_HIDDEN_PER_BASKET, MAX_QUERIES, evaluate
 from basketry.training.pipeline import (
     MinedRules,
@@ -70,6 +72,8 @@ TUNED = "tuned"
 #: Figures that order the points, best first (then grid order).
 RANKING = (MAIN_METRIC, "ndcg@10")
 SCORING_PARAMETERS = ("prior_weight", "combine")
+#: The methods that take ``SCORING_PARAMETERS``.
+PARAMETRISED = ("smoothed", "one_scale", "lift_product")
 #: Recorded as the parent run's ``mlflow.source.name``.
 SOURCE = "basketry tune"
 
@@ -193,10 +197,13 @@ class Grid:
             values = dict(zip(keys, combination, strict=True))
             params = {**mining, **{k: v for k, v in values.items() if k in MINING_KEYS}}
             method = values.get("scoring", default)
-            if method == "smoothed":
-                spec: str | dict[str, Any] = scoring_spec(
-                    {"method": "smoothed",
-                     **{k: values[k] for k in SCORING_PARAMETERS if k in values}})
+            if method in PARAMETRISED:
+                try:
+                    spec: str | dict[str, Any] = scoring_spec(
+                        {"method": method,
+                         **{k: values[k] for k in SCORING_PARAMETERS if k in values}})
+                except ModelError as exc:  # e.g. combine > 1 with lift_product
+                    raise GridError(f"--grid: {exc}") from None
             else:  # the smoothed parameters do not apply: drop them from the point
                 spec = TUNED if method == TUNED else scoring_spec(method)
                 values = {k: v for k, v in values.items() if k not in SCORING_PARAMETERS}
@@ -212,11 +219,11 @@ class Grid:
             except MiningError as exc:
                 raise GridError(str(exc)) from None
         if set(SCORING_PARAMETERS) & set(keys) and not any(isinstance(p.scoring, dict)
-                                                           and p.scoring["method"] == "smoothed"
+                                                           and p.scoring["method"] in PARAMETRISED
                                                            for p in points):
             given = sorted(set(SCORING_PARAMETERS) & set(keys))
-            raise GridError(f"--grid {given[0]} applies to scoring=smoothed only, and no point "
-                            "of the grid is smoothed")
+            raise GridError(f"--grid {given[0]} applies to scoring={' or '.join(PARAMETRISED)} "
+                            "only, and no point of the grid has one of them")
         return points
 
 
@@ -350,6 +357,7 @@ def run_sweep(
         groups.setdefault(point.mining_key(), []).append(point)
     results: dict[int, PointResult] = {}
     n_minings = 0
+    knn = ItemKNN.fit(validation.fit)  # the same for every point: fitted on the same baskets
     for group in groups.values():
         say(len(results), total, f"mining {_mining_label(group[0])}")
         n_minings += 1
@@ -368,7 +376,7 @@ def run_sweep(
                 try:
                     if max_conf is None:
                         max_conf = mined.scorer("confidence")
-                    _score_point(outcome, mined, max_conf, validation, seed)
+                    _score_point(outcome, mined, max_conf, knn, validation, seed)
                 except Exception as exc:
                     outcome.status, outcome.reason = "FAILED", _reason(exc)
             if parent is not None:
@@ -398,7 +406,7 @@ def _mining_label(point: GridPoint) -> str:
     return " ".join(shown) or "the base parameters"
 
 
-def _score_point(outcome: PointResult, mined: MinedRules, max_conf: Any,
+def _score_point(outcome: PointResult, mined: MinedRules, max_conf: Any, knn: ItemKNN,
                  validation: ValidationSlice, seed: int) -> None:
     point = outcome.point
     if point.scoring == TUNED:
@@ -410,7 +418,7 @@ def _score_point(outcome: PointResult, mined: MinedRules, max_conf: Any,
     outcome.scoring = spec
     outcome.n_rules = int(mined.rules.num_rows)
     outcome.metrics = evaluate(mined.scorer(spec), validation.queries, baseline_scorer=max_conf,
-                               seed=seed)
+                               knn=knn, seed=seed)
 
 
 def validation_metric_names(metrics: dict[str, dict[str, float | None]]) -> dict[str, float]:
