@@ -3,6 +3,7 @@ before anything is written. The pipeline run by DVC itself: tests/test_dvc_proje
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,4 +149,13 @@ def test_a_bad_name_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(tmp_path), "--name", "no spaces"])
     assert result.exit_code == 2
     assert "invalid registered model name" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_without_pyyaml_one_line_names_it(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if not installed
+    result = runner.invoke(app, ["init", str(tmp_path), "--dvc"])
+    assert result.exit_code == 2
+    assert "pip install pyyaml" in result.output
     assert not any(tmp_path.iterdir())

@@ -29,6 +29,11 @@ def init(
     """Write a basketry project: params.yaml (basketry train's parameters with their defaults,
     commented) and, with --dvc, a DVC pipeline calling basketry. `git init` and `dvc init` are
     yours: the command says which to run."""
+    try:
+        import yaml  # noqa: F401  (what writes the files; MLflow brings it)
+    except ModuleNotFoundError:
+        raise refuse("basketry init writes YAML with PyYAML, which this install lacks: "
+                     "pip install pyyaml (or 'basketry[mlflow]', which brings it)") from None
     from basketry.data import sample_path
     from basketry.training.project import ProjectError, plan, train_command, write
 
