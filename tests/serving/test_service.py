@@ -13,7 +13,7 @@ import pytest
 from basketry.serving import schemas as S
 from basketry.serving.contracts import FastApp, fast_app
 from basketry.serving.decoding import Decoders, decode_body
-from basketry.serving.encoding import AnswerEncoder, error_document, recommended_items
+from basketry.serving.encoding import AnswerEncoder, error_document, problem, recommended_items
 from basketry.serving.errors import ApiError
 from basketry.serving.fast_routes import BATCH, RECOMMENDATIONS, fast_routes
 from basketry.serving.metrics import Metrics
@@ -107,10 +107,18 @@ def test_the_encoder_writes_the_documents_msgspec_writes(service: Recommendation
         request_id="r-2", model_version=snap.version,
         results=[msgspec.json.decode(one, type=S.RecommendationResponse)] * 2))
     exc = ApiError(422, "invalid_request", "bad", "basket[0]")
-    assert encoder.error("r-3", exc) == error_document("r-3", "invalid_request", "bad",
-                                                       "basket[0]")
-    assert json.loads(error_document("r-3", "x", "y")) == {
-        "error": "x", "message": "y", "field": None, "request_id": "r-3"}
+    assert encoder.error("r-3", exc) == msgspec.json.encode(
+        problem("r-3", 422, "invalid_request", "bad", "basket[0]"))
+    # an RFC 9457 problem document that keeps the fields clients read before it
+    assert json.loads(encoder.error("r-3", exc)) == {
+        "type": "urn:basketry:problem:invalid_request", "title": "Invalid request",
+        "status": 422, "detail": "bad", "instance": "urn:basketry:request:r-3",
+        "error": "invalid_request", "message": "bad", "field": "basket[0]", "request_id": "r-3",
+        "errors": [{"field": "basket[0]", "message": "bad"}]}
+    assert json.loads(error_document("r-3", 503, "no_model", "y")) == {
+        "type": "urn:basketry:problem:no_model", "title": "No model", "status": 503,
+        "detail": "y", "instance": "urn:basketry:request:r-3", "error": "no_model",
+        "message": "y", "field": None, "request_id": "r-3", "errors": []}
 
 
 @pytest.mark.parametrize(("body", "status", "error", "field"), [

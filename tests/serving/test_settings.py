@@ -15,7 +15,8 @@ from basketry.serving.state import ModelRefError, read_catalogue, resolve_model_
 def test_defaults_are_safe() -> None:
     s = Settings()
     assert s.host == "127.0.0.1" and s.workers == 1 and s.admin_token is None
-    assert s.watch == 0 and s.log_format == "json" and s.verify is True
+    assert s.watch == 0 and s.log_format == "auto" and s.verify is True
+    assert s.cors_origins == ""  # no origin may call from a browser
     assert s.keep_alive == 5  # uvicorn's own default
 
 

@@ -240,7 +240,7 @@ def test_one_timer_per_connection_not_per_request(model_dir: Path) -> None:
 @pytest.mark.parametrize(("steps", "status"), [
     ([b"POST /v1/recomm", 0.5], "408 Request Timeout"),
     ([_post("/v1/recommendations", ONE)[:-3], 0.5], "408 Request Timeout"),
-    ([_post("/v1/recommendations?x=1", ONE)[:-3], 0.5], "408 Request Timeout"),
+    ([_post("/v1/recommendations?", ONE)[:-3], 0.5], "408 Request Timeout"),
     ([b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"x-a: b\r\n" * 10000],
      "431 Request Header Fields Too Large"),
 ])
@@ -302,7 +302,7 @@ def test_a_client_that_stalls_its_head_or_body_is_answered_408_and_cut_off(
         "half a request line": b"POST /v1/recomm",
         "a head without its end": b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
         "half a body (protocol)": _post("/v1/recommendations", ONE)[:-5],
-        "half a body (application)": _post("/v1/recommendations?x=1", ONE)[:-5],
+        "half a body (application)": _post("/v1/recommendations?", ONE)[:-5],
         "half a body (framework)": admin[:-5],
         "a head too large": b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"x-a: b\r\n" * 20000,
     }
@@ -350,7 +350,7 @@ def test_a_slow_but_steady_client_is_not_cut_off(
     connection lives (the timer is re-armed for each phase, not left from an earlier one)."""
     for running in start(tmp_path, model, header_timeout=1, body_timeout=1):
         with socket.create_connection(_address(running.url), timeout=30) as s:
-            requests = [_post("/v1/recommendations", ONE), _post("/v1/recommendations?x=1", ONE),
+            requests = [_post("/v1/recommendations", ONE), _post("/v1/recommendations?", ONE),
                         _post("/v1/recommendations/batch", b'{"requests": [{"basket": []}]}'),
                         b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"] * 2
             for raw in requests:  # 0.4 s a request: 3 s in all, in pieces

@@ -12,13 +12,14 @@ from basketry.serving.capture import Capture
 from basketry.serving.decoding import Decoders
 from basketry.serving.encoding import AnswerEncoder
 from basketry.serving.error_handlers import exception_handlers
-from basketry.serving.fast_routes import fast_routes
+from basketry.serving.fast_routes import BATCH, RECOMMENDATIONS, fast_routes
 from basketry.serving.heap import freeze_heap
 from basketry.serving.lifespan import lifespan
 from basketry.serving.logs import AccessLog
 from basketry.serving.metrics import Metrics
 from basketry.serving.middleware import RequestContext
 from basketry.serving.openapi import finish_openapi, openapi_config
+from basketry.serving.query import known_query_only
 from basketry.serving.routes import route_handlers, signature_namespace
 from basketry.serving.schemas import build_schemas
 from basketry.serving.service import RecommendationService
@@ -58,11 +59,14 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     run_dir = shared_run_dir()
     app = Litestar(
         route_handlers=route_handlers(settings, decoders, service, metrics, run_dir),
-        exception_handlers=exception_handlers(settings.max_body_bytes),
+        # the framework's refusals of a recommendation body are read again strictly
+        exception_handlers=exception_handlers(settings.max_body_bytes, {
+            RECOMMENDATIONS: decoders.one, BATCH: decoders.batch}),
         openapi_config=openapi_config(settings),
         lifespan=[lifespan(holder, metrics, watch_interval=settings.watch, run_dir=run_dir,
                            access=access, freeze_gc=freeze_gc, capture=capture)],
         on_startup=[finish_openapi],
+        guards=[known_query_only],  # the /v1 endpoints refuse unknown query parameters
         request_max_body_size=settings.max_body_bytes,
         state=State({"holder": holder, "metrics": metrics, "settings": settings}),
         logging_config=None,

@@ -15,7 +15,7 @@ import msgspec
 
 from basketry.model import FiredRule, Model, Ranked
 from basketry.serving import schemas as S
-from basketry.serving.errors import ApiError
+from basketry.serving.errors import ApiError, FieldErrors
 from basketry.serving.state import Snapshot
 
 #: At most this many encoded pieces are kept per model (then the cache starts again).
@@ -37,11 +37,31 @@ def recommended_items(model: Model, ranked: Ranked) -> list[S.RecommendedItem]:
             for i, rank, score in zip(ranked.items, ranked.ranks, ranked.scores, strict=True)]
 
 
-def error_document(rid: str, error: str, message: str, field: str | None = None) -> bytes:
-    """An ``ErrorResponse`` as bytes (for callers without an :class:`AnswerEncoder`: the
+#: Titles that the error code does not spell by itself.
+_TITLES = {"http_error": "HTTP error"}
+
+
+def problem(rid: str, status: int, error: str, message: str, field: str | None = None,
+            errors: FieldErrors | None = None) -> S.ErrorResponse:
+    """The problem document of an error (every path writes its errors with this).
+
+    ``errors`` (every invalid field found) defaults to ``field`` alone, none when no field is
+    at fault; ``field`` and ``message`` stay those of the first, as before the list existed.
+    """
+    if errors is None:
+        errors = [] if field is None else [(field, message)]
+    return S.ErrorResponse(
+        type=f"urn:basketry:problem:{error}",
+        title=_TITLES.get(error) or error.replace("_", " ").capitalize(),
+        status=status, detail=message, instance=f"urn:basketry:request:{rid}",
+        error=error, message=message, field=field, request_id=rid,
+        errors=[S.FieldError(field=f, message=m) for f, m in errors])
+
+
+def error_document(rid: str, status: int, error: str, message: str) -> bytes:
+    """A problem document as bytes (for callers without an :class:`AnswerEncoder`: the
     protocol's own refusals)."""
-    return msgspec.json.encode(S.ErrorResponse(error=error, message=message, field=field,
-                                               request_id=rid))
+    return msgspec.json.encode(problem(rid, status, error, message))
 
 
 class AnswerEncoder:
@@ -51,8 +71,8 @@ class AnswerEncoder:
         self._encode = msgspec.json.Encoder().encode  # one per application: not shared
 
     def error(self, rid: str, exc: ApiError) -> bytes:
-        return self._encode(S.ErrorResponse(error=exc.error, message=exc.message,
-                                            field=exc.field, request_id=rid))
+        return self._encode(problem(rid, exc.status, exc.error, exc.message, exc.field,
+                                    exc.errors))
 
     def recommendation(self, snap: Snapshot, ranked: Ranked, rid: bytes) -> bytes:
         """A ``RecommendationResponse`` (``rid``: the request id, encoded)."""

@@ -1,4 +1,5 @@
-"""Structured logging: one JSON object per line (or plain text), with request ids.
+"""Structured logging: one JSON object per line (or a readable line of text: by default when
+stderr is a terminal), with request ids.
 
 Basket contents are never logged at INFO; the access line carries sizes and counts only. At
 DEBUG the request's items are added (for troubleshooting on a developer's machine).
@@ -48,10 +49,24 @@ class TextFormatter(logging.Formatter):
         return f"{base} {extras}" if extras else base
 
 
-def configure_logging(log_format: str = "json", level: str = "info") -> None:
-    """Send basketry's and uvicorn's logs to stderr in one format."""
+def resolve_format(log_format: str) -> str:
+    """``json`` or ``text``: ``auto`` is text when stderr is a terminal (someone reads it),
+    JSON otherwise (a file, a pipe, a log collector)."""
+    if log_format != "auto":
+        return log_format
+    try:
+        interactive = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        interactive = False
+    return "text" if interactive else "json"
+
+
+def configure_logging(log_format: str = "auto", level: str = "info") -> None:
+    """Send basketry's and uvicorn's logs to stderr in one format (see
+    :func:`resolve_format`)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if resolve_format(log_format) == "json"
+                         else TextFormatter())
     for name in ("basketry", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
@@ -63,7 +78,7 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
 
 def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
     """A ``logging.config`` dict for uvicorn's own loggers in the same format as ours."""
-    formatter = ("basketry.serving.logs.JsonFormatter" if log_format == "json"
+    formatter = ("basketry.serving.logs.JsonFormatter" if resolve_format(log_format) == "json"
                  else "basketry.serving.logs.TextFormatter")
     return {
         "version": 1,

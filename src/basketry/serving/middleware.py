@@ -25,7 +25,9 @@ from basketry.serving.contracts import (
     FastApp,
     FastHandler,
 )
+from basketry.serving.cors import cors_of, is_preflight, origin_of
 from basketry.serving.encoding import error_document
+from basketry.serving.errors import PROBLEM_JSON
 from basketry.serving.logs import AccessLog
 from basketry.serving.metrics import Metrics
 from basketry.serving.settings import Settings
@@ -41,6 +43,9 @@ _KNOWN_PATHS = frozenset({
     "/v1/recommendations", "/v1/recommendations/batch", "/v1/model", "/v1/admin/reload",
     "/healthz", "/readyz", "/metrics", "/openapi.json",
 })
+
+_JSON = b"application/json"
+_PROBLEM = PROBLEM_JSON.encode()
 
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
@@ -73,6 +78,7 @@ class RequestContext(FastApp):
         self.access = access
         self.fast_routes = fast_routes
         self.max_body = settings.max_body_bytes
+        self.cors = cors_of(settings.cors_origins)  # None: off
         # request ids made here: a random prefix per process and a counter from a random
         # start, 16 hex digits as before, unique without a system call per request
         self._id_prefix = os.urandom(4).hex()
@@ -103,7 +109,7 @@ class RequestContext(FastApp):
         try:
             if body is None:
                 status, payload = 413, error_document(
-                    rid, "body_too_large", f"the body is larger than {self.max_body} bytes")
+                    rid, 413, "body_too_large", f"the body is larger than {self.max_body} bytes")
             else:
                 status, payload = handler(body, rid)
             return status, payload
@@ -137,9 +143,22 @@ class RequestContext(FastApp):
         start = time.perf_counter()
         rid, length = self.request_id(scope["headers"])
         scope[REQUEST_ID] = rid
-        header = (b"x-request-id", rid.encode())
+        headers = [(b"x-request-id", rid.encode())]
         path = scope["path"]
-        fast = self.fast_routes.get(path) if scope["method"] == "POST" else None
+        if self.cors is not None:
+            origin = origin_of(scope["headers"])
+            if is_preflight(scope["method"], scope["headers"]):
+                preflight = self.cors.preflight(origin)
+                if preflight is not None:
+                    await send({"type": "http.response.start", "status": 204,
+                                "headers": [*preflight, *headers]})
+                    await send({"type": "http.response.body", "body": b""})
+                    self._count(path, "OPTIONS", 204, rid, start)
+                    return
+            headers += self.cors.headers(origin)
+        # a request with a query string is the framework's, which refuses unknown parameters
+        fast = self.fast_routes.get(path) if scope["method"] == "POST" and not scope[
+            "query_string"] else None
         if fast is not None:
             try:
                 body = await self._read_body(receive, length)
@@ -148,8 +167,8 @@ class RequestContext(FastApp):
                 return
             status, payload = self.answer_fast(fast, path, rid, body, start)
             await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()), header]})
+                (b"content-type", _JSON if status < 400 else _PROBLEM),
+                (b"content-length", str(len(payload)).encode()), *headers]})
             await send({"type": "http.response.body", "body": payload})
             return
         status = 500
@@ -160,7 +179,7 @@ class RequestContext(FastApp):
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
 
         async def receive_noting_departure() -> Any:

@@ -10,6 +10,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from basketry.serving import schemas as S
 from basketry.serving.docs_ui import swagger_plugin
+from basketry.serving.errors import PROBLEM_JSON
 from basketry.serving.settings import Settings
 
 ERRORS = {
@@ -33,8 +34,10 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
         version="1",
         description=(
             "Frequently-bought-together recommendations from association rules. "
-            "Errors are `ErrorResponse` documents whose `field` names the request field at "
-            f"fault. Limits: basket <= {settings.max_basket} items, k <= {settings.max_k}, "
+            "Errors are `ErrorResponse` documents (RFC 9457 `application/problem+json`) whose "
+            "`field` names the request field at fault and `errors` lists every invalid field "
+            "found. Unknown body fields and unknown query parameters are refused (422). "
+            f"Limits: basket <= {settings.max_basket} items, k <= {settings.max_k}, "
             f"exclude <= {settings.max_exclude} items, batch <= {settings.max_batch} requests, "
             f"item <= {settings.max_item_length} characters, body <= {settings.max_body_bytes} "
             "bytes."),
@@ -47,7 +50,9 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
 
 
 def finish_openapi(app: Litestar) -> None:
-    """Say what Litestar leaves out: request documents accept no unknown fields."""
+    """Say what Litestar leaves out: request documents accept no unknown fields, and errors
+    are ``application/problem+json`` (RFC 9457)."""
+    _errors_as_problems(app)
     schemas = app.openapi_schema.components.schemas or {}
     for name in ("RecommendationRequest", "BatchRequest", "ReloadRequest", "OrdersRequest"):
         if name in schemas:
@@ -57,3 +62,16 @@ def finish_openapi(app: Litestar) -> None:
         # an order is decoded as an object and checked by the monitoring side (which names
         # the field at fault); its fields are documented here
         orders.properties["orders"].items = S.ORDER_SCHEMA  # type: ignore[assignment,union-attr]
+
+
+def _errors_as_problems(app: Litestar) -> None:
+    """Every answer documented as an ``ErrorResponse`` under the media type it is sent with."""
+    for item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+            operation = getattr(item, method, None)
+            for answer in (operation.responses or {}).values() if operation else ():
+                content = getattr(answer, "content", None) or {}
+                media = content.get("application/json")
+                ref = getattr(getattr(media, "schema", None), "ref", "")
+                if media is not None and ref.endswith("/ErrorResponse"):
+                    answer.content = {PROBLEM_JSON: media}  # type: ignore[union-attr]

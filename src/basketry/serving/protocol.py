@@ -33,10 +33,14 @@ from basketry.serving.contracts import (
     FastHandler,
     fast_app,
 )
+from basketry.serving.cors import cors_of
 from basketry.serving.encoding import error_document
+from basketry.serving.errors import PROBLEM_JSON
 from basketry.serving.settings import Settings
 
 log = logging.getLogger("basketry.serving")
+
+_PROBLEM = PROBLEM_JSON.encode()
 
 #: Bytes kept back at most: past this, what is pending is sent at once.
 MAX_PENDING = 64 * 1024
@@ -334,11 +338,11 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def _close_with(self, status: int, error: str, message: str, rid: str) -> None:
         """Answer ``status`` with an error document, and close the connection."""
-        payload = error_document(rid, error, message)
+        payload = error_document(rid, status, error, message)
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend((name, b": ", value, b"\r\n"))
-        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n"
+        head.append(b"content-type: " + _PROBLEM + b"\r\ncontent-length: %d\r\n"
                     b"x-request-id: %s\r\nconnection: close\r\n\r\n" % (len(payload),
                                                                       rid.encode()))
         head.append(payload)
@@ -426,6 +430,7 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
         self._direct = {path.encode(): (path, handler)
                         for path, handler in app.fast_routes.items()}
         self._max_body = app.settings.max_body_bytes
+        self._cors = cors_of(app.settings.cors_origins)  # None: off
 
     def connection_lost(self, exc: Exception | None) -> None:
         cycle = self.cycle
@@ -519,8 +524,10 @@ class DirectHttpToolsProtocol(GuardedHttpToolsProtocol):
         for name, value in self.server_state.default_headers:
             head.extend((name, b": ", value, b"\r\n"))
         head.append(b"content-type: %s\r\ncontent-length: %d\r\nx-request-id: %s\r\n" % (
-            b"application/json" if status != 500 else b"text/plain; charset=utf-8",
-            len(payload), cycle.rid.encode()))
+            b"application/json" if status < 400 else _PROBLEM if status != 500 else
+            b"text/plain; charset=utf-8", len(payload), cycle.rid.encode()))
+        if self._cors is not None:  # the request's headers are still the parser's
+            head.append(self._cors.head_lines(self.headers))
         if not cycle.keep_alive:
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")

@@ -192,11 +192,34 @@ class OrdersResponse(Struct, kw_only=True):
     existing: int
 
 
+class FieldError(Struct, kw_only=True):
+    """One invalid field of a request."""
+
+    field: Annotated[str | None, Meta(description="The field, e.g. basket[2] (null: the body "
+                                                  "as a whole).")]
+    message: str
+
+
 class ErrorResponse(Struct, kw_only=True):
+    """An error: an RFC 9457 problem document (``application/problem+json``: ``type``,
+    ``title``, ``status``, ``detail``, ``instance``) that keeps basketry's own fields
+    (``error``, ``message``, ``field``, ``request_id``) and lists every invalid field."""
+
+    type: Annotated[str, Meta(description="The problem type: `urn:basketry:problem:` and the "
+                                          "`error` code (an identifier, not a page).")]
+    title: Annotated[str, Meta(description="A short summary of the problem type.")]
+    status: Annotated[int, Meta(description="The HTTP status code.")]
+    detail: Annotated[str, Meta(description="What went wrong in this request (= `message`).")]
+    instance: Annotated[str, Meta(description="This occurrence: `urn:basketry:request:` and "
+                                              "the request id.")]
     error: Annotated[str, Meta(description="Machine-readable error code.")]
     message: str
-    field: Annotated[str | None, Meta(description="The request field at fault, e.g. basket[2].")]
+    field: Annotated[str | None, Meta(description="The request field at fault, e.g. basket[2] "
+                                                  "(the first of `errors`).")]
     request_id: str
+    errors: Annotated[list[FieldError], Meta(description="Every invalid field found, the "
+                                             "first being `field` (empty when no field is at "
+                                             "fault).")]
 
 
 #: An item has a character other than ASCII white space (documented as this pattern, checked

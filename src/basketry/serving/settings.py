@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from basketry import _env
+from basketry.serving.cors import parse_origins
 
 #: Environment variable prefix of every setting.
 ENV_PREFIX = "BASKETRY_"
@@ -37,7 +38,9 @@ class Settings:
     admin_token: str | None = None
     #: A file of unavailable or banned items, one item per line (``#`` starts a comment).
     catalogue: str | None = None
-    log_format: str = "json"
+    #: ``json`` (one object per line), ``text`` (a readable line), or ``auto``: text when
+    #: stderr is a terminal (a developer's), JSON otherwise (production: files, collectors).
+    log_format: str = "auto"
     log_level: str = "info"
     #: Seconds between checks for a new model version or catalogue; 0 disables the watcher.
     watch: float = 0.0
@@ -70,12 +73,18 @@ class Settings:
     fast_path: bool = True
     #: Also verify SHA-256 checksums of the model files when loading (on by default).
     verify: bool = True
+    #: Origins allowed to call the service from a browser (CORS), comma-separated
+    #: (``https://shop.example,https://www.shop.example``), or ``*``; none by default.
+    cors_origins: str = ""
 
     def __post_init__(self) -> None:
-        if self.log_format not in ("json", "text"):
-            raise SettingsError(
-                f"{ENV_PREFIX}LOG_FORMAT must be 'json' or 'text', not {self.log_format!r}"
-            )
+        if self.log_format not in ("json", "text", "auto"):
+            raise SettingsError(f"{ENV_PREFIX}LOG_FORMAT must be 'json', 'text' or 'auto', "
+                                f"not {self.log_format!r}")
+        try:
+            parse_origins(self.cors_origins)
+        except ValueError as exc:
+            raise SettingsError(f"{ENV_PREFIX}CORS_ORIGINS: {exc}") from None
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{ENV_PREFIX}LOG_LEVEL {self.log_level!r} is not a log level")
         positive = ("port", "workers", "max_basket", "max_k", "default_k", "max_exclude",
