@@ -15,7 +15,7 @@ mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed
 
 from basketry.data import read_baskets, sample_path  # noqa: E402
 from basketry.model import load_model, read_manifest  # noqa: E402
-from basketry.training import train_workflow  # noqa: E402
+from basketry.training import train_workflow, tune_workflow  # noqa: E402
 from basketry.training.registry import RegistryError  # noqa: E402
 from basketry.training.reproduce import RECORD, reproduce  # noqa: E402
 from basketry.training.snapshots import SnapshotError  # noqa: E402
@@ -156,4 +156,12 @@ def test_baskets_given_in_python_are_snapshotted_as_given(tmp_path, store):
     outcome = train_workflow(baskets, tmp_path / "model", mining=MINING, track=True,
                              register=True, data_store=tmp_path / "data", test_days=30,
                              scoring="lift")
+    assert reproduce(outcome.registration.version).identical
+
+
+def test_the_best_of_a_sweep_reproduces_as_train_would_make_it(tmp_path, store):
+    outcome = tune_workflow(sample_path(), ["min_confidence=0.2,0.3", "scoring=tuned,lift"],
+                            mining=MINING, test_days=30, track=True, register=True,
+                            data_store=tmp_path / "data")
+    assert outcome.model_dir is None  # registered from a temporary directory
     assert reproduce(outcome.registration.version).identical

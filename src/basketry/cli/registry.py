@@ -116,7 +116,9 @@ def models_reproduce(
         detail = (check.reproduced or "missing") if check.same else (
             f"registered {check.registered or 'missing'}, "
             f"reproduced {check.reproduced or 'missing'}")
-        console.print(f"  {check.name}: {verdict} ({detail})", highlight=False, soft_wrap=True)
+        label = "manifest.json (without created_at)" if check.name == "manifest.json" \
+            else check.name
+        console.print(f"  {label}: {verdict} ({detail})", highlight=False, soft_wrap=True)
     if result.model_dir is not None:
         console.print(f"model trained again: {result.model_dir}", highlight=False)
     console.print("reproduced: the same checksums" if result.identical else

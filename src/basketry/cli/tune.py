@@ -11,6 +11,7 @@ import typer
 from basketry.cli.console import console, feedback
 from basketry.cli.errors import refuse
 from basketry.cli.options import (
+    DataStore,
     MiningOptions,
     Overwrite,
     ReadOptions,
@@ -58,6 +59,7 @@ def tune(
     tolerance: Annotated[float, typer.Option(
         help="How much worse than the champion on HR@10 the best may be.")] = 0.005,
     read: ReadOptions = ReadOptions(),
+    data_store: DataStore = None,
 ) -> None:
     """Sweep mining thresholds and the scoring rule over a grid: each point evaluated on a
     validation slice of the training part (HR@10), the best refit and evaluated on the test
@@ -86,7 +88,7 @@ def tune(
             out=out, report=report, test_days=test_days, test_fraction=test_fraction,
             seed=seed, overwrite=overwrite, track=track, register=register,
             registered_model=registered_model, force=force, tolerance=tolerance,
-            events=SweepPrinter(live))
+            events=SweepPrinter(live), data_store=data_store)
     if outcome.run is not None:
         console.print(f"MLflow run {outcome.run.run_id} with {len(outcome.sweep.points)} "
                       f"nested runs ({outcome.run.uri})", highlight=False)

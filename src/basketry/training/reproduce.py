@@ -68,20 +68,20 @@ def training_record(snapshot: Snapshot, result: Any, mining: Mapping[str, Any], 
 
 
 def record_training_data(run: TrainingRun, baskets: Baskets, result: Any,
-                         mining: Mapping[str, Any], *, model_dir: Path,
+                         mining: Mapping[str, Any], *, model_dir: Path | None,
                          test_days: float | None, test_fraction: float | None, seed: int,
                          scoring: dict[str, Any] | None,
                          store: str | os.PathLike[str] | None = None) -> Snapshot:
     """Snapshot ``baskets`` into the data store and record it and the training parameters in
     ``run`` (see the module's description). ``SnapshotError`` (one line, naming the saved
-    model) when that fails."""
+    model ``model_dir`` when there is one to keep) when that fails."""
     try:
         snapshot = write_snapshot(baskets, store)
         record = training_record(snapshot, result, mining, test_days=test_days,
                                  test_fraction=test_fraction, seed=seed, scoring=scoring)
     except SnapshotError as exc:
-        raise SnapshotError(f"{exc}; the model is saved at {model_dir}, nothing was "
-                            "registered") from None
+        kept = "" if model_dir is None else f"the model is saved at {model_dir}, "
+        raise SnapshotError(f"{exc}; {kept}nothing was registered") from None
     run.log_data_input("baskets", snapshot.digest, snapshot.url, snapshot.as_dict())
     run.set_tags({SNAPSHOT_TAG: snapshot.url, DIGEST_TAG: snapshot.digest})
     run.log_json(record, RECORD)

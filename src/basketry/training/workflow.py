@@ -181,7 +181,8 @@ def train_workflow(
             # the data record comes before the model is logged or registered: a failure here
             # registers nothing, and the saved model stays
             events.stage("recording the training data")
-            _record_data(run, outcome, params, spec, seed, test_days, test_fraction, data_store)
+            _record_data(run, outcome.baskets, outcome.result, params, spec, seed, test_days,
+                         test_fraction, data_store, outcome.model_dir)
             events.stage("tracking")
             run.log_training(outcome.result, params, outcome.model_dir, outcome.reports,
                              data=_data_name(data))
@@ -191,15 +192,16 @@ def train_workflow(
     return outcome
 
 
-def _record_data(run: TrainingRun, outcome: TrainOutcome, params: dict[str, Any],
-                 spec: dict[str, Any] | None, seed: int, test_days: float | None,
-                 test_fraction: float | None, data_store: PathLike | None) -> None:
+def _record_data(run: TrainingRun, baskets: Baskets | None, result: TrainResult,
+                 params: dict[str, Any], spec: dict[str, Any] | None, seed: int,
+                 test_days: float | None, test_fraction: float | None,
+                 data_store: PathLike | None, model_dir: Path | None) -> None:
     from basketry.training.reproduce import record_training_data
 
-    assert outcome.baskets is not None
-    record_training_data(run, outcome.baskets, outcome.result, params,
-                         model_dir=outcome.model_dir, test_days=test_days,
-                         test_fraction=test_fraction, seed=seed, scoring=spec, store=data_store)
+    assert baskets is not None
+    record_training_data(run, baskets, result, params, model_dir=model_dir,
+                         test_days=test_days, test_fraction=test_fraction, seed=seed,
+                         scoring=spec, store=data_store)
 
 
 def _data_name(data: PathLike | Baskets) -> str | Path:
@@ -256,6 +258,7 @@ def tune_workflow(
     force: bool = False,
     tolerance: float = 0.005,
     events: WorkflowEvents | None = None,
+    data_store: PathLike | None = None,
 ) -> TuneOutcome:
     """``basketry tune`` from Python: sweep ``grid`` (a :class:`~basketry.training.tune.Grid`,
     or the ``KEY=V1,V2`` strings of ``--grid``) over the base parameters ``mining`` (see
@@ -278,7 +281,7 @@ def tune_workflow(
         with _tracked(run, events, says_itself=(SweepError,)):
             return _tune(run, data, parsed, dict(mining), read_options, scoring, out, report,
                          seed, test_days, test_fraction, overwrite, register,
-                         registered_model, force, tolerance, events)
+                         registered_model, force, tolerance, events, data_store)
     except SweepError as exc:
         if run is None or run.status is None:
             raise
@@ -290,7 +293,7 @@ def _tune(run: TrainingRun | None, data: PathLike, grid: Grid, mining: dict[str,
           report: PathLike | None, seed: int, test_days: float | None,
           test_fraction: float | None, overwrite: bool, register: bool,
           registered_model: str, force: bool, tolerance: float,
-          events: WorkflowEvents) -> TuneOutcome:
+          events: WorkflowEvents, data_store: PathLike | None) -> TuneOutcome:
     """Read, sweep, save the best (``out``, or a temporary directory to register it), log and
     register."""
     from basketry.model import read_manifest
@@ -318,6 +321,10 @@ def _tune(run: TrainingRun | None, data: PathLike, grid: Grid, mining: dict[str,
                 events.saved(path, reports)
         if run is None:
             return outcome
+        if path is not None:  # the best as train would make it: its mining and scoring
+            events.stage("recording the training data")
+            _record_data(run, baskets, result, sweep.best.point.mining, result.scoring, seed,
+                         test_days, test_fraction, data_store, outcome.model_dir)
         events.stage("tracking")
         log_sweep(run, sweep)
         if path is not None:
