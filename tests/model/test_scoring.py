@@ -285,3 +285,17 @@ def test_one_scale_rule_wins_a_tie_with_a_popular_item():
     top, from_rules = scorer.top_items(np.array([0, 1]), np.array([0]), 2)
     assert top.tolist() == [[1, 2]] and from_rules.tolist() == [1]
 
+
+
+def test_lift_product_scores_stay_probabilities_with_many_fired_rules():
+    """A basket of 40 items each pointing to y with lift 50: the product of the lifts is far
+    beyond a double's range, the answer's score is capped at 1 and y still comes first."""
+    n_items = 42
+    items = items_table(np.array([f"i{i}" for i in range(n_items)], dtype=object),
+                        np.array([100] * 40 + [10, 500]))
+    rules = make_rules([([x], [40], 50, 100, 10) for x in range(40)], n=10_000)
+    scorer = RuleScorer(items, rules, n_baskets=10_000,
+                        scoring={"method": "lift_product", "prior_weight": 0, "combine": 1})
+    rec = scorer.recommend([f"i{i}" for i in range(40)], k=2)
+    assert [(r.item, r.score, r.fallback) for r in rec.items] == [
+        ("i40", 1.0, False), ("i41", 0.05, True)]

@@ -460,9 +460,11 @@ class RuleScorer:
             evidence,
         )
         ranks_list, scores_list = ranks.tolist(), scores.tolist()
-        if self._log_scale:  # a rule item's score as a probability, a popular item's support
-            scores_list = [math.exp(x) if r >= 0 else x for r, x in zip(ranks_list, scores_list,
-                                                                          strict=True)]
+        if self._log_scale:
+            # a rule item's score as a probability estimate (capped at 1: a product of many
+            # lifts has no bound), a popular item's its support, as for every method
+            scores_list = [(math.exp(x) if x < 0.0 else 1.0) if r >= 0 else x
+                           for r, x in zip(ranks_list, scores_list, strict=True)]
         return Ranked(items.tolist(), ranks_list, scores_list, int(from_rules), unknown,
                       len(known))
 
