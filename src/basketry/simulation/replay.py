@@ -73,6 +73,9 @@ class Setup:
     k: int = 10
     seed: int = 0
     port: int = 0
+    #: the alerts the ``alert`` policy retrains on: ``any``, or ``critical`` only (the online
+    #: performance below the offline figure)
+    alert_severity: str = "any"
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Month:
     hits: int = 0
     versions: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    critical: list[str] = field(default_factory=list)
     retrained: bool = False
     promoted: bool = False
     retrain_note: str = ""
@@ -133,6 +137,8 @@ def month_starts(baskets: Baskets) -> list[np.datetime64]:
 def replay(setup: Setup, say: Callable[[str], None] = print) -> list[PolicyRun]:
     """Run every policy of ``setup`` (see the module's docstring); results are also written
     to ``setup.out`` (``replay.json``)."""
+    if setup.alert_severity not in ("any", "critical"):
+        raise SimulationError(f"alert severity {setup.alert_severity!r}: any or critical")
     unknown = set(setup.policies) - set(POLICIES)
     if unknown:
         raise SimulationError(f"unknown policies {sorted(unknown)}: choose among "
@@ -151,6 +157,7 @@ def replay(setup: Setup, say: Callable[[str], None] = print) -> list[PolicyRun]:
             runs.append(_run_policy(setup, policy, baskets, starts, say))
         (setup.out / "replay.json").write_text(json.dumps(
             {"data": str(setup.data), "initial_months": setup.initial_months,
+             "alert_severity": setup.alert_severity,
              "policies": [r.to_json() for r in runs]}, indent=1, default=str) + "\n")
     return runs
 
@@ -262,13 +269,16 @@ def _month(setup: Setup, policy: str, baskets: Baskets, start: np.datetime64,
         finally:
             alerts.close()
         month.alerts = sorted({a.kind for a in cycle.opened_alerts})
+        month.critical = sorted({a.kind for a in cycle.opened_alerts
+                                 if a.severity == "critical"})
     finally:
         store.close()
     hr = "-" if month.hit_rate is None else f"{month.hit_rate:.4f}"
     say(f"  {label}: {month.orders:,} orders, online HR@{setup.k} {hr} "
         f"({month.queries:,} queries; served by {', '.join(v[:8] for v in month.versions)}); "
         f"alerts opened: {', '.join(month.alerts) or 'none'}")
-    if policy == "monthly" or (policy == "alert" and month.alerts):
+    triggers = month.critical if setup.alert_severity == "critical" else month.alerts
+    if policy == "monthly" or (policy == "alert" and triggers):
         _retrain(setup, end, month, server, say)
     return month
 
