@@ -81,7 +81,7 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     assert run.info.status == "FINISHED"
     manifest = read_manifest(out1)
     metrics = run.data.metrics
-    for ranker in ("model", "max_confidence", "popularity", "random"):
+    for ranker in ("model", "max_confidence", "item_knn", "popularity", "random"):
         for name in ("hit_rate_at_1", "hit_rate_at_10", "ndcg_at_10", "mrr", "precision_at_5"):
             assert metrics[f"{ranker}.{name}"] == pytest.approx(
                 manifest["metrics"][ranker][name.replace("_at_", "@")])
