@@ -125,6 +125,11 @@ def test_a_missing_or_changed_snapshot_or_an_unknown_version_is_one_line(tmp_pat
     assert "\n" not in str(missing.value)
     assert not (tmp_path / "out").exists()
 
+    # the store moved: found under its fingerprint and digest in the store named
+    moved = tmp_path / "moved" / snapshot.parent.name / snapshot.name
+    moved.parent.mkdir(parents=True)
+    shutil.copyfile(kept, moved)
+    assert reproduce(version, data_store=tmp_path / "moved").identical
     shutil.copyfile(kept, snapshot)  # put back: reproducible again
     assert reproduce(version).identical
 

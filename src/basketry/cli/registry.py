@@ -94,6 +94,9 @@ def models_reproduce(
         "--out", "-o", help="Keep the model trained again here (default: a temporary "
         "directory, removed).")] = None,
     overwrite: Overwrite = False,
+    data_store: Annotated[str | None, typer.Option(
+        "--data-store", help="Look for the snapshot in this data store (a folder or an fsspec "
+        "URL) instead of where the run recorded it.")] = None,
 ) -> None:
     """Train VERSION again from the data snapshot and parameters its run recorded, and compare
     the new artifact with the registered one file by file. Exit 0: the same checksums; 3: a
@@ -106,7 +109,7 @@ def models_reproduce(
         check_target(out, overwrite=overwrite)
     with feedback() as live:
         result = reproduce(version, name=name, out=out, overwrite=overwrite,
-                           progress=live.stage)
+                           data_store=data_store, progress=live.stage)
     snapshot = result.snapshot
     console.print(f"{name} version {result.version} (run {result.run_id}) trained again from "
                   f"{snapshot.url} ({snapshot.n_baskets:,} baskets, {snapshot.digest})",

@@ -19,11 +19,17 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from basketry.training.snapshots import Snapshot, SnapshotError, load_snapshot, write_snapshot
+from basketry.training.snapshots import (
+    Snapshot,
+    SnapshotError,
+    load_snapshot,
+    snapshot_url,
+    write_snapshot,
+)
 
 if TYPE_CHECKING:
     from basketry.data import Baskets
@@ -136,9 +142,12 @@ def _version(c: Any, name: str, version: str, uri: str) -> Any:
         raise RegistryError(f"{name!r} has no version {version}") from None
 
 
-def _record(c: Any, run_id: str, what: str, tmp: Path) -> dict[str, Any]:
+def _record(c: Any, run_id: str | None, what: str, tmp: Path) -> dict[str, Any]:
     from mlflow.exceptions import MlflowException
 
+    if not run_id:
+        raise SnapshotError(f"{what} has no recorded training data (it was registered "
+                            "without an MLflow run)")
     try:
         path = c.download_artifacts(run_id, RECORD, str(tmp))
         record = json.loads(Path(path).read_text())
@@ -174,11 +183,14 @@ def compare_models(registered: Path, reproduced: Path) -> list[FileCheck]:
 
 
 def reproduce(version: str, *, name: str = "basketry", out: str | os.PathLike[str] | None = None,
-              overwrite: bool = False, uri: str | None = None,
-              progress: Callable[[str], None] | None = None) -> Reproduction:
+              overwrite: bool = False, data_store: str | os.PathLike[str] | None = None,
+              uri: str | None = None, progress: Callable[[str], None] | None = None
+              ) -> Reproduction:
     """Train registered ``version`` of ``name`` again from its recorded snapshot and
     parameters, into ``out`` (kept; a model there is replaced with ``overwrite``) or a temporary
-    directory (removed), and compare the new artifact with the registered one. Nothing is
+    directory (removed), and compare the new artifact with the registered one. With
+    ``data_store``, the snapshot is looked for there (under its fingerprint and digest) instead
+    of at the URL recorded (a store moved, or a teammate's local folder). Nothing is
     written when the version, its record or its snapshot cannot be had (``RegistryError``,
     ``SnapshotError``: one line each)."""
     from basketry.model import load_model
@@ -196,6 +208,9 @@ def reproduce(version: str, *, name: str = "basketry", out: str | os.PathLike[st
         tmp = Path(tmpdir)
         record = _record(c, mv.run_id, what, tmp)
         snapshot = Snapshot.from_dict(record.get("snapshot") or {})
+        if data_store is not None:
+            snapshot = replace(snapshot, url=snapshot_url(data_store, snapshot.fingerprint,
+                                                          snapshot.digest))
         say(f"reading the training data {snapshot.url}")
         baskets = load_snapshot(snapshot, what=f"the training data of {what}")
         registered = version_model_dir(c, name, str(version), cache=tmp / "registered")

@@ -221,6 +221,11 @@ def write_snapshot(baskets: Baskets, store: str | os.PathLike[str] | None = None
                             f"{reason}") from None
 
 
+def snapshot_url(store: str | os.PathLike[str] | None, fp: str, digest: str) -> str:
+    """Where the snapshot of fingerprint ``fp`` and digest ``digest`` lies in a data store."""
+    return _join(store_url(store), fp.split(":", 1)[1], f"{digest.split(':', 1)[1]}.parquet")
+
+
 def _snapshot(url: str, digest: str, size: int, fp: str, baskets: Baskets) -> Snapshot:
     return Snapshot(url=url, digest=digest, bytes=size, fingerprint=fp,
                     n_baskets=baskets.n_baskets, n_items=baskets.n_items)
@@ -256,7 +261,7 @@ def _write_remote(baskets: Baskets, fp: str, root: str) -> Snapshot:
         tmp = Path(tmpdir) / "baskets.parquet"
         _write_parquet(baskets, fp, tmp)
         digest, size = _digest(tmp)
-        url = _join(root, fp.split(":", 1)[1], f"{digest.split(':', 1)[1]}.parquet")
+        url = snapshot_url(root, fp, digest)
         _, final = _filesystem(url)
         if fs.exists(final) and _remote_digest(fs, final) == (digest, size):
             return _snapshot(url, digest, size, fp, baskets)
