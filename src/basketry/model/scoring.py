@@ -12,10 +12,10 @@ basket"; the manifest's ``scoring`` object names the method and its parameters):
 3. Every rule has a score. The default method, ``smoothed``, shrinks the rule's confidence
    toward the consequent's base rate, ``(n_xy + m * s_y) / (n_x + m)`` with ``m`` =
    ``prior_weight``, so a rule seen in few baskets cannot outrank a well-supported one by
-   chance; ``one_scale`` scores rules the same way; ``confidence`` and ``lift`` score a rule
-   by that measure. Rules are ranked once, at
-   load time, by (score desc, lift desc, count desc, antecedent length asc, row asc): a total
-   order, so ties are broken stably.
+   chance; ``one_scale`` scores rules the same way; ``lift_product`` scores them on a log
+   scale (below); ``confidence`` and ``lift`` score a rule by that measure. Rules are ranked
+   once, at load time, by (score desc, lift desc, count desc, antecedent length asc, row
+   asc): a total order, so ties are broken stably.
 4. Each candidate item (a consequent not in the basket and not excluded) is explained by the
    best-ranked rule that fires for it. Its score is that rule's score plus, for ``smoothed``,
    ``combine`` times the summed evidence ``max(score - s_y, 0)`` of all its fired rules (so
@@ -30,6 +30,10 @@ fires and scores the item's base rate ``s_y``: an item is a rule candidate only 
 fired rule scores above ``s_y`` (a weaker rule says less than popularity does), and rule
 candidates and popular items are merged by score (a rule candidate first on a tie), so a popular
 item outranks a weak rule. With the other methods popular items only fill the answer (step 5).
+``lift_product`` is on one scale too, in logs: a rule's evidence is its smoothed log-lift
+``max(ln q - ln s_y, 0)``, an item's score ``ln s_y`` plus its best rule's evidence plus
+``combine`` times the others' (1: the naive-Bayes product of the lifts), and the answer gives
+``min(exp(score), 1)``. docs/model-format.md, "Scoring a basket", is the specification.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ SCORING_METHODS: dict[str, dict[str, float]] = {
 DEFAULT_SCORING = "smoothed"
 #: Methods on which rules and popular items compete on one scale (the base rate is a rule too).
 ONE_SCALE_METHODS = frozenset({"one_scale", "lift_product"})
-#: Methods whose rules score on a log scale (the answers give ``exp`` of it).
+#: Methods whose rules score on a log scale (the answers give ``min(exp(score), 1)``).
 LOG_METHODS = frozenset({"lift_product"})
 
 
