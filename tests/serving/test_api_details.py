@@ -20,7 +20,7 @@ import pytest
 from litestar.testing import TestClient
 
 from basketry.serving import Settings, SettingsError
-from basketry.serving.cors import MAX_AGE
+from basketry.serving.cors import MAX_AGE, MAX_KEPT, cors_of
 from basketry.serving.decoding import MAX_ERRORS
 from basketry.serving.logs import resolve_format
 from tests.serving.conftest import client_for, write_version
@@ -123,6 +123,31 @@ def test_no_cors_by_default(client: TestClient) -> None:
     r = client.options("/v1/recommendations", headers={
         "origin": SHOP, "access-control-request-method": "POST"})
     assert "access-control-allow-origin" not in r.headers
+
+
+HEAD_LINES = [
+    # (setting, the request's origin, the lines the protocol adds to its head)
+    (SHOP, SHOP.encode(), b"vary: origin\r\naccess-control-allow-origin: https://shop.example"
+     b"\r\naccess-control-expose-headers: x-request-id\r\n"),
+    (SHOP, b"https://evil.example", b"vary: origin\r\n"),
+    (SHOP, None, b"vary: origin\r\n"),
+    ("*", b"https://anyone.example", b"access-control-allow-origin: *\r\n"
+     b"access-control-expose-headers: x-request-id\r\n"),
+    ("*", None, b""),
+]
+
+
+@pytest.mark.parametrize(("setting", "origin", "lines"), HEAD_LINES)
+def test_the_protocols_cors_lines(setting: str, origin: bytes | None, lines: bytes) -> None:
+    cors = cors_of(setting)
+    assert cors is not None and cors_of("") is None
+    headers = [(b"host", b"x")] + ([(b"origin", origin)] if origin else [])
+    for _ in range(2):  # the second time from the per-origin cache
+        assert cors.head_lines(headers) == lines
+    for n in range(MAX_KEPT + 5):  # many origins: the cache starts again, answers are right
+        assert cors.head_lines([(b"origin", b"https://o%d.example" % n)]).startswith(
+            b"vary" if setting != "*" else b"access-control-allow-origin: *")
+    assert cors.head_lines(headers) == lines
 
 
 @pytest.mark.parametrize("value", ["shop.example", "https://shop.example/cart",

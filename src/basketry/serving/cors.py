@@ -15,13 +15,15 @@ to the page (the shop sends it back with its orders).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 #: A browser caches a preflight's answer this many seconds (Chromium caps it at 7,200).
 MAX_AGE = 600
 METHODS = b"GET, HEAD, POST"
 HEADERS = b"content-type, x-request-id"
+#: Head lines kept for this many origins at most (then the cache starts again).
+MAX_KEPT = 256
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
 
 
@@ -45,6 +47,7 @@ class Cors:
 
     origins: frozenset[bytes]
     any_origin: bool
+    _lines: dict[bytes | None, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def allowed(self, origin: bytes | None) -> bytes | None:
         """The ``Access-Control-Allow-Origin`` value for ``origin``, or None (not allowed)."""
@@ -74,9 +77,16 @@ class Cors:
                 (b"access-control-max-age", str(MAX_AGE).encode())]
 
     def head_lines(self, request_headers: list[tuple[bytes, bytes]]) -> bytes:
-        """:meth:`headers` for a request's headers, as lines of an HTTP head."""
-        return b"".join(b"%s: %s\r\n" % pair
-                        for pair in self.headers(origin_of(request_headers)))
+        """:meth:`headers` for a request's headers, as lines of an HTTP head (kept per origin:
+        a shop's pages come from a few)."""
+        origin = origin_of(request_headers)
+        lines = self._lines.get(origin)
+        if lines is None:
+            if len(self._lines) >= MAX_KEPT:  # origins not allowed may be many
+                self._lines.clear()
+            lines = self._lines[origin] = b"".join(b"%s: %s\r\n" % pair
+                                                   for pair in self.headers(origin))
+        return lines
 
 
 def origin_of(headers: list[tuple[bytes, bytes]]) -> bytes | None:
