@@ -62,6 +62,10 @@ def test_a_snapshot_gives_back_the_baskets_exactly(tmp_path, sample):
                            customers=np.array(["x", None, "y"], dtype=object),
                            source="hand made", report={"dropped": {"rows": 3}})
     _same(load_snapshot(write_snapshot(with_missing, tmp_path)), with_missing)
+    # numpy values in the reader's report read back as the manifest writes them: numbers
+    numbers = Baskets(indptr=small.indptr, indices=small.indices, items=small.items,
+                      report={"rows": np.int64(7), "share": np.float64(0.5)})
+    assert load_snapshot(write_snapshot(numbers, tmp_path)).report == {"rows": 7, "share": 0.5}
 
 
 def test_the_same_baskets_give_the_same_file_once(tmp_path, sample):

@@ -127,16 +127,27 @@ def _table(baskets: Baskets, fp: str) -> Any:
         ts = np.asarray(baskets.timestamps).astype("datetime64[ns]", copy=False)
         columns["timestamp"] = pa.array(ts, type=pa.timestamp("ns"))
     if baskets.customers is not None:
-        columns["customer"] = pa.array(list(baskets.customers), type=pa.string())
+        columns["customer"] = pa.array(_strings(baskets.customers), type=pa.string())
     if baskets.basket_ids is not None:
-        columns["basket_id"] = pa.array([str(b) for b in baskets.basket_ids], type=pa.string())
-    labels = None if baskets.labels is None else [
-        None if label is None else str(label) for label in baskets.labels]
+        columns["basket_id"] = pa.array(_strings(baskets.basket_ids), type=pa.string())
+    labels = None if baskets.labels is None else _strings(baskets.labels)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": fp,
             "items": [str(item) for item in baskets.items], "labels": labels,
             "source": baskets.source, "report": baskets.report}
     table = pa.table(columns)
-    return table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+    text = json.dumps(meta, default=_json_default)
+    return table.replace_schema_metadata({METADATA_KEY: text.encode()})
+
+
+def _strings(values: np.ndarray) -> list[str | None]:
+    return [None if v is None else str(v) for v in values]
+
+
+def _json_default(value: Any) -> Any:
+    # as the manifest writes the reader's report: numpy values as numbers, the rest as text
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    return str(value)
 
 
 def _write_parquet(baskets: Baskets, fp: str, path: Path) -> None:
