@@ -1,6 +1,6 @@
 """`basketry train --data-store` then `basketry models reproduce` as a user runs them: the same
-checksums printed per file, and a missing snapshot, an unknown version or a taken --out as one
-line with nothing written."""
+checksums printed per file, and a missing or changed snapshot, an unknown version or a taken
+--out as one line with nothing written."""
 
 from __future__ import annotations
 
@@ -52,7 +52,15 @@ def test_train_then_reproduce_from_the_command_line(tmp_path):
     unknown = run(home, "models", "reproduce", "7", "--out", str(tmp_path / "none"))
     assert unknown.returncode == 2 and "has no version 7" in one_line(unknown)
 
+    data = bytearray(snapshot.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "changed.parquet").write_bytes(bytes(data))
     snapshot.rename(tmp_path / "moved.parquet")
+    (tmp_path / "changed.parquet").rename(snapshot)
+    changed = run(home, "models", "reproduce", "1", "--out", str(tmp_path / "none"))
+    assert changed.returncode == 2 and "has changed since it was recorded" in one_line(changed)
+
+    snapshot.unlink()
     missing = run(home, "models", "reproduce", "1", "--out", str(tmp_path / "none"))
     assert missing.returncode == 2 and "is missing: no snapshot at" in one_line(missing)
     assert not (tmp_path / "none").exists()

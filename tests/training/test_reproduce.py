@@ -170,3 +170,12 @@ def test_the_best_of_a_sweep_reproduces_as_train_would_make_it(tmp_path, store):
                             data_store=tmp_path / "data")
     assert outcome.model_dir is None  # registered from a temporary directory
     assert reproduce(outcome.registration.version).identical
+
+
+def test_a_store_at_a_url_is_recorded_and_read_back(tmp_path, store):
+    fsspec = pytest.importorskip("fsspec")
+    root = f"memory://basketry-reproduce-{tmp_path.name}"
+    outcome = _trained(tmp_path, root, test_days=30, scoring="smoothed")
+    url = _client(store).get_run(outcome.run.run_id).data.tags["basketry.data.snapshot"]
+    assert url.startswith(root + "/") and fsspec.filesystem("memory").exists(url)
+    assert reproduce(outcome.registration.version).identical
