@@ -53,6 +53,26 @@ def test_threads_stop_at_the_itemset_budget():
     assert "max_itemsets=20,000" in str(info.value)
 
 
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_threads_together_never_hold_more_than_the_budget(jobs):
+    """Chunks mined at once share what is left of the budget: the itemsets held when it
+    stops are within it (each chunk given all of it, two threads held twice as many)."""
+    b = load_baskets("mushroom.dat")
+    limit = len(frequent_itemsets(b, 0.2, n_jobs=1, max_len=4)) // 2
+    with pytest.raises(BudgetExceeded, match="stopped after finding") as info:
+        frequent_itemsets(b, 0.2, max_itemsets=limit, n_jobs=jobs, max_len=4)
+    assert limit < info.value.found <= limit + jobs
+
+
+def test_a_budget_that_holds_everything_is_not_refused_by_a_chunk_past_its_share():
+    """A chunk past its share of the budget is mined again alone: a budget exactly the size
+    of the result still succeeds, with the single thread's itemsets."""
+    b = load_baskets("mushroom.dat")
+    one = frequent_itemsets(b, 0.2, n_jobs=1, max_len=4)
+    for jobs in (2, 3):
+        _same(one, frequent_itemsets(b, 0.2, n_jobs=jobs, max_len=4, max_itemsets=len(one)))
+
+
 def test_estimator_takes_n_jobs_and_results_do_not_depend_on_it():
     b = load_baskets("retail.dat")
     one = AssociationMiner(min_support=0.001, min_confidence=0.1, n_jobs=1).fit(b)

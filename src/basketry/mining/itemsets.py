@@ -339,7 +339,11 @@ def _mine_fpgrowth(
                 done += float(weight[lo:hi].sum())
                 progress(min(done / total, 1.0) * 0.99)
     else:
-        if _mine_threads(mine, tree, n0, threads, bounds, weight, total, progress, max_itemsets):
+        def forget(i: int) -> None:
+            results[i] = None
+
+        if _mine_threads(mine, forget, tree, n0, threads, bounds, weight, total, progress,
+                         max_itemsets):
             _budget_error(_done(results, 2), limit, n_baskets, max_len)
     return (_done(results, 0), _done(results, 1), _done(results, 2))
 
@@ -364,7 +368,8 @@ def _done(results: list, k: int) -> np.ndarray:
     return np.concatenate([r[k] for r in results if r is not None])
 
 
-def _mine_threads(mine, tree, used, threads, bounds, weight, total, progress, budget) -> bool:
+def _mine_threads(mine, forget, tree, used, threads, bounds, weight, total, progress,
+                  budget) -> bool:
     """Mine the chunks ``bounds`` with ``threads`` threads (the compiled kernel releases the
     GIL), each on its own copy of the tree: a conditional tree is built in the arrays after
     the tree, so threads cannot share them (only the tree's ``used`` entries are copied: the
@@ -376,8 +381,10 @@ def _mine_threads(mine, tree, used, threads, bounds, weight, total, progress, bu
 
     chunks = iter(range(len(bounds)))
     lock = threading.Lock()
-    state = {"found": 0, "stop": False, "over": False}
+    state = {"found": 0, "reserved": 0, "stop": False, "over": False}
     reports: queue.Queue = queue.Queue()
+    #: chunks stopped at their share of the budget, mined again alone once the others are done
+    again: list[int] = []
 
     def work(t: int) -> None:
         try:
@@ -385,15 +392,27 @@ def _mine_threads(mine, tree, used, threads, bounds, weight, total, progress, bu
             while True:
                 with lock:
                     i = next(chunks, None)
-                    found = state["found"]
                     if i is None or state["stop"]:
                         break
-                n = mine(i, arena, found)
+                    # a chunk may take half of what the others have not found or reserved:
+                    # the itemsets held never pass the budget however the threads interleave
+                    # (each chunk given all that was left, two threads held twice the budget's
+                    # itemsets before the check: the memory it is meant to bound)
+                    cap = None
+                    if budget is not None:
+                        cap = max(0, budget - state["found"] - state["reserved"]) // 2
+                        state["reserved"] += cap
+                n = mine(i, arena, 0 if cap is None else budget - cap)
                 lo, hi = bounds[i]
                 with lock:
+                    if cap is not None:
+                        state["reserved"] -= cap
                     if n >= 0:
                         state["found"] += n
-                    if n < 0 or (budget is not None and state["found"] > budget):
+                    elif cap is not None:
+                        again.append(i)  # past its share only: alone, it may fit
+                        forget(i)  # what it found so far is not kept meanwhile
+                    else:
                         state["stop"] = state["over"] = True
                 reports.put(float(weight[lo:hi].sum()))
         except BaseException as exc:  # re-raised in the calling thread
@@ -423,6 +442,14 @@ def _mine_threads(mine, tree, used, threads, bounds, weight, total, progress, bu
         thread.join()
     if error is not None:
         raise error
+    for i in sorted(again):  # one at a time, with all that is left of the budget
+        if state["over"]:
+            break
+        n = mine(i, tree, int(state["found"]))
+        if n < 0:
+            state["over"] = True
+        else:
+            state["found"] += n
     return bool(state["over"])
 
 
