@@ -30,9 +30,9 @@ def simulate(
         show_default=False)] = None,
     min_baskets: Annotated[int, typer.Option(min=1, help="A retrain's least baskets.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the items hidden from the requests.")] = 0,
-    alert_severity: Annotated[str, typer.Option(
-        help="The alerts the alert policy retrains on: any, or critical (the online HR "
-        "below the offline figure).")] = "any",
+    retrain_on: Annotated[str, typer.Option(
+        help="The alerts the alert policy retrains on: any, critical (the online HR below "
+        "the offline figure), or alert kinds (performance,rule_confidence,...).")] = "any",
     mining: MiningOptions = MiningOptions(),
     read: ReadOptions = ReadOptions(),
 ) -> None:
@@ -50,7 +50,7 @@ def simulate(
     setup = Setup(data=data, read_options=read.reader_kwargs(), out=out,
                   mining=mining.miner_params(), initial_months=initial_months,
                   policies=chosen, test_days=test_days, retrain_days=retrain_days,
-                  min_baskets=min_baskets, seed=seed, alert_severity=alert_severity)
+                  min_baskets=min_baskets, seed=seed, retrain_on=retrain_on)
     runs = replay(setup, say=lambda line: console.print(line, highlight=False))
     write_timeline(runs, out / "timeline.html", title=f"basketry simulate: {data.name}")
     from rich.table import Table

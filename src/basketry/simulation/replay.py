@@ -73,9 +73,9 @@ class Setup:
     k: int = 10
     seed: int = 0
     port: int = 0
-    #: the alerts the ``alert`` policy retrains on: ``any``, or ``critical`` only (the online
-    #: performance below the offline figure)
-    alert_severity: str = "any"
+    #: the alerts the ``alert`` policy retrains on: ``any``, ``critical`` (the online
+    #: performance below the offline figure), or a comma-separated list of alert kinds
+    retrain_on: str = "any"
 
 
 @dataclass
@@ -137,8 +137,14 @@ def month_starts(baskets: Baskets) -> list[np.datetime64]:
 def replay(setup: Setup, say: Callable[[str], None] = print) -> list[PolicyRun]:
     """Run every policy of ``setup`` (see the module's docstring); results are also written
     to ``setup.out`` (``replay.json``)."""
-    if setup.alert_severity not in ("any", "critical"):
-        raise SimulationError(f"alert severity {setup.alert_severity!r}: any or critical")
+    if setup.retrain_on not in ("any", "critical"):
+        from basketry.monitoring.drift_types import DETECTORS
+
+        kinds = {k.strip() for k in setup.retrain_on.split(",") if k.strip()}
+        known = {*DETECTORS, "performance"}
+        if not kinds or kinds - known:
+            raise SimulationError(f"retrain on {setup.retrain_on!r}: any, critical, or alert "
+                                  f"kinds among {', '.join(sorted(known))}")
     unknown = set(setup.policies) - set(POLICIES)
     if unknown:
         raise SimulationError(f"unknown policies {sorted(unknown)}: choose among "
@@ -157,7 +163,7 @@ def replay(setup: Setup, say: Callable[[str], None] = print) -> list[PolicyRun]:
             runs.append(_run_policy(setup, policy, baskets, starts, say))
         (setup.out / "replay.json").write_text(json.dumps(
             {"data": str(setup.data), "initial_months": setup.initial_months,
-             "alert_severity": setup.alert_severity,
+             "retrain_on": setup.retrain_on,
              "policies": [r.to_json() for r in runs]}, indent=1, default=str) + "\n")
     return runs
 
@@ -277,10 +283,20 @@ def _month(setup: Setup, policy: str, baskets: Baskets, start: np.datetime64,
     say(f"  {label}: {month.orders:,} orders, online HR@{setup.k} {hr} "
         f"({month.queries:,} queries; served by {', '.join(v[:8] for v in month.versions)}); "
         f"alerts opened: {', '.join(month.alerts) or 'none'}")
-    triggers = month.critical if setup.alert_severity == "critical" else month.alerts
+    triggers = _triggers(setup.retrain_on, month)
     if policy == "monthly" or (policy == "alert" and triggers):
         _retrain(setup, end, month, server, say)
     return month
+
+
+def _triggers(retrain_on: str, month: Month) -> list[str]:
+    """The alert kinds opened this month that the ``alert`` policy retrains on."""
+    if retrain_on == "any":
+        return month.alerts
+    if retrain_on == "critical":
+        return month.critical
+    kinds = {k.strip() for k in retrain_on.split(",")}
+    return [k for k in month.alerts if k in kinds]
 
 
 def _retrain(setup: Setup, end: np.datetime64, month: Month, server: _Server,
