@@ -18,6 +18,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Env: BASKETRY_HOST (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Env: BASKETRY_PORT (8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Env: BASKETRY_WORKERS (1).")] = None,
+    cors_origins: Annotated[str | None, typer.Option(
+        help="Origins a browser may call from, comma-separated (https://shop.example), or *; "
+        "none by default. Env: BASKETRY_CORS_ORIGINS.")] = None,
     admin_token: Annotated[str | None, typer.Option(
         help="Token of /v1/admin/*; none: admin off. Env: BASKETRY_ADMIN_TOKEN.")] = None,
     catalogue: Annotated[str | None, typer.Option(
@@ -37,7 +40,8 @@ def serve(
         help="Open connections per worker; more are closed at once. "
         "Env: BASKETRY_MAX_CONNECTIONS (1000).")] = None,
     log_format: Annotated[str | None, typer.Option(
-        help="json | text. Env: BASKETRY_LOG_FORMAT (json).")] = None,
+        help="auto | json | text; auto: text on a terminal, JSON otherwise. "
+        "Env: BASKETRY_LOG_FORMAT (auto).")] = None,
     log_level: Annotated[str | None, typer.Option(
         help="Env: BASKETRY_LOG_LEVEL (info).")] = None,
     access_log: Annotated[bool | None, typer.Option(
