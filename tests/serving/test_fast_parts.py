@@ -296,3 +296,20 @@ def test_the_direct_protocol_answers_while_parsing_and_leaves_the_rest_to_uvicor
         expected = c.post("/v1/recommendations", content=body,
                           headers={"x-request-id": "direct-1"}).content
     assert payload == expected
+
+
+@pytest.mark.parametrize(("path", "label"), [
+    ("/v1/recommendations", "/v1/recommendations"),
+    ("/v1/items/85123A/associations", "/v1/items/{item}/associations"),
+    ("/v1/layout", "/v1/layout"),
+    ("/v1/layout/items/85123A", "/v1/layout/items/{item}"),
+    ("/v1/orders", "/v1/orders"),
+    ("/v1/monitoring/performance", "/v1/monitoring/performance"),
+    ("/monitor", "/monitor"),
+    ("/monitor/assets/plotly.abc123.min.js", "/monitor/assets"),
+    ("/v1/nothing/here", "other"),
+])
+def test_metrics_label_every_route_by_its_template_never_by_the_item(path, label):
+    from basketry.serving.middleware import endpoint_of
+
+    assert endpoint_of(path) == label

@@ -41,6 +41,7 @@ log = logging.getLogger("basketry.serving")
 
 _KNOWN_PATHS = frozenset({
     "/v1/recommendations", "/v1/recommendations/batch", "/v1/model", "/v1/admin/reload",
+    "/v1/orders", "/v1/monitoring/performance", "/v1/layout", "/monitor", "/monitor/data",
     "/healthz", "/readyz", "/metrics", "/openapi.json",
 })
 
@@ -56,6 +57,10 @@ def endpoint_of(path: str) -> str:
         return path
     if path.startswith("/v1/items/") and path.endswith("/associations"):
         return "/v1/items/{item}/associations"
+    if path.startswith("/v1/layout/items/"):
+        return "/v1/layout/items/{item}"
+    if path.startswith("/monitor/assets/"):
+        return "/monitor/assets"
     if path.startswith("/docs"):
         return "/docs"
     return "other"
