@@ -118,7 +118,8 @@ def print_sweep(sweep: Any) -> None:
     table = Table(title=f"{len(sweep.points)} grid points on the validation slice "
                         f"({queries:,} queries), best first by HR@10")
     keys = [key for key, _ in sweep.grid.axes if key in MINING_KEYS]
-    for name in ("#", *keys, "scoring", "rules", "HR@10", "NDCG@10", "pop. HR@10"):
+    for name in ("#", *keys, "scoring", "rules", "HR@10", "NDCG@10", "kNN HR@10",
+                 "pop. HR@10"):
         table.add_column(name, justify="left" if name == "scoring" else "right")
 
     def show(value: float | None) -> str:
@@ -127,19 +128,21 @@ def print_sweep(sweep: Any) -> None:
     for outcome in sweep.ranked():
         point = outcome.point
         spec = outcome.scoring or (point.scoring if isinstance(point.scoring, dict) else None)
-        scoring = "tuned" if point.scoring == "tuned" else spec["method"] if spec else ""
+        scoring = ("tuned: " if point.scoring == "tuned" else "") + (spec["method"] if spec
+                                                                      else "")
         if spec is not None:
             scoring += "".join(f" {k[0]}={v:g}" for k, v in spec.items() if k != "method")
         row = [f"{point.index}{' ★' if outcome is sweep.best else ''}",
                *(_grid_value(point.values.get(key, point.mining.get(key))) for key in keys),
                scoring, "–" if outcome.n_rules is None else f"{outcome.n_rules:,}",
                show(outcome.figure()), show(outcome.figure("ndcg@10")),
+               show(outcome.figure(ranker="item_knn")) if outcome.ok else "",
                show(outcome.figure(ranker="popularity")) if outcome.ok else "FAILED"]
         table.add_row(*row)
     console.print(table)
-    console.print("scoring: p = prior_weight, c = combine of smoothed/one_scale; tuned: the "
-                  "method, p and c chosen on the validation slice as train does",
-                  highlight=False)
+    console.print("scoring: p = prior_weight, c = combine of smoothed, one_scale and "
+                  "lift_product; tuned: the method, p and c chosen on the validation slice as "
+                  "train does", highlight=False)
     for outcome in sweep.failed:
         console.print(f"point {outcome.point.index} FAILED: {outcome.reason}", highlight=False)
     console.print(f"best: point {sweep.best.point.index} ({sweep.best.point.label}); "

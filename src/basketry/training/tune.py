@@ -276,7 +276,7 @@ class PointResult:
     def figure(self, name: str = MAIN_METRIC, ranker: str = "model") -> float | None:
         if self.metrics is None:
             return None
-        return self.metrics[ranker][name]
+        return self.metrics.get(ranker, {}).get(name)
 
     def describe(self) -> dict[str, Any]:
         return {"index": self.point.index, "label": self.point.label,
