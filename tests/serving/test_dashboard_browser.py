@@ -179,6 +179,14 @@ def test_the_page_renders_offline_and_shows_the_jsons_figures(served: Any,
             assert _errors(browser) == []
             shown = _shown(browser)
             _assert_shows(shown, data)
+            # each version's first answer in the period is marked on the hit-rate chart
+            marks = browser.execute_script(
+                "const l = document.getElementById('chart-hit-rate').layout;"
+                "return (l.shapes || []).map(s => s.x0);")
+            firsts = [i["first_seen"] for i in data["performance"]["versions"].values()
+                      if data["performance"]["since"] <= i["first_seen"]
+                      <= data["performance"]["until"]]
+            assert firsts and len(marks) == len(firsts)
             assert shown["overflow"] <= 0  # nothing wider than the screen: tables scroll
             loaded = browser.execute_script(
                 "return performance.getEntriesByType('resource').map(e => e.name)")

@@ -181,7 +181,21 @@ SCRIPT = r"""
         line: {color: color, dash: "dash", width: 1.5}, hoverinfo: "name+y"});
     }
   });
-  plot("chart-hit-rate", hrTraces, {yaxis: {title: {text: "HR@" + k}, tickformat: ".0%"}});
+  // a version's first answer: where a promotion (or a rollback) reached the service
+  var starts = Object.keys(perf.versions || {}).map(function (v) {
+    return {v: v, t: (perf.versions[v] || {}).first_seen};
+  }).filter(function (s) {
+    return s.t && s.t >= (perf.since || "") && s.t <= (perf.until || "~");
+  });
+  plot("chart-hit-rate", hrTraces, {yaxis: {title: {text: "HR@" + k}, tickformat: ".0%"},
+    shapes: starts.map(function (s) {
+      return {type: "line", xref: "x", yref: "paper", x0: s.t, x1: s.t, y0: 0, y1: 1,
+              line: {color: "#555", width: 1, dash: "dot"}};
+    }),
+    annotations: starts.map(function (s) {
+      return {xref: "x", yref: "paper", x: s.t, y: 1, yanchor: "bottom", showarrow: false,
+              text: shortVersion(s.v) + " serves", font: {size: 10, color: "#555"}};
+    })});
 
   // -- drift: one chart per detector, its value per window and version and its threshold
   var detectors = ((data.drift || {}).detectors) || {};

@@ -215,7 +215,8 @@ def _performance(p: Mapping[str, Any], k: int) -> str:
                     "Latest window", "Serving", "Answers"], "".join(rows), "versions-table",
                    numeric=(1, 2, 3, 6))
     chart = (f'<figure><figcaption>Online HR@{k} per window and version (95% intervals); '
-             f'dashed: the offline HR@{k} recorded with the version</figcaption>'
+             f'dashed: the offline HR@{k} recorded with the version; dotted: when a version '
+             'started answering (a promotion or a rollback)</figcaption>'
              '<div class="chart" id="chart-hit-rate"></div></figure>')
     return _section("performance", f"Online hit rate (HR@{k})", chart + table)
 
