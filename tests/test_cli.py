@@ -310,3 +310,15 @@ def test_bad_serve_settings_exit_2_naming_the_setting(started, monkeypatch, env,
     assert needle in result.output
     assert isinstance(result.exception, SystemExit)  # a message, not a traceback
     assert started == []  # uvicorn never started
+
+
+def test_version_and_short_help():
+    import basketry
+
+    for flag in ("--version", "-V"):
+        result = runner.invoke(app, [flag])
+        assert result.exit_code == 0
+        assert result.output.strip() == f"basketry {basketry.__version__}"
+    for argv in (["-h"], ["mine", "-h"], ["monitor", "watch", "-h"]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0 and "Usage:" in result.output, argv

@@ -32,7 +32,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     cls=FailureFunnel,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("basketry")
+        except PackageNotFoundError:  # a source tree on the path, not installed
+            from basketry import __version__ as number
+        typer.echo(f"basketry {number}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -40,6 +53,9 @@ def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show the traceback of a failure. Env: BASKETRY_DEBUG.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False,
 ) -> None:
     ctx.obj = {"debug": debug}
 
