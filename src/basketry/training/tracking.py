@@ -47,6 +47,10 @@ from basketry.training.locks import LockTimeout, scheme, sqlite_path, store_lock
 from basketry.training.signals import Terminated, deferred_signals, terminate_raises
 
 DEFAULT_EXPERIMENT = "basketry"
+
+# MLflow's own INFO lines ("Creating initial MLflow database tables...") went to the terminal
+# between basketry's: warnings and errors still show; MLFLOW_LOGGING_LEVEL set by the user wins
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 #: The MLflow model inside a run's artifacts.
 MODEL_ARTIFACT_PATH = "model"
 PYFUNC_LOADER = "basketry.training.pyfunc"
