@@ -4,6 +4,7 @@ within a budget, and the time and memory at scale.
     python bench/layout.py quality     # every weighting on every data set (+ planted groups)
     python bench/layout.py moves       # a current layout, 10% of products moved
     python bench/layout.py scale       # 20k products, rules mined from 10M baskets
+    python bench/layout.py bound       # how high the same-aisle share can go for these aisles
     python bench/layout.py all
 
 Data: ``/work/shared/data`` (``BASKETRY_DATA`` overrides): groceries.csv (random 20% test),
@@ -97,38 +98,158 @@ def recovery(plan, truth: dict[str, int]) -> tuple[float, float]:
     return adjusted_rand(t, g), purity(t, g)
 
 
-def quality(only: list[str] | None, weightings: tuple[str, ...]) -> list[dict]:
+def quality(only: list[str] | None, weightings: tuple[str, ...],
+            aisle_counts: dict[str, list[int]], refines: tuple[str, ...]) -> list[dict]:
+    """Each weighting (communities) x refinement objective x aisle count, on each data set."""
     from basketry.layout import LayoutParams, pairs_from_baskets, plan_layout
 
     rows = []
     print(f"## quality ({_load()})")
     for name, train, test, aisles, capacity, truth in datasets(only):
         pairs = pairs_from_baskets(train)
-        print(f"{name}: {pairs.n_items:,} products, {pairs.i.shape[0]:,} pairs, {aisles} aisles, "
+        print(f"{name}: {pairs.n_items:,} products, {pairs.i.shape[0]:,} pairs, "
               f"{train.n_baskets:,} train / {test.n_baskets:,} test baskets")
-        for w in weightings:
-            started = time.perf_counter()
-            plan = plan_layout(pairs, LayoutParams(aisles=aisles, capacity=capacity, weighting=w),
-                               test_baskets=test)
-            seconds = time.perf_counter() - started
-            ev = plan.evaluation
-            row = {"data": name, "weighting": w, "seconds": round(seconds, 2),
-                   "same_aisle": ev["layout"]["same_aisle"],
-                   "random": ev["random"]["same_aisle"],
-                   "random_sd": ev["random"]["same_aisle_sd"],
-                   "ratio": ev["same_aisle_vs_random"],
-                   "same_or_adjacent": ev["layout"]["same_or_adjacent"],
-                   "random_adjacent": ev["random"]["same_or_adjacent"]}
-            if truth is not None:
-                row["ari"], row["purity"] = recovery(plan, truth)
-            rows.append(row)
-            extra = (f" ARI {row['ari']:.3f} purity {row['purity']:.3f}" if truth else "")
-            print(f"  {w:12s} same aisle {row['same_aisle']:.4f} vs random {row['random']:.4f} "
-                  f"± {row['random_sd']:.4f} = {row['ratio']:.2f}x; same or adjacent "
-                  f"{row['same_or_adjacent']:.4f} (random {row['random_adjacent']:.4f}); "
-                  f"{seconds:.1f} s{extra}", flush=True)
+        for n_aisles in aisle_counts.get(name, [aisles]):
+            for w in weightings:
+                for refine in refines:
+                    rw = None if refine in ("same", "none") else refine
+                    moves = 0 if refine == "none" else LayoutParams.refine_moves
+                    started = time.perf_counter()
+                    params = LayoutParams(aisles=n_aisles, capacity=capacity, weighting=w,
+                                          refine_weighting=rw, refine_moves=moves)
+                    plan = plan_layout(pairs, params, test_baskets=test)
+                    seconds = time.perf_counter() - started
+                    rows.append(_quality_row(name, n_aisles, w, refine, plan, seconds, truth))
     print(f"({_load()})")
     return rows
+
+
+def _quality_row(name: str, n_aisles: int, w: str, refine: str, plan, seconds: float,
+                 truth: dict[str, int] | None) -> dict:
+    ev = plan.evaluation
+    rnd = ev["random"]
+    row = {"data": name, "aisles": n_aisles, "weighting": w, "refine": refine,
+           "seconds": round(seconds, 2), "same_aisle": ev["layout"]["same_aisle"],
+           "random": rnd["same_aisle"], "random_sd": rnd["same_aisle_sd"],
+           "random_expected": rnd["same_aisle_expected"], "ratio": ev["same_aisle_vs_random"],
+           "ratio_expected": ev["layout"]["same_aisle"] / rnd["same_aisle_expected"],
+           "same_or_adjacent": ev["layout"]["same_or_adjacent"],
+           "random_adjacent": rnd["same_or_adjacent_expected"],
+           "refine_steps": plan.params.get("refine_steps")}
+    if truth is not None:
+        row["ari"], row["purity"] = recovery(plan, truth)
+    extra = (f" ARI {row['ari']:.3f} purity {row['purity']:.3f}" if truth else "")
+    print(f"  {n_aisles:4d} aisles {w:8s} refine {refine:12s} same aisle {row['same_aisle']:.4f} "
+          f"vs random {row['random']:.4f} ± {row['random_sd']:.4f} = {row['ratio']:.2f}x "
+          f"(exact random {row['random_expected']:.4f}: {row['ratio_expected']:.2f}x); same or "
+          f"adjacent {row['same_or_adjacent']:.4f} (random {row['random_adjacent']:.4f}); "
+          f"{seconds:.1f} s{extra}", flush=True)
+    return row
+
+
+def top_partner_bound(i: np.ndarray, j: np.ndarray, w: np.ndarray, n: int, cap: int) -> float:
+    """An upper bound of the same-aisle share of pairs (i, j, w) in aisles of at most ``cap``
+    products: a product shares an aisle with at most cap - 1 others, so at best with its
+    cap - 1 heaviest partners; each pair is counted from both ends, hence the half."""
+    import scipy.sparse as sp
+
+    m = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+    best = 0.0
+    for r in range(n):
+        d = m.data[m.indptr[r]:m.indptr[r + 1]]
+        if d.size > cap - 1:
+            d = np.partition(d, d.size - (cap - 1))[d.size - (cap - 1):]
+        best += float(d.sum())
+    return 0.5 * best / float(w.sum())
+
+
+def anneal(w, aisle: np.ndarray, iterations: int, seed: int = 0) -> np.ndarray:
+    """Simulated annealing over swaps on a dense weight matrix (small stores only), to see how
+    far the plan's local search stops from what a much slower search finds."""
+    rng = np.random.default_rng(seed)
+    wd = w.toarray()
+    n, n_aisles = wd.shape[0], int(aisle.max()) + 1
+    aisle = aisle.copy()
+    z = np.zeros((n, n_aisles))
+    z[np.arange(n), aisle] = 1.0
+    m = wd @ z
+    t0 = 0.02 * wd.sum() / 2 / n
+    picks = rng.integers(n, size=(iterations, 2))
+    coins = rng.random(iterations)
+    for t in range(iterations):
+        i, k = picks[t]
+        a, b = aisle[i], aisle[k]
+        if a == b:
+            continue
+        g = m[i, b] - m[i, a] + m[k, a] - m[k, b] - 2.0 * wd[i, k]
+        temp = t0 * (1.0 - t / iterations) + 1e-12
+        if g > 0 or coins[t] < np.exp(g / temp):
+            m[:, a] += wd[:, k] - wd[:, i]
+            m[:, b] += wd[:, i] - wd[:, k]
+            aisle[i], aisle[k] = b, a
+    return aisle
+
+
+def bound(only: list[str] | None, aisle_counts: dict[str, list[int]], iterations: int) -> list:
+    """How far 3x random can be reached: the bound from each product's heaviest partners (on
+    the training pairs, and on the held-out pairs themselves), and simulated annealing on the
+    training counts started from the plan."""
+    from basketry.layout import LayoutParams, build_affinity, pairs_from_baskets, plan_layout
+    from basketry.layout.evaluate import expected_random_shares, held_out_pairs, shares
+    from basketry.layout.refine import refine_aisles
+
+    rows = []
+    print(f"## bound ({_load()})")
+    for name, train, test, aisles, capacity, _truth in datasets(only):
+        pairs = pairs_from_baskets(train, min_pair_count=1)
+        n = pairs.n_items
+        index = {str(x): k for k, x in enumerate(pairs.items)}
+        held = held_out_pairs(test, index)
+        for n_aisles in aisle_counts.get(name, [aisles]):
+            plan = plan_layout(pairs, LayoutParams(aisles=n_aisles, capacity=capacity))
+            aisle = np.array([plan.slot(str(x)).aisle - 1 for x in pairs.items])
+            cap = max(a.capacity for a in plan.aisles)
+            rnd = expected_random_shares(held, aisle)[0]
+            row = {"data": name, "aisles": n_aisles, "capacity": cap, "random": rnd,
+                   "plan": shares(held, aisle)[0],
+                   "bound_train": top_partner_bound(pairs.i, pairs.j,
+                                                    pairs.pair.astype(np.float64), n, cap),
+                   "bound_held_out": top_partner_bound(held.i, held.j, held.count, n, cap)}
+            if iterations and n <= 5000:
+                counts = build_affinity(pairs, "count").weights
+                started = time.perf_counter()
+                annealed = anneal(counts, aisle, iterations)
+                annealed = refine_aisles(counts, annealed, np.array([a.capacity for a in
+                                                                     plan.aisles]),
+                                         np.ones(n, dtype=bool)).aisle
+                upper = sp_upper(counts)
+                row |= {"annealed": shares(held, annealed)[0],
+                        "plan_train": _share(upper, aisle), "annealed_train": _share(upper,
+                                                                                      annealed),
+                        "anneal_s": round(time.perf_counter() - started, 1)}
+            rows.append(row)
+            print(f"  {name} {n_aisles} aisles (<= {cap}): random {rnd:.4f}; plan "
+                  f"{row['plan']:.4f} ({row['plan'] / rnd:.2f}x); bound from the training pairs "
+                  f"{row['bound_train']:.3f} ({row['bound_train'] / rnd:.2f}x), from the "
+                  f"held-out pairs {row['bound_held_out']:.3f} "
+                  f"({row['bound_held_out'] / rnd:.2f}x)", flush=True)
+            if "annealed" in row:
+                print(f"    annealing ({iterations:,} swaps tried, {row['anneal_s']} s): "
+                      f"training share {row['plan_train']:.4f} -> {row['annealed_train']:.4f}, "
+                      f"held-out {row['plan']:.4f} -> {row['annealed']:.4f} "
+                      f"({row['annealed'] / rnd:.2f}x)", flush=True)
+    print(f"({_load()})")
+    return rows
+
+
+def sp_upper(w):
+    import scipy.sparse as sp
+
+    return sp.triu(w, k=1).tocoo()
+
+
+def _share(upper, aisle: np.ndarray) -> float:
+    return float(upper.data @ (aisle[upper.row] == aisle[upper.col])) / float(upper.data.sum())
 
 
 def moves(only: list[str] | None, weighting: str | None, budget: str = "10%") -> list[dict]:
@@ -242,9 +363,16 @@ def main() -> int:
         _scale_child(sys.argv[2], int(sys.argv[3]), sys.argv[4] or None)
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=["quality", "moves", "scale", "all"])
+    ap.add_argument("part", choices=["quality", "moves", "scale", "bound", "all"])
     ap.add_argument("--data", nargs="*", help="groceries online_retail retail planted")
     ap.add_argument("--weightings", nargs="*", default=list(WEIGHTINGS))
+    ap.add_argument("--refine", nargs="*", default=["excess_count"],
+                    help="refinement objectives of the full layout: a weighting, 'same' (the "
+                         "communities' weighting) or 'none' (no refinement)")
+    ap.add_argument("--aisle-counts", nargs="*", default=[], metavar="NAME=A,B",
+                    help="aisle counts per data set (default: each set's usual count)")
+    ap.add_argument("--anneal", type=int, default=300_000,
+                    help="bound: swaps tried by simulated annealing (0: none)")
     ap.add_argument("--weighting", help="the weighting of moves and scale (default: the "
                                         "package's default)")
     ap.add_argument("--baskets", type=int, default=10_000_000)
@@ -255,8 +383,13 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
     figures: dict[str, object] = {"load_start": os.getloadavg()}
+    counts = {k: [int(a) for a in v.split(",")] for k, v in
+              (x.split("=", 1) for x in args.aisle_counts)}
     if args.part in ("quality", "all"):
-        figures["quality"] = quality(args.data, tuple(args.weightings))
+        figures["quality"] = quality(args.data, tuple(args.weightings), counts,
+                                     tuple(args.refine))
+    if args.part in ("bound", "all"):
+        figures["bound"] = bound(args.data, counts, args.anneal)
     if args.part in ("moves", "all"):
         figures["moves"] = moves(args.data, args.weighting)
     if args.part in ("scale", "all"):

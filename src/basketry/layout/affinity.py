@@ -17,8 +17,11 @@ import scipy.sparse as sp
 from basketry.model.layout import LayoutError
 
 #: The weightings, each a function of (pair count, both item counts, number of baskets).
-WEIGHTINGS = ("excess", "significant", "lift", "pmi", "confidence", "jaccard", "count")
+WEIGHTINGS = ("excess", "significant", "lift", "pmi", "confidence", "jaccard", "count",
+              "excess_count")
 DEFAULT_WEIGHTING = "excess"
+#: ``excess_count``: the share of the plain count added to the excess (measured: docs/layout.md)
+COUNT_SHARE = 0.125
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,11 @@ def pair_weights(pairs: PairCounts, weighting: str, *, alpha: float = 0.01) -> n
     if weighting == "excess":
         # baskets holding the pair beyond what independence predicts (n x leverage)
         return np.maximum(c - ci * cj / n, 0.0)
+    if weighting == "excess_count":
+        # the full layout's refinement objective: the excess, plus a share of the occurrences
+        # (the evaluation counts all of them); a larger share pulls bestsellers together away
+        # from the groups they are bought with beyond chance
+        return np.maximum(c - ci * cj / n, 0.0) + COUNT_SHARE * c
     if weighting == "lift":
         # only pairs bought together more often than chance attract each other
         return np.where(lift > 1.0, lift, 0.0)

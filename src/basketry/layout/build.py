@@ -26,6 +26,7 @@ from basketry.layout.constraints import (
 from basketry.layout.evaluate import category_layout, evaluate, held_out_pairs
 from basketry.layout.moves import BETA, MoveRecord, MoveSearch, objective, parse_budget
 from basketry.layout.ordering import aisle_links, order_groups, order_within
+from basketry.layout.refine import refine_aisles
 from basketry.model.layout import Aisle, AisleLink, Edge, LayoutError, LayoutPlan, Move, Slot
 
 Progress = Callable[[str], None]
@@ -43,8 +44,11 @@ class LayoutParams:
     resolution: float = 1.0  # Louvain's: higher gives smaller communities
     beta: float = BETA  # weight of adjacent aisles in the objective
     max_moves: str | int | None = None  # incremental: a number or a share ("10%")
-    refine_moves: int = 2000  # full layout: moves of the refinement pass, at most
-    refine_weighting: str | None = None  # the refinement's objective (None: ``weighting``)
+    refine_moves: int = 1_000_000  # full layout: moves and swaps of the refinement, at most
+    # the refinement's objective (None: ``weighting``): the excess plus a share of the
+    # occurrences, which the evaluation counts; it starts from the communities of
+    # ``weighting``, which keep the product groups whole
+    refine_weighting: str | None = "excess_count"
     max_edges: int = 2000  # item-item edges kept in the plan for the pictures
     max_links: int = 200  # aisle-aisle links kept
     draws: int = 10  # random layouts of the evaluation
@@ -149,14 +153,16 @@ def _full(affinity: Affinity, problem: Problem, params: LayoutParams,
     aisle = assign_aisles(w, popularity, problem, seed=params.seed,
                           resolution=params.resolution, progress=say)
     packed = objective(w, aisle, beta=0.0)
-    if params.refine_moves > 0 and w.nnz:
-        say("refining aisles by moves")
-        target = (build_affinity(affinity.pairs, params.refine_weighting).weights
-                  if params.refine_weighting not in (None, params.weighting) else w)
-        search = MoveSearch(target, aisle, problem.capacities, _movable(problem), beta=0.0,
-                            category=problem.category, conflicts=problem.conflicts)
-        search.run(params.refine_moves)
-        aisle = search.aisle
+    steps = 0
+    target = w
+    if params.refine_moves > 0 and params.refine_weighting not in (None, params.weighting):
+        target = build_affinity(affinity.pairs, params.refine_weighting).weights
+    if params.refine_moves > 0 and target.nnz:
+        say("refining aisles by moves and swaps")
+        refined_aisles = refine_aisles(target, aisle, problem.capacities, _movable(problem),
+                                       category=problem.category, conflicts=problem.conflicts,
+                                       max_steps=params.refine_moves)
+        aisle, steps = refined_aisles.aisle, refined_aisles.steps
     refined = objective(w, aisle, beta=0.0)
     say("ordering the aisles")
     n_aisles = problem.capacities.shape[0]
@@ -167,6 +173,7 @@ def _full(affinity: Affinity, problem: Problem, params: LayoutParams,
     slot_of = order_groups(links, sizes, problem.capacities, pinned_groups)
     aisle = slot_of[aisle]
     info = {"same_aisle_weight_packed": packed, "same_aisle_weight": refined,
+            "refine_steps": steps,
             "objective": objective(w, aisle, beta=params.beta)}
     return aisle, [], info
 

@@ -77,9 +77,26 @@ def random_shares(pairs: HeldOutPairs, aisle: np.ndarray, draws: int = RANDOM_DR
         shuffled[placed] = aisle[placed][rng.permutation(placed.shape[0])]
         got.append(shares(pairs, shuffled))
     arr = np.asarray(got)
+    same, near = expected_random_shares(pairs, aisle)
     return {"same_aisle": float(arr[:, 0].mean()), "same_aisle_sd": float(arr[:, 0].std(ddof=1)),
             "same_or_adjacent": float(arr[:, 1].mean()),
-            "same_or_adjacent_sd": float(arr[:, 1].std(ddof=1)), "draws": draws}
+            "same_or_adjacent_sd": float(arr[:, 1].std(ddof=1)), "draws": draws,
+            "same_aisle_expected": same, "same_or_adjacent_expected": near}
+
+
+def expected_random_shares(pairs: HeldOutPairs, aisle: np.ndarray) -> tuple[float, float]:
+    """The exact mean of ``random_shares`` over all shuffles (the draws' mean, without their
+    noise): two placed products share an aisle with probability sum s(s-1) / (N(N-1)) for
+    aisle sizes s summing to N, and stand in adjacent aisles with 2 sum s_a s_a+1 / (N(N-1))."""
+    placed = aisle >= 0
+    n = int(placed.sum())
+    if pairs.total == 0 or n < 2:
+        return 0.0, 0.0
+    s = np.bincount(aisle[placed]).astype(np.float64)
+    both = float(pairs.count @ (placed[pairs.i] & placed[pairs.j])) / pairs.total
+    p_same = float((s * (s - 1)).sum()) / (n * (n - 1))
+    p_next = 2.0 * float((s[:-1] * s[1:]).sum()) / (n * (n - 1))
+    return both * p_same, both * (p_same + p_next)
 
 
 def category_layout(category: np.ndarray, popularity: np.ndarray,
