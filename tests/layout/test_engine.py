@@ -187,7 +187,9 @@ def test_incremental_plan_keeps_the_store_and_reports_real_gains() -> None:
                                            weighting="jaccard"),
                        current=Current(aisle_of, position_of, "current.csv"))
     assert 0 < len(plan.moves) <= 12
-    affinity = build_affinity(pairs, "jaccard")
+    # the moves serve the objective a full plan is refined on
+    assert plan.params["objective_weighting"] == "excess_count"
+    affinity = build_affinity(pairs, "excess_count")
     index = {name: k for k, name in enumerate(items)}
     state = np.array([aisle_of[name] - 1 for name in items])
     for m in plan.moves:

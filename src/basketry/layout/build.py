@@ -1,8 +1,9 @@
 """The one entry point: ``plan_layout(pairs, params, ...) -> LayoutPlan``.
 
 A full layout: affinity graph -> aisles (communities under the constraints) -> a refinement by
-moves -> aisle order -> shelf order. With a current layout: the moves that gain the most within
-the budget, applied to it. Evaluation on held-out baskets when given.
+moves and swaps on the ``excess_count`` weights -> aisle order -> shelf order. With a current
+layout: the moves that gain the most within the budget, applied to it. Evaluation on held-out
+baskets when given.
 """
 
 from __future__ import annotations
@@ -208,13 +209,18 @@ def _incremental(affinity: Affinity, current: Current, categories: Categories | 
                           f"{', '.join(repr(x) for x in moved_anchor[:5])}")
     budget = parse_budget(params.max_moves, int((aisle >= 0).sum()))
     say(f"choosing up to {budget:,} moves")
-    before = objective(affinity.weights, aisle, params.beta)
-    search = MoveSearch(affinity.weights, aisle, np.asarray(caps), _movable(problem),
+    # the moves serve the objective a full layout is refined on, so that moving towards a
+    # fresh plan never undoes what the plan gained
+    goal = params.refine_weighting or params.weighting
+    target = (affinity.weights if goal == params.weighting
+              else build_affinity(affinity.pairs, goal).weights)
+    before = objective(target, aisle, params.beta)
+    search = MoveSearch(target, aisle, np.asarray(caps), _movable(problem),
                         beta=params.beta, category=problem.category,
                         conflicts=problem.conflicts)
     moves = search.run(budget)
-    info = {"budget": budget, "objective_before": before,
-            "objective_after": objective(affinity.weights, search.aisle, params.beta),
+    info = {"budget": budget, "objective_weighting": goal, "objective_before": before,
+            "objective_after": objective(target, search.aisle, params.beta),
             "products_not_in_current": int((aisle < 0).sum())}
     return search.aisle, caps, problem, position, moves, info
 

@@ -1,5 +1,6 @@
 """Moves that improve a layout, greedy by gain: the incremental re-layout a store can afford
-(a budget of moved products), and the refinement pass of a full layout.
+(a budget of moved products). A full layout is refined by ``refine.py`` instead (no budget, so
+a pass per pair of aisles is cheaper than the global best step).
 
 The objective is the affinity-weighted share of pairs standing close: a pair in the same aisle
 counts 1, in adjacent aisles ``beta`` (0.5), farther 0, over the total weight. A move puts one
