@@ -388,11 +388,21 @@ def test_watch_once_runs_a_cycle_and_a_second_watcher_steps_aside(db, tmp_path, 
     assert status == 0 and "another watcher" in out
 
 
-@pytest.mark.parametrize("interval", ["0", "-5m", "soon", "5d"])
+@pytest.mark.parametrize("interval", ["0", "-5m", "soon", "5y"])
 def test_watch_refuses_a_bad_interval(tmp_path, interval):
     status, _, err = invoke("monitor", "watch", "--interval", interval, "--db",
                             f"sqlite:///{tmp_path / 'm.db'}")
     assert status == 2 and "--interval" in err, err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--retrain-cooldown", "soon"),
+                                               ("--retrain-cooldown", "0"),
+                                               ("--retrain-args", "'unclosed")])
+def test_watch_refuses_bad_retrain_options_before_any_work(tmp_path, option, value):
+    status, _, err = invoke("monitor", "watch", "--retrain", option, value, "--db",
+                            f"sqlite:///{tmp_path / 'm.db'}")
+    assert status == 2 and option in err, err
+    assert not (tmp_path / "m.db").exists()
 
 
 @pytest.mark.parametrize("command", ["performance", "drift", "report", "watch"])
