@@ -62,8 +62,9 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
                               data: Annotated[RecommendationRequest, Body()]  # type: ignore
                               ) -> S.RecommendationResponse:
         """The top-k items to add to a basket: never an item of the basket, of `exclude` or of
-        the unavailable-items catalogue. Rules first, then popular items (`fallback: true`) so
-        the answer always has k items; an empty or all-unknown basket gets popular items."""
+        the unavailable-items catalogue. Rule items and popular items (`fallback: true`) in the
+        order the model's scoring gives, so the answer always has k items; an empty or
+        all-unknown basket gets popular items."""
         started = perf_counter()
         data = decode_body(decode_one, await request.body())
         rid = request_id(request)
