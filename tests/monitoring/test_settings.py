@@ -9,7 +9,7 @@ from basketry.monitoring.settings import MonitorSettings, MonitorSettingsError
 
 def test_defaults_put_the_store_under_basketry_home(tmp_path):
     settings = MonitorSettings.from_env({"BASKETRY_HOME": str(tmp_path)})
-    assert not settings.capture and settings.sample_rate == 1.0  # capture is asked for
+    assert settings.capture and settings.sample_rate == 1.0  # every answer recorded
     assert settings.url({"BASKETRY_HOME": str(tmp_path)}) == \
         f"sqlite:///{tmp_path.resolve() / 'monitoring.db'}"
 

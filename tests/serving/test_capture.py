@@ -108,9 +108,10 @@ def test_capture_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     url = f"sqlite:///{tmp_path / 'env.db'}"
     monkeypatch.setenv("BASKETRY_MONITOR_DB", url)
     monkeypatch.setenv("BASKETRY_MONITOR_SAMPLE_RATE", "0.5")
+    monkeypatch.delenv("BASKETRY_MONITOR_CAPTURE")  # (the test suite turns it off)
     capture = Capture.from_env()
     assert capture.settings.url() == url and capture.settings.sample_rate == 0.5
-    assert not capture.explicit
+    assert capture.settings.capture and not capture.explicit  # on by default
     monkeypatch.setenv("BASKETRY_MONITOR_CAPTURE", "false")
     off = Capture.from_env()
     assert off.explicit and not off.settings.capture

@@ -27,8 +27,8 @@ PLOTLY_URL = "/monitor/assets/plotly.min.js"
 INSTALL = "pip install 'basketry[monitor]'"
 NO_PLOTLY = f"Charts need plotly.js, from the plotly package: {INSTALL}"
 EMPTY = {
-    "traffic": "No recommendation recorded in this period (capture is off by default: "
-               "BASKETRY_MONITOR_CAPTURE=true records them).",
+    "traffic": "No recommendation recorded in this period (is capture off? "
+               "BASKETRY_MONITOR_CAPTURE=false stops it).",
     "performance": "No completed order in this period to measure the hit rate on: send them "
                    "with POST /v1/orders or basketry monitor ingest.",
     "drift": "No drift computed yet: run basketry monitor drift.",

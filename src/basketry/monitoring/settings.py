@@ -30,10 +30,10 @@ class MonitorSettings:
 
     #: SQLAlchemy URL of the store; unset: ``sqlite:///$BASKETRY_HOME/monitoring.db``.
     db: str | None = None
-    #: Record answered recommendations at all (each worker's writer process writes them). Off
-    #: by default until bench/serving.py --capture shows a worker at >= 0.9x of its
-    #: throughput with every request recorded (not shown yet: see docs/monitoring.md).
-    capture: bool = False
+    #: Record answered recommendations at all (each worker's writer process writes them). On
+    #: by default: bench/serving.py --capture measured a worker at 0.94x of its throughput
+    #: with every request recorded (docs/monitoring.md, "What it costs").
+    capture: bool = True
     #: Share of requests recorded (0..1), decided by the request id so a batch stays whole.
     sample_rate: float = 1.0
     #: Events held in memory at most; beyond it new events are dropped (and counted).
