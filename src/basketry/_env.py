@@ -12,9 +12,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 T = TypeVar("T")
+
+#: basketry's home folder (registry, monitoring store, models, caches), and its default.
+HOME_ENV = "BASKETRY_HOME"
+DEFAULT_HOME = "~/.basketry"
+
+
+def basketry_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$BASKETRY_HOME`` (of ``environ``, default the process's), default ``~/.basketry``
+    (not created here). Here, in a leaf, so that a process that needs only the home (a serving
+    worker's writer process) does not import the model package (numpy, pyarrow)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser()
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")

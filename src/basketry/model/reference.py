@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from basketry._env import basketry_home  # the home, re-exported from its leaf
 from basketry.model.errors import ModelError
 
 #: What a registry reference starts with.
 REGISTRY_PREFIX = "models:/"
-HOME_ENV = "BASKETRY_HOME"
-DEFAULT_HOME = "~/.basketry"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 #: The local store's file under basketry's home.
 STORE_FILE = "mlflow.db"
@@ -70,13 +69,6 @@ def parse_registry_ref(ref: str) -> RegistryRef:
     if not name or not (alias or version):
         raise ModelRefError(f"{ref!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
     return RegistryRef(name, alias=alias, version=version)
-
-
-def basketry_home(environ: Mapping[str, str] | None = None) -> Path:
-    """``$BASKETRY_HOME`` (of ``environ``, default the process's), default ``~/.basketry``
-    (not created here)."""
-    env = os.environ if environ is None else environ
-    return Path(env.get(HOME_ENV) or DEFAULT_HOME).expanduser()
 
 
 def store_uri(home: Callable[[], Path] = basketry_home) -> str:

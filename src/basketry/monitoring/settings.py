@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from basketry import _env
-from basketry.model.reference import basketry_home
+from basketry._env import basketry_home
 
 #: Environment variable prefix of every monitoring setting.
 ENV_PREFIX = "BASKETRY_MONITOR_"
