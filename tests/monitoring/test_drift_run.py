@@ -40,15 +40,16 @@ def world(tmp_path_factory) -> tuple[Path, list[list[str]]]:
     return path, lists[5_000:]
 
 
-def _record(store, model, days: list[list[list[str]]]) -> None:
+def _record(store, model, days: list[list[list[str]]], tag: str = "", seed: int = 0) -> None:
     """Each day's baskets as orders, each after a recommendation for two of its items (a cart
-    on its way: a random part of the final basket)."""
-    rng = np.random.default_rng(0)
+    on its way: a random part of the final basket); ``tag`` keeps request and order ids apart
+    between calls."""
+    rng = np.random.default_rng(seed)
     events, orders = [], []
     for d, day in enumerate(days):
         for i, items in enumerate(day):
             t = T0 + d * D + 60 + i * (D - 120) / len(day)
-            rid = f"r{d}-{i}"
+            rid = f"r{tag}{d}-{i}"
             cart = [items[j] for j in sorted(rng.choice(len(items), min(2, len(items)),
                                                         replace=False))]
             answer = model.recommend(cart, k=5)
@@ -56,7 +57,7 @@ def _record(store, model, days: list[list[list[str]]]) -> None:
             events.append(RecommendationEvent(t, rid, model.version, "single", tuple(cart),
                                               returned, answer.from_rules,
                                               len(returned) - answer.from_rules, 1.0))
-            orders.append({"order_id": f"o{d}-{i}", "time": t + 30, "items": items,
+            orders.append({"order_id": f"o{tag}{d}-{i}", "time": t + 30, "items": items,
                            "request_ids": [rid]})
     store.add_events(events)
     store.add_orders(orders)
@@ -145,7 +146,7 @@ def test_a_retired_versions_alerts_do_not_open_again(store, world, tmp_path):
     assert second.version != model.version
     later = [rest[i * PER_DAY:(i + 1) * PER_DAY] for i in range(3, 5)]
     events_store_days = [[]] * 3 + later  # the second version serves days 3 and 4
-    _record_from(store, second, events_store_days, start_day=3)
+    _record(store, second, events_store_days, tag="s", seed=1)
     catalog = ModelCatalog([path, newer])
     alerts = Alerts.from_settings(store, AlertSettings())
     try:
@@ -163,25 +164,3 @@ def test_a_retired_versions_alerts_do_not_open_again(store, world, tmp_path):
     finally:
         alerts.close()
 
-
-def _record_from(store, model, days, start_day: int) -> None:
-    """``_record`` for the days from ``start_day`` on (request and order ids of their own)."""
-    rng = np.random.default_rng(1)
-    events, orders = [], []
-    for d, day in enumerate(days):
-        if d < start_day:
-            continue
-        for i, items in enumerate(day):
-            t = T0 + d * D + 60 + i * (D - 120) / len(day)
-            rid = f"s{d}-{i}"
-            cart = [items[j] for j in sorted(rng.choice(len(items), min(2, len(items)),
-                                                        replace=False))]
-            answer = model.recommend(cart, k=5)
-            returned = tuple(r.item for r in answer.items)
-            events.append(RecommendationEvent(t, rid, model.version, "single", tuple(cart),
-                                              returned, answer.from_rules,
-                                              len(returned) - answer.from_rules, 1.0))
-            orders.append({"order_id": f"p{d}-{i}", "time": t + 30, "items": items,
-                           "request_ids": [rid]})
-    store.add_events(events)
-    store.add_orders(orders)
