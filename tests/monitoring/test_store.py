@@ -308,3 +308,20 @@ def test_a_store_at_head_opens_without_alembic(store, store_url):
     done = subprocess.run([sys.executable, "-c", OPEN_AT_HEAD, store_url], capture_output=True,
                           text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_drift_reads_every_returned_item_where_rules_answered(store):
+    """A scoring on one scale may rank a popular item above a rule's: where rules answered,
+    every returned item goes to the drift code (which finds the rule explaining each), not
+    the first ``n_rules``; an answer of popular items alone gives none."""
+    from basketry.monitoring import aggregates
+
+    store.add_events([
+        RecommendationEvent(T0, "mixed", "v1", "single", ("a",), ("popular", "ruled"), 1, 1, 1.0),
+        RecommendationEvent(T0 + 1, "fallback", "v1", "single", ("z",), ("popular",), 0, 1, 1.0),
+    ])
+    with store.engine.connect() as c:
+        got = aggregates.event_items(c, round(T0 * 1e6), round((T0 + 2) * 1e6))
+    assert got.basket_items == ["a", "z"]
+    assert got.rule_items == ["popular", "ruled"]
+    assert got.rule_ptr.tolist() == [0, 2, 2]

@@ -210,8 +210,10 @@ def replace_windows(connection: sa.Connection, window: str, starts: Iterable[int
 class EventItems:
     """Recommendation events in a time range, oldest first: event ``e`` answered by
     ``model_version[e]`` at ``time_us[e]``, its basket ``basket_items[basket_ptr[e]:
-    basket_ptr[e + 1]]`` and the returned items that came from rules
-    ``rule_items[rule_ptr[e]:rule_ptr[e + 1]]`` (the first ``n_rules`` returned)."""
+    basket_ptr[e + 1]]`` and, when rules answered any of it, the items returned
+    ``rule_items[rule_ptr[e]:rule_ptr[e + 1]]``: all of them, in rank order, since a scoring
+    on one scale (``one_scale``, ``lift_product``) may rank a popular item above a rule's; the
+    drift code finds which a rule explains (``drift_concept.explaining_rules``)."""
 
     time_us: np.ndarray
     model_version: list[str]
@@ -226,8 +228,8 @@ class EventItems:
 
 
 def event_items(connection: sa.Connection, start_us: int, end_us: int) -> EventItems:
-    """The baskets asked about and the rule-based items answered, of every event with
-    ``start_us <= time < end_us`` (one index range scan; the item lists decoded here)."""
+    """The baskets asked about and the items answered where rules answered, of every event
+    with ``start_us <= time < end_us`` (one index range scan; the item lists decoded here)."""
     e = schema.recommendation_events
     events = connection.execute(
         sa.select(e.c.time_us, e.c.model_version, e.c.n_rules, e.c.basket, e.c.returned)
@@ -236,7 +238,7 @@ def event_items(connection: sa.Connection, start_us: int, end_us: int) -> EventI
     n = len(events)
     decode = schema.decode_items
     baskets = [decode(r[3]) for r in events]
-    rules = [decode(r[4])[:r[2]] for r in events]
+    rules = [decode(r[4]) if r[2] else [] for r in events]
 
     def csr(lists: list[list[str]]) -> tuple[np.ndarray, list[str]]:
         ptr = np.zeros(n + 1, dtype=np.int64)
