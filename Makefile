@@ -48,7 +48,7 @@ test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
 	-$(BIN)/python scripts/audit_dependencies.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining tests/model
 
 ## audit: the installed dependencies against PyPI's advisories (fails on a known vulnerability;
