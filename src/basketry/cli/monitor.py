@@ -3,6 +3,8 @@ the retention (docs/monitoring.md, "basketry monitor")."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -185,15 +187,10 @@ def performance(
                                  param_hint="--k")
     spec = Window.parse(window)
     start, end, now = _period(since, until)
-    settings = _settings(db)
     catalog = _catalog(model)
-    with console.status("measuring the online performance"):
-        store = _existing_store(settings)
-        try:
-            report = measure(store, catalog, window=spec, since=start, until=end,
-                             model_version=model_version, now=now, reuse=not recompute)
-        finally:
-            store.close()
+    with _report_store(db, "measuring the online performance") as store:
+        report = measure(store, catalog, window=spec, since=start, until=end,
+                         model_version=model_version, now=now, reuse=not recompute)
     if output == "json":
         import json
         import sys
@@ -202,7 +199,7 @@ def performance(
         return
     from basketry.cli.performance_table import print_report
 
-    print_report(report, k, _public_url(settings))
+    print_report(report, k, _public_url(_settings(db)))
 
 
 def _when(text: str, now: float, option: str) -> float:
@@ -257,16 +254,11 @@ def drift(
         raise typer.BadParameter(f"{output!r}: expected table or json", param_hint="--output")
     spec = Window.parse(window)
     start, end, now = _period(since, until)
-    settings = _settings(db)
     catalog = _catalog(model)
-    with console.status("computing drift"):
-        store = _existing_store(settings)
-        try:
-            report = detect(store, catalog, window=spec, since=start, until=end, now=now,
-                            settings=DriftSettings(false_alarm_rate=false_alarm_rate, fdr=fdr),
-                            reuse=not recompute)
-        finally:
-            store.close()
+    with _report_store(db, "computing drift") as store:
+        report = detect(store, catalog, window=spec, since=start, until=end, now=now,
+                        settings=DriftSettings(false_alarm_rate=false_alarm_rate, fdr=fdr),
+                        reuse=not recompute)
     if output == "json":
         import json
         import sys
@@ -275,7 +267,19 @@ def drift(
         return
     from basketry.cli.drift_table import print_drift
 
-    print_drift(report, _public_url(settings), every=all_results)
+    print_drift(report, _public_url(_settings(db)), every=all_results)
+
+
+@contextlib.contextmanager
+def _report_store(db: str | None, status: str) -> Iterator[MonitorStore]:
+    """The existing store of a report command, open while ``status`` is shown."""
+    settings = _settings(db)
+    with console.status(status):
+        store = _existing_store(settings)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def _existing_store(settings: MonitorSettings) -> MonitorStore:
@@ -432,14 +436,9 @@ def report(
                                               f"no directory {out.parent}"), param_hint="--out")
     spec = Window.parse(window)
     start, end, now = _period(since, until)
-    settings = _settings(db)
     catalog = _catalog(model)
-    with console.status("gathering the report"):
-        store = _existing_store(settings)
-        try:
-            data = dashboard_data(store, catalog, window=spec, since=start, until=end, now=now)
-        finally:
-            store.close()
+    with _report_store(db, "gathering the report") as store:
+        data = dashboard_data(store, catalog, window=spec, since=start, until=end, now=now)
     import json
 
     if output == "json":

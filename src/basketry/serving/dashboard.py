@@ -15,12 +15,11 @@ import gzip
 import hashlib
 from collections.abc import Mapping
 from functools import cache
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
 
 from basketry.monitoring.catalog import ModelCatalog
 from basketry.monitoring.report_html import plotly_js, render_report
@@ -28,7 +27,7 @@ from basketry.monitoring.windows import Window
 from basketry.serving.capture import Capture
 from basketry.serving.errors import ApiError
 from basketry.serving.openapi import responses
-from basketry.serving.performance import Reports
+from basketry.serving.performance import Reports, SinceQuery, UntilQuery, WindowQuery
 from basketry.serving.schemas import ErrorResponse
 from basketry.serving.state import ModelHolder, Snapshot
 
@@ -66,14 +65,9 @@ def dashboard_routes(capture: Capture, holder: ModelHolder) -> list[HTTPRouteHan
                                       "down, or this worker is computing another page.")})
     async def monitor_data(
         request: Request,
-        window: Annotated[str, Parameter(description="hour, day, week (UTC, weeks from "
-                                         "Monday) or a number of orders (1000).")] = "day",
-        since: Annotated[str | None, Parameter(description="ISO 8601 start (UTC unless a zone "
-                                               "is given); default: the window's usual span "
-                                               "(2 days of hours, 30 days, 12 weeks).")
-                         ] = None,
-        until: Annotated[str | None, Parameter(description="ISO 8601 end, excluded; default: "
-                                               "now.")] = None,
+        window: WindowQuery = "day",
+        since: SinceQuery = None,
+        until: UntilQuery = None,
     ) -> dict[str, Any]:
         """What `GET /monitor` shows, as JSON (the same document as `basketry monitor report
         --output json`): traffic and latency percentiles per window, the online HR@k per

@@ -13,7 +13,9 @@ import asyncio
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from litestar.params import Parameter
 
 from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
 from basketry.monitoring.windows import Window, WindowError
@@ -23,6 +25,15 @@ from basketry.serving.state import Snapshot
 
 #: Longest a report may take before the request answers 503 (the thread finishes its work).
 REPORT_TIMEOUT = 60.0
+
+# The period of every report endpoint (the performance, the page's data), declared once.
+WindowQuery = Annotated[str, Parameter(description="hour, day, week (UTC, weeks from "
+                                       "Monday) or a number of orders (1000).")]
+SinceQuery = Annotated[str | None, Parameter(description="ISO 8601 start (UTC unless a zone "
+                                             "is given); default: the window's usual span "
+                                             "(2 days of hours, 30 days, 12 weeks).")]
+UntilQuery = Annotated[str | None, Parameter(description="ISO 8601 end, excluded; default: "
+                                             "now.")]
 QUERY_FIELDS = ("since", "until", "window", "model_version")
 
 #: What a report computes from the store, the models, the period and the query.

@@ -28,7 +28,7 @@ from basketry.serving.layout import layout_routes
 from basketry.serving.metrics import CONTENT_TYPE, Metrics
 from basketry.serving.openapi import ERRORS, responses
 from basketry.serving.orders import OrderIntake
-from basketry.serving.performance import PerformanceReports
+from basketry.serving.performance import PerformanceReports, SinceQuery, UntilQuery, WindowQuery
 from basketry.serving.service import RecommendationService
 from basketry.serving.settings import Settings
 from basketry.serving.state import ModelHolder, ReloadOutcome, Snapshot
@@ -141,14 +141,9 @@ def route_handlers(settings: Settings, decoders: Decoders, service: Recommendati
                                       "down, or this worker is computing another report.")})
     async def monitoring_performance(
         request: Request,
-        window: Annotated[str, Parameter(description="hour, day, week (UTC, weeks from "
-                                         "Monday) or a number of orders (1000).")] = "day",
-        since: Annotated[str | None, Parameter(description="ISO 8601 start (UTC unless a zone "
-                                               "is given); default: the window's usual span "
-                                               "(2 days of hours, 30 days, 12 weeks).")
-                         ] = None,
-        until: Annotated[str | None, Parameter(description="ISO 8601 end, excluded; default: "
-                                               "now.")] = None,
+        window: WindowQuery = "day",
+        since: SinceQuery = None,
+        until: UntilQuery = None,
         model_version: Annotated[str | None, Parameter(description="Only this model version."
                                                        )] = None,
     ) -> dict[str, Any]:
