@@ -46,10 +46,12 @@ Readers never write anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from basketry.data import _basket_lines
 from basketry.data._long_tables import _read_long_csv, _read_long_parquet
+from basketry.data._parquet_directory import _read_parquet_directory
 from basketry.data._presets import _FLAG, PRESETS, Preset
 from basketry.data._separators import _check_csv_sep, _check_sep
 from basketry.data._sources import _check_source, _detect_format, _suffix
@@ -85,11 +87,14 @@ def read_baskets(
     drop_cancelled: bool | None = None,
     drop_non_products: bool | None = None,
     timestamp_format: str | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Baskets:
     """Read a transaction file into baskets.
 
     Args:
-        path: the file (``.gz``/``.bz2``/``.xz`` compression is recognised for text files).
+        path: the file (``.gz``/``.bz2``/``.xz`` compression is recognised for text files),
+            or a directory of Parquet files read as one long-parquet table, row group by row
+            group (hive ``key=value`` directories give columns; see ``_parquet_directory``).
         format: ``"auto"``, ``"basket"``, ``"long-csv"`` or ``"long-parquet"``. ``auto``
             picks long-parquet for ``.parquet``/``.pq`` (or the Parquet magic bytes), basket
             for ``.dat``/``.basket``/``.txt``, and for ``.csv``/``.tsv``/other text files
@@ -121,6 +126,7 @@ def read_baskets(
             Default: ISO 8601 (with or without zone offset; converted to naive UTC), else the
             one format guessed from the first value (a guess that reads day/month both ways
             is a DataError asking for the format).
+        progress: called with the fraction of the rows read (a directory of Parquet files).
 
     Returns:
         Baskets with ``report`` counting what was read, kept and dropped.
@@ -142,7 +148,6 @@ def read_baskets(
         raise DataError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
     sep = _check_sep(sep)
     timestamp_format = _check_timestamp_format(timestamp_format)
-    _check_source(source)
     flags = {
         "transaction": transaction_col,
         "item": item_col,
@@ -151,6 +156,19 @@ def read_baskets(
         "quantity": quantity_col,
         "label": label_col,
     }
+    if source.is_dir():
+        if format not in ("auto", "long-parquet"):
+            raise DataError(
+                f"{source}: is a directory; only a directory of Parquet files can be read "
+                f"(format 'auto' or 'long-parquet', not {format!r})"
+            )
+        if sep is not None:
+            raise DataError(f"{source}: sep given, but a directory of Parquet files has none")
+        return _read_parquet_directory(
+            source, flags, preset, drop_cancelled, drop_non_products, timestamp_format,
+            progress,
+        )
+    _check_source(source)
 
     fmt = format if format != "auto" else _detect_format(source, flags, preset, sep)
     if fmt == "basket":
