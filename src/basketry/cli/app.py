@@ -11,6 +11,7 @@ import typer
 from basketry.cli import (
     data,
     demo,
+    explore,
     init,
     layout,
     mining,
@@ -67,6 +68,7 @@ app.command()(tune.tune)
 app.command()(retrain.retrain)
 app.command()(mining.rules)
 app.command()(mining.recommend)
+app.command()(explore.explore)
 app.command(name="profile")(data.profile)
 app.command()(data.generate)
 app.command()(layout.layout)

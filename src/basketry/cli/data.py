@@ -16,15 +16,36 @@ from basketry.cli.options import ReadOptions, option_groups
 @option_groups
 def profile(
     data: Annotated[Path, typer.Argument(help="Transaction file.")],
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write the profile as an offline HTML page instead of printing "
+                       "JSON.")] = None,
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Validate DATA and print its profile and fingerprint as JSON."""
+    """Validate DATA and print its profile and fingerprint as JSON (or, with --html, write
+    it as a page: sizes, item frequencies and their long tail, basket sizes, time coverage).
+
+    Example: basketry profile sales.parquet --html profile.html
+    """
     from basketry.data import profile as profile_of
     from basketry.data import read_baskets
 
+    if html is not None:
+        from basketry.training.pages import check_page_path, plotly_source
+
+        check_page_path(html, "--html")  # before the data is read: a bad path costs nothing
+        plotly_source()
     with console.status(f"reading {data}"):
         baskets = read_baskets(data, **read.reader_kwargs())
-    sys.stdout.write(json.dumps(profile_of(baskets), indent=2, default=str) + "\n")
+    profile = profile_of(baskets)
+    if html is None:
+        sys.stdout.write(json.dumps(profile, indent=2, default=str) + "\n")
+        return
+    from basketry.training.profile_page import write_profile_page
+
+    with console.status(f"writing {html}"):
+        write_profile_page(baskets, profile, html)
+    console.print(f"wrote the profile of {profile['n_baskets']:,} baskets to {html} "
+                  f"({html.stat().st_size / 1e6:.1f} MB)")
 
 
 def generate(
