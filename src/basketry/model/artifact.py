@@ -39,9 +39,14 @@ from basketry.model.format import (
     ITEMS_FILE,
     ITEMS_SCHEMA,
     MANIFEST_FILE,
+    REPEAT_FILE,
+    REPEAT_SCHEMA,
     RULES_FILE,
     RULES_SCHEMA,
+    SEQUENTIAL_RULES_FILE,
+    SEQUENTIAL_RULES_SCHEMA,
 )
+from basketry.model.sequential import SequentialPart, check_sequential, part_from_manifest
 from basketry.model.validate import (
     check_counts_match,
     check_items,
@@ -66,6 +71,8 @@ class Artifact:
     manifest: dict[str, Any]
     items: pa.Table
     rules: pa.Table
+    #: the optional sequential part (after the purchase), None for a model without it
+    sequential: SequentialPart | None = None
 
     @property
     def version(self) -> str:
@@ -201,6 +208,7 @@ def write_model(
     scoring: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     overwrite: bool = False,
+    sequential: SequentialPart | None = None,
 ) -> Path:
     """Write a model directory at ``path`` atomically and return its path.
 
@@ -217,6 +225,9 @@ def write_model(
     rules = _conform(rules, RULES_SCHEMA, "rules table")
     validate_content(items, rules, n_baskets=n_baskets, scoring=scoring)
     n_items = items.num_rows
+    if sequential is not None:
+        sequential = _sequential_part(sequential, n_items)
+        parameters = {**parameters, "sequential": sequential.parameters}
     reserved = sorted(set(extra or ()) & _MANIFEST_FIELDS)
     if reserved:
         raise ModelError(f"extra manifest fields {reserved} would replace the writer's own")
@@ -234,6 +245,10 @@ def write_model(
             ITEMS_FILE: _write_table(items, staging / ITEMS_FILE),
             RULES_FILE: _write_table(rules, staging / RULES_FILE),
         }
+        if sequential is not None:
+            files[SEQUENTIAL_RULES_FILE] = _write_table(sequential.rules,
+                                                        staging / SEQUENTIAL_RULES_FILE)
+            files[REPEAT_FILE] = _write_table(sequential.repeat, staging / REPEAT_FILE)
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -246,6 +261,7 @@ def write_model(
                 "n_baskets": int(n_baskets),
                 "n_items": n_items,
                 "n_rules": rules.num_rows,
+                **({} if sequential is None else {"sequential": sequential.counts()}),
             },
             "dataset": dataset,
             "metrics": metrics,
@@ -276,6 +292,38 @@ def write_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _sequential_part(part: SequentialPart, n_items: int) -> SequentialPart:
+    """``part`` with its tables in the format's schemas, checked as loading checks it."""
+    part = SequentialPart(
+        rules=_conform(part.rules, SEQUENTIAL_RULES_SCHEMA, "sequential rules table"),
+        repeat=_conform(part.repeat, REPEAT_SCHEMA, "repeat items table"),
+        n_customers=int(part.n_customers), parameters=to_json_value(part.parameters))
+    check_sequential(part, n_items, "sequential part")
+    return part
+
+
+def _read_sequential(root: Path, manifest: dict[str, Any], n_items: int
+                     ) -> SequentialPart | None:
+    """The sequential part when the manifest lists it (both files or neither), checked."""
+    listed = [name for name in (SEQUENTIAL_RULES_FILE, REPEAT_FILE) if name in manifest["files"]]
+    if not listed:
+        return None
+    where = str(root / MANIFEST_FILE)
+    if len(listed) == 1:
+        raise ModelFormatError(f"{where} lists {listed[0]} without its companion file "
+                               "(the sequential part is both files)")
+    try:
+        rules = pq.ParquetFile(root / SEQUENTIAL_RULES_FILE).read()
+        repeat = pq.ParquetFile(root / REPEAT_FILE).read()
+    except (OSError, pa.ArrowException) as exc:
+        raise ModelIntegrityError(f"cannot read the sequential tables of {root}: {exc}") from exc
+    rules = _conform(rules, SEQUENTIAL_RULES_SCHEMA, str(root / SEQUENTIAL_RULES_FILE))
+    repeat = _conform(repeat, REPEAT_SCHEMA, str(root / REPEAT_FILE))
+    part = part_from_manifest(manifest, rules, repeat, where)
+    check_sequential(part, n_items, where)
+    return part
 
 
 def _staging_prefix(target: Path) -> str:
@@ -416,4 +464,5 @@ def read_artifact(path: str | os.PathLike[str], *, verify: bool = True) -> Artif
     n_baskets = manifest["counts"]["n_baskets"]
     check_items(items, n_baskets, str(root / ITEMS_FILE))
     check_rules(rules, items.num_rows, n_baskets, str(root / RULES_FILE))
-    return Artifact(path=root, manifest=manifest, items=items, rules=rules)
+    return Artifact(path=root, manifest=manifest, items=items, rules=rules,
+                    sequential=_read_sequential(root, manifest, items.num_rows))

@@ -46,3 +46,26 @@ RULES_SCHEMA = pa.schema(
         *(pa.field(name, pa.float64(), nullable=False) for name in MEASURE_COLUMNS),
     ]
 )
+
+# The optional sequential part ("after the purchase", docs/model-format.md): listed in the
+# manifest's ``files`` like the other tables (so checksummed and covered by ``model_version``)
+# and described by the manifest's ``counts.sequential`` and ``parameters.sequential``.
+SEQUENTIAL_RULES_FILE = "sequential_rules.parquet"
+REPEAT_FILE = "repeat_items.parquet"
+SEQUENTIAL_COUNT_COLUMNS = ("count", "antecedent_count", "consequent_count")
+SEQUENTIAL_RULES_SCHEMA = pa.schema(
+    [
+        pa.field("antecedent", pa.list_(pa.int32()), nullable=False),
+        pa.field("consequent", pa.int32(), nullable=False),
+        *(pa.field(name, pa.int64(), nullable=False) for name in SEQUENTIAL_COUNT_COLUMNS),
+        *(pa.field(name, pa.float64(), nullable=False)
+          for name in ("support", "confidence", "lift")),
+    ]
+)
+REPEAT_SCHEMA = pa.schema(
+    [
+        pa.field("item", pa.int32(), nullable=False),
+        *(pa.field(name, pa.int64(), nullable=False) for name in SEQUENTIAL_COUNT_COLUMNS),
+        *(pa.field(name, pa.float64(), nullable=False) for name in ("confidence", "lift")),
+    ]
+)
