@@ -33,6 +33,7 @@ def save_model(
     extra_parameters: dict[str, Any] | None = None,
     scoring: str | dict[str, Any] | None = None,
     overwrite: bool = False,
+    sequential: Any = None,
 ) -> Path:
     """Write ``miner``'s rules, fitted on ``baskets``, as a model directory at ``path``, scored
     by ``scoring`` (a method name or scoring object; default: the model contract's default
@@ -49,4 +50,5 @@ def save_model(
         metrics=metrics,
         scoring=scoring_spec(scoring),
         overwrite=overwrite,
+        sequential=sequential,
     )

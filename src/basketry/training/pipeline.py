@@ -26,6 +26,7 @@ from basketry.training.evaluate import (
     make_queries,
     ranker_metrics,
 )
+from basketry.training.next_order import HORIZON_DAYS, after_purchase_evaluation
 from basketry.training.split import (
     Split,
     random_split,
@@ -66,6 +67,8 @@ class TrainResult:
     metrics: dict[str, dict[str, float | None]]
     tuning: dict[str, Any] | None
     report: dict[str, Any] = field(default_factory=dict)
+    #: the sequential part saved with the model (None: not mined, see report["after_purchase"])
+    sequential: Any = None
 
     def manifest_metrics(self) -> dict[str, Any]:
         """The metrics recorded in the model's manifest (deterministic: no timings)."""
@@ -259,9 +262,13 @@ def train_and_evaluate(
     max_queries: int | None = MAX_QUERIES,
     max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
     progress: Callable[[str], None] | None = None,
+    after_purchase: bool = True,
+    horizon_days: float = HORIZON_DAYS,
 ) -> TrainResult:
     """Split ``baskets``, tune the scoring (unless ``scoring`` is given or ``tune`` is off:
-    then the given or default scoring), mine the training part, evaluate on the test part."""
+    then the given or default scoring), mine the training part, evaluate on the test part;
+    with ``after_purchase``, when the data has customers and timestamps, also the sequential
+    rules (``horizon_days``) and their next-order evaluation."""
     say = progress or (lambda _message: None)
     prepared = prepare_split(baskets, test_days=test_days, test_fraction=test_fraction,
                              seed=seed)
@@ -277,7 +284,8 @@ def train_and_evaluate(
         spec = scoring_spec(scoring)
     return fit_and_evaluate(baskets, prepared, miner_params, spec, tuning=tuning, seed=seed,
                             max_queries=max_queries,
-                            max_hidden_per_basket=max_hidden_per_basket, progress=progress)
+                            max_hidden_per_basket=max_hidden_per_basket, progress=progress,
+                            after_purchase=after_purchase, horizon_days=horizon_days)
 
 
 def fit_and_evaluate(
@@ -291,6 +299,8 @@ def fit_and_evaluate(
     max_queries: int | None = MAX_QUERIES,
     max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
     progress: Callable[[str], None] | None = None,
+    after_purchase: bool = True,
+    horizon_days: float = HORIZON_DAYS,
 ) -> TrainResult:
     """Mine the training part of ``prepared`` (a split of ``baskets``) with ``miner_params``,
     score with ``scoring`` and evaluate on the test part against the baselines."""
@@ -327,6 +337,9 @@ def fit_and_evaluate(
         "verdict": baseline_verdict(metrics),
         "rules": rule_distributions(rules),
     }
+    if after_purchase:
+        result.sequential, result.report["after_purchase"] = after_purchase_evaluation(
+            baskets, prepared, mined.items, scorer, horizon_days, say)
     return result
 
 
@@ -341,4 +354,5 @@ def save_trained(
 ) -> Path:
     """Write the trained model with its scoring and evaluation metrics in the manifest."""
     return save_model(path, result.miner, result.train, metrics=result.manifest_metrics(),
-                      scoring=result.scoring, overwrite=overwrite)
+                      scoring=result.scoring, overwrite=overwrite,
+                      sequential=result.sequential)

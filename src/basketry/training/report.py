@@ -116,6 +116,29 @@ def _verdict(sentences: list[str] | None) -> str:
     return "".join(f"<p><strong>{html.escape(s)}</strong></p>" for s in sentences)
 
 
+def _after_purchase(section: dict[str, Any] | None) -> str:
+    """The next-order table (after the purchase), or why it was skipped; nothing without it."""
+    if not section:
+        return ""
+    if "skipped" in section:
+        return ("<h2>After the purchase (next order)</h2>"
+                f"<p>Not evaluated: {html.escape(str(section['skipped']))}.</p>")
+    from basketry.training.next_order import LABELS
+
+    metrics = section["metrics"]
+    columns = list(next(iter(metrics.values())))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["ranker", *columns])
+    rows = "".join(f"<tr><th>{html.escape(LABELS.get(name, name))}</th>"
+                   + "".join(f"<td>{values[c]:.4f}</td>" for c in columns) + "</tr>"
+                   for name, values in metrics.items())
+    facts = (f"{section['n_cases']:,} customers with an order before {section['cutoff']} and "
+             f"one after it; horizon {section['sequential']['horizon_days']:g} days, "
+             f"{section['sequential']['n_rules']:,} sequential rules, "
+             f"{section['sequential']['n_repeat']:,} repeat items")
+    return (f"<h2>After the purchase (next order)</h2><p>{html.escape(facts)}</p>"
+            f"<table><tr>{head}</tr>{rows}</table>{_verdict(section.get('verdict'))}")
+
+
 def report_html(report: dict[str, Any]) -> str:
     """A self-contained page (no external resources): summary, metrics table, plots."""
     metrics = report["metrics"]
@@ -142,6 +165,7 @@ th {{ background: #f4f4f4; text-align: left; }}
 <h2>Metrics (hide one item, recommend from the rest)</h2>
 {_table(metrics)}
 {_verdict(report.get("verdict"))}
+{_after_purchase(report.get("after_purchase"))}
 <h2>Metric by k</h2>
 {_metric_plots(metrics)}
 <h2>Rules</h2>
