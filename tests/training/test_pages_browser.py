@@ -93,6 +93,8 @@ def test_the_rules_page_renders_offline_with_labels_and_filters_the_graph(
     graph = _figures(browser)["graph"]["traces"]
     visible = sum(t["n"] for t in graph if t["name"].startswith("rule arrows") and t["visible"])
     assert 0 < visible < arrows
+    assert browser.execute_script(  # the lift scale stays
+        "return document.querySelectorAll('#graph .colorbar').length") == 1
     assert _errors(browser) == []
     _screenshot(browser, tmp_path / "rules-graph-filtered.png", 1280)
     _open(browser, pages["rules"].as_uri(), 390)  # a phone: nothing wider than the screen

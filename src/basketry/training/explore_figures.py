@@ -136,10 +136,15 @@ def graph_figure(selection: RuleSelection, graph: RuleGraph) -> dict[str, Any]:
                        "marker": {"symbol": "triangle-up", "angle": arrow["angle"], "size": 9,
                                   "color": arrow["lift"], "colorscale": COLORSCALE,
                                   "cmin": _r(lo, 4), "cmax": _r(hi, 4),
-                                  "showscale": cls == min(arrows),
-                                  "colorbar": {"title": {"text": "lift"}},
                                   "line": {"width": 0.5, "color": "#1f2933"}}})
         owner.append(cls)
+    # the colour bar on a trace of no point, which the slider never hides
+    traces.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None],
+                   "name": "lift scale", "showlegend": False, "hoverinfo": "skip",
+                   "marker": {"color": [_r(lo, 4)], "colorscale": COLORSCALE, "cmin": _r(lo, 4),
+                              "cmax": _r(hi, 4), "showscale": True,
+                              "colorbar": {"title": {"text": "lift"}}}})
+    owner.append(-1)
     # an item's points belong to the strongest class of its rules: shown while that class is
     best: dict[int, int] = {}
     degree: dict[int, float] = {}
@@ -163,7 +168,8 @@ def graph_figure(selection: RuleSelection, graph: RuleGraph) -> dict[str, Any]:
                        "color": "#cbd2d9", "line": {"width": 1, "color": "#52606d"}}})
         owner.append(cls)
     steps = [{"label": f"{b:g}", "method": "restyle",
-              "args": [{"visible": [o >= i for o in owner]}]} for i, b in enumerate(bounds)]
+              "args": [{"visible": [o < 0 or o >= i for o in owner]}]}
+             for i, b in enumerate(bounds)]
     return {"data": traces, "layout": _layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
