@@ -10,18 +10,27 @@ from typing import Annotated, Any
 import typer
 
 from basketry.cli.console import console, fraction_progress, print_read_report
-from basketry.cli.options import MiningOptions, Overwrite, ReadOptions, option_groups
+from basketry.cli.options import (
+    EngineOptions,
+    MiningOptions,
+    Overwrite,
+    ReadOptions,
+    option_groups,
+)
 from basketry.cli.targets import check_target
 
 
 @option_groups
 def mine(
-    data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
+    data: Annotated[str, typer.Argument(
+        help="Transaction file (basket lines, CSV or Parquet); with --engine spark, any path "
+             "Spark reads (hdfs://, s3a://, a Parquet directory) or a table name.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
                                       envvar="BASKETRY_MODEL_DIR")],
     mining: MiningOptions,
     overwrite: Overwrite = False,
     read: ReadOptions = ReadOptions(),
+    engine: EngineOptions = EngineOptions(),
 ) -> None:
     """Read, validate and mine DATA; save the rules as a model directory."""
     from basketry.data import read_baskets
@@ -29,14 +38,22 @@ def mine(
     from basketry.training.artifact import save_model
 
     params = mining.miner_params()
-    check_target(out, overwrite=overwrite, inputs=(data,))
+    spark = engine.spark
+    check_target(out, overwrite=overwrite, inputs=(Path(data),))
     started = time.perf_counter()
-    with console.status(f"reading {data}"):
-        baskets = read_baskets(data, **read.reader_kwargs())
-    print_read_report(baskets)
-    miner = AssociationMiner(**params)
-    with fraction_progress("mining") as progress:
-        miner.fit(baskets, progress=progress)
+    if spark:
+        from basketry.mining.spark import mine_on_spark
+
+        miner, baskets = mine_on_spark(data, params, read.reader_kwargs(),
+                                       master=engine.spark_master, say=console.print)
+        print_read_report(baskets)
+    else:
+        with console.status(f"reading {data}"):
+            baskets = read_baskets(data, **read.reader_kwargs())
+        print_read_report(baskets)
+        miner = AssociationMiner(**params)
+        with fraction_progress("mining") as progress:
+            miner.fit(baskets, progress=progress)
     path = save_model(out, miner, baskets, overwrite=overwrite)
     elapsed = time.perf_counter() - started
     console.print(

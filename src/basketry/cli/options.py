@@ -135,6 +135,37 @@ class MiningOptions(OptionGroup):
         return params
 
 
+# ---- the engine that mines -------------------------------------------------------------------
+Engine = Annotated[str, typer.Option(
+    "--engine", help="local | spark: mine in this process, or with Spark's FPGrowth (the same "
+    "model; pip install 'basketry[spark]').", envvar="BASKETRY_ENGINE")]
+SparkMaster = Annotated[str | None, typer.Option(
+    "--spark-master", help="Spark master of --engine spark, e.g. spark://host:7077 or yarn "
+    "(default: local[*]).", envvar="SPARK_MASTER")]
+
+
+@dataclass(frozen=True)
+class EngineOptions(OptionGroup):
+    """Which engine mines (mine, train, tune); checked before any work."""
+
+    engine: Engine = "local"
+    spark_master: SparkMaster = None
+
+    @property
+    def spark(self) -> bool:
+        """True for the spark engine; an unknown engine is a ``MiningError``."""
+        from basketry.mining.spark import check_engine
+
+        return check_engine(self.engine) == "spark"
+
+    def miners(self, say: Callable[[str], None]) -> Any:
+        """A context manager giving the miner factory of the engine (a Spark session for the
+        spark engine, stopped at its end)."""
+        from basketry.mining.spark import miners
+
+        return miners(self.engine, self.spark_master, say=say)
+
+
 # ---- options of a few commands ---------------------------------------------------------------
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
 

@@ -12,6 +12,7 @@ from basketry.cli.console import Feedback, console, err_console, feedback, print
 from basketry.cli.errors import refuse
 from basketry.cli.options import (
     DataStore,
+    EngineOptions,
     MiningOptions,
     Overwrite,
     ReadOptions,
@@ -55,14 +56,17 @@ def train(
         help="How much worse than the champion on HR@10 a new model may be.")] = 0.005,
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
+    engine: EngineOptions = EngineOptions(),
 ) -> None:
     """Split DATA, mine the training part, evaluate on the test part against popularity,
     max-confidence and random baselines; save the model (metrics in its manifest) and a
     report (terminal table, JSON, HTML)."""
+    from basketry.training.pipeline import mining_with
     from basketry.training.tracking import mlflow_available
     from basketry.training.workflow import report_prefix, train_workflow
 
     params = mining.miner_params()
+    miners = engine.miners(say=console.print)  # an unknown engine refused before any work
     prefix = report_prefix(out, report)
     if track is None:
         track = mlflow_available()
@@ -73,7 +77,7 @@ def train(
     if test_days is not None and test_fraction is not None:
         raise refuse("give either --test-days or --test-fraction, not both")
     check_train_targets(data, out, prefix, overwrite=overwrite)
-    with feedback() as live:
+    with miners as factory, mining_with(factory), feedback() as live:
         outcome = train_workflow(
             data, out, mining=params, read_options=read.reader_kwargs(), report=prefix,
             test_days=test_days, test_fraction=test_fraction, seed=seed, scoring=scoring,

@@ -12,6 +12,7 @@ from basketry.cli.console import console, feedback
 from basketry.cli.errors import refuse
 from basketry.cli.options import (
     DataStore,
+    EngineOptions,
     MiningOptions,
     Overwrite,
     ReadOptions,
@@ -60,15 +61,18 @@ def tune(
         help="How much worse than the champion on HR@10 the best may be.")] = 0.005,
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
+    engine: EngineOptions = EngineOptions(),
 ) -> None:
     """Sweep mining thresholds and the scoring rule over a grid: each point evaluated on a
     validation slice of the training part (HR@10), the best refit and evaluated on the test
     part; optionally saved (--out) and registered through the promotion gate (--register)."""
+    from basketry.training.pipeline import mining_with
     from basketry.training.tracking import mlflow_available
     from basketry.training.tune import parse_grid
     from basketry.training.workflow import tune_workflow
 
     params = mining.miner_params()
+    miners = engine.miners(say=console.print)  # an unknown engine refused before any work
     if track is None:
         track = mlflow_available()
     # the whole grid is checked before any run starts
@@ -82,7 +86,7 @@ def tune(
         check_target(out, overwrite=overwrite, inputs=(data,))
     console.print(f"grid: {len(points)} point(s) over {', '.join(k for k, _ in parsed.axes)}",
                   highlight=False)
-    with feedback() as live:
+    with miners as factory, mining_with(factory), feedback() as live:
         outcome = tune_workflow(
             data, parsed, mining=params, read_options=read.reader_kwargs(), scoring=scoring,
             out=out, report=report, test_days=test_days, test_fraction=test_fraction,

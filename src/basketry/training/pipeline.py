@@ -4,7 +4,9 @@ mine the training part, evaluate on the test part, and save the model with its m
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,9 +154,26 @@ class MinedRules:
                           scoring=scoring)
 
 
+#: What makes the miners of :func:`mine_rules`: the local ``AssociationMiner``, or another
+#: engine's (``basketry.mining.spark``) for the block of :func:`mining_with`.
+_MINER: ContextVar[Callable[..., AssociationMiner]] = ContextVar("basketry_miner",
+                                                                 default=AssociationMiner)
+
+
+@contextmanager
+def mining_with(factory: Callable[..., AssociationMiner]) -> Iterator[None]:
+    """Every fit of the train and tune workflows in the block uses ``factory``'s miners (its
+    parameters are the miner's; what it finds must be what ``AssociationMiner`` finds)."""
+    token = _MINER.set(factory)
+    try:
+        yield
+    finally:
+        _MINER.reset(token)
+
+
 def mine_rules(baskets: Baskets, miner_params: dict[str, Any]) -> MinedRules:
     """Mine ``baskets`` (narrowed to their vocabulary) with ``miner_params``."""
-    miner = AssociationMiner(**miner_params).fit(baskets)
+    miner = _MINER.get()(**miner_params).fit(baskets)
     return MinedRules(miner=miner,
                       items=items_table(baskets.items, miner.item_counts_, baskets.labels),
                       rules=miner.rules_table())
