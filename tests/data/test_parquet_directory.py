@@ -152,7 +152,7 @@ def test_widths_and_string_encodings_may_differ(tmp_path):
 def test_bad_directories(tmp_path):
     empty = tmp_path / "empty"
     (empty / "_logs").mkdir(parents=True)
-    with pytest.raises(DataError, match="empty directory"):
+    with pytest.raises(DataError, match="is a directory with no file to read"):
         read_baskets(empty)
     mixed = tmp_path / "mixed"
     mixed.mkdir()

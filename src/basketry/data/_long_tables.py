@@ -272,6 +272,7 @@ def _from_table(
         t_codes, t_dict = _trimmed(t_codes, t_dict)
         in_order = False
     del t_column
+    table = _without(table, roles, ("item", "transaction"))
     keep = t_codes >= 0
     report["dropped_null_transactions"] = int(n - np.count_nonzero(keep))
     if in_order:  # every code is used
@@ -312,6 +313,7 @@ def _from_table(
         dropped = int(np.count_nonzero(nonpositive))
         keep &= ~nonpositive
         del nonpositive, quantity
+        table = _without(table, roles, ("item", "transaction", "quantity"))
     report["dropped_nonpositive_quantity"] = dropped
 
     report["dropped_null_items"] = report["dropped_blank_items"] = 0
@@ -388,6 +390,7 @@ def _from_table(
         per_basket[per_basket == _INT64_MAX] = _NAT
         timestamps = per_basket.view("datetime64[ns]")
         del ts
+        table = _without(table, roles, ("item", "transaction", "quantity", "timestamp"))
 
     customers = None
     if "customer" in roles:
@@ -440,6 +443,17 @@ def _from_table(
         source=str(source),
         report=report,
     )
+
+
+def _without(table: pa.Table, roles: dict[str, str], done: tuple[str, ...]) -> pa.Table:
+    """The table without the columns of the roles ``done`` (now numpy codes) that no other
+    role reads: their buffers are freed when the caller no longer holds the table (a
+    directory of Parquet files hands it over), which lowers the peak of a large read."""
+    later = {c for r, c in roles.items() if r not in done}
+    return table.drop_columns([
+        c for c in dict.fromkeys(roles[r] for r in done if r in roles)
+        if c not in later and c in table.column_names
+    ])
 
 
 def _segment_reduce(

@@ -79,6 +79,10 @@ def _read_parquet_directory(
 
     # the type every batch is given, so that the batches form one table
     target = {c: _target_type(reference[c]) for c in in_file}
+    stamp = roles.get("timestamp")
+    if stamp in target and pa.types.is_timestamp(target[stamp]):
+        # nanoseconds as they are read: the reader's own conversion would copy the column twice
+        target[stamp] = pa.timestamp("ns", tz=target[stamp].tz)
     target.update({k: _text_type() for k in keys if k in columns})
     schema = pa.schema([pa.field(c, target[c]) for c in columns])
     batches = []
@@ -95,18 +99,21 @@ def _read_parquet_directory(
                         if c in keys:
                             arrays.append(_constant(partitions[path][c], batch.num_rows))
                         else:
-                            arrays.append(_conform(batch.column(c), target[c]))
+                            arrays.append(_conform(path, c, batch.column(c), target[c]))
                     batches.append(pa.record_batch(arrays, schema=schema))
                     done += batch.num_rows
                     say(done / total_rows if total_rows else 1.0)
         except (pa.ArrowException, OSError) as e:
             raise DataError(f"{path}: cannot read Parquet columns {in_file}: {e}") from e
-    table = pa.Table.from_batches(batches, schema=schema)
-    del batches
+    # the table is handed over (no reference kept here): the reader frees each column once it
+    # has turned it into numpy codes
     baskets = _from_table(
-        source, table, roles, preset_used, drop_cancelled, drop_non_products, timestamp_format,
-        "long-parquet", row_offset=0,
+        source, _table(batches, schema), roles, preset_used, drop_cancelled, drop_non_products,
+        timestamp_format, "long-parquet", row_offset=0,
     )
+    # Arrow's allocator keeps freed memory for reuse; mining allocates with numpy, so give it
+    # back (at 10M rows: 830 MB resident after reading, 340 MB after this)
+    pa.default_memory_pool().release_unused()
     say(1.0)
     baskets.report["files_read"] = len(files)
     return baskets
@@ -125,8 +132,8 @@ def _parquet_files(source: Path) -> list[Path]:
             found.append((os.fsencode(path.relative_to(source).as_posix()), path))
     if not found:
         raise DataError(
-            f"{source}: empty directory (no Parquet files; names starting with '.' or '_' are "
-            "skipped)"
+            f"{source}: is a directory with no file to read (names starting with '.' or '_' "
+            "are skipped); expected Parquet files"
         )
     files = [p for _, p in sorted(found)]
     for path in files:
@@ -256,11 +263,19 @@ def _target_type(ref: pa.DataType) -> pa.DataType:
     return ref
 
 
-def _conform(array: pa.Array, target: pa.DataType) -> pa.Array:
+def _conform(path: Path, name: str, array: pa.Array, target: pa.DataType) -> pa.Array:
     """``array`` as ``target``: strings dictionary-encoded (one dictionary per batch, merged once
     at the end), widths and units made those of the other files."""
     if array.type == target:
         return array
+    if pa.types.is_timestamp(target) and pa.types.is_timestamp(array.type):
+        try:
+            return array.cast(target)
+        except pa.ArrowInvalid:
+            raise DataError(
+                f"{path}: a timestamp in column {name!r} is outside the supported range "
+                "(1677-09-22 to 2262-04-11)"
+            ) from None
     if pa.types.is_null(array.type):
         return pa.nulls(len(array), target)
     if pa.types.is_dictionary(target):
@@ -278,6 +293,13 @@ def _conform(array: pa.Array, target: pa.DataType) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         array = array.cast(array.type.value_type)
     return array.cast(target)
+
+
+def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """One table of the batches, emptying the list (the table then owns the buffers)."""
+    table = pa.Table.from_batches(batches, schema=schema)
+    batches.clear()
+    return table
 
 
 def _constant(value: str | None, n: int) -> pa.Array:
