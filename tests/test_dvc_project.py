@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from basketry.training.project import train_command
+from basketry.training.project import stage_commands
 
 pytestmark = pytest.mark.slow  # DVC runs the pipeline: about a minute per training
 
@@ -126,8 +126,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     p.run("git", "add", "-A")
     p.run("git", "commit", "-q", "-m", "a basketry project")
     first = p.dvc("repro")
-    assert "Running stage 'prepare'" in first.stdout
-    assert "Running stage 'train'" in first.stdout
+    for stage in ("prepare", "train", "evaluate", "register"):
+        assert f"Running stage '{stage}'" in first.stdout
     p.run("git", "add", "-A")
     p.run("git", "commit", "-q", "-m", "first model")
     yield p
@@ -136,35 +136,47 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
 def test_repro_pins_data_and_model_and_registers(project: Project) -> None:
     lock = project.lock()
     data = yaml.safe_load((project.root / "params.yaml").read_text())["data"]
-    assert _stage_hash(lock, "train", "deps", data) == \
-        _stage_hash(lock, "prepare", "deps", data)
-    assert _stage_hash(lock, "train", "outs", "model").endswith(".dir")
+    for stage in ("train", "evaluate", "register"):
+        assert _stage_hash(lock, stage, "deps", data) == \
+            _stage_hash(lock, "prepare", "deps", data)
+    model = _stage_hash(lock, "train", "outs", "model")
+    assert model.endswith(".dir")
+    # evaluate and register read the model train wrote, pinned by the same hash
+    assert _stage_hash(lock, "evaluate", "deps", "model") == model
+    assert _stage_hash(lock, "register", "deps", "model") == model
     assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["min-support"] == 0.01
-    # what DVC ran is the command `basketry init` prints for a project without DVC
-    assert lock["stages"]["train"]["cmd"] == \
-        train_command((project.root / "params.yaml").read_text())
+    # what DVC ran is what the project's commands say, stage by stage
+    commands = stage_commands((project.root / "params.yaml").read_text())
+    for stage in ("train", "evaluate", "register"):
+        assert lock["stages"][stage]["cmd"] == commands[stage]
     assert (project.root / "model" / "manifest.json").is_file()
     profile = json.loads((project.root / "prepared" / "profile.json").read_text())
     report = json.loads((project.root / "reports" / "train.json").read_text())
     assert profile["n_baskets"] == report["data"]["n_baskets"]
-    metrics = project.dvc("metrics", "show", "--json")
-    assert "hit_rate@10" in metrics.stdout
-    assert project.versions() == ["1"]  # the train stage registered through the gate
+    # the evaluate stage measured train's model on train's split: the same figures
+    metrics = json.loads((project.root / "reports" / "metrics.json").read_text())
+    assert metrics["metrics"] == report["metrics"]
+    shown = project.dvc("metrics", "show", "--json")
+    assert "hit_rate@10" in shown.stdout
+    registration = json.loads((project.root / "reports" / "registration.json").read_text())
+    assert registration["version"] == "1" and registration["promoted"] is True
+    assert project.versions() == ["1"]  # the register stage registered through the gate
 
     again = project.dvc("repro")
-    assert "Stage 'prepare' didn't change" in again.stdout
-    assert "Stage 'train' didn't change" in again.stdout
+    for stage in ("prepare", "train", "evaluate", "register"):
+        assert f"Stage '{stage}' didn't change" in again.stdout
     assert "Running stage" not in again.stdout
     assert project.lock() == lock
     assert project.versions() == ["1"]
 
 
-def test_a_changed_param_retrains_only_train(project: Project) -> None:
+def test_a_changed_train_param_trains_evaluates_and_registers_again(project: Project) -> None:
     before = project.lock()
     project.set_param("min-confidence", "0.3")
     done = project.dvc("repro")
     assert "Stage 'prepare' didn't change" in done.stdout
-    assert "Running stage 'train'" in done.stdout
+    for stage in ("train", "evaluate", "register"):
+        assert f"Running stage '{stage}'" in done.stdout
     after = project.lock()
     assert after["stages"]["train"]["params"]["params.yaml"]["train"]["min-confidence"] == 0.3
     assert _stage_hash(after, "train", "outs", "model") != \
@@ -174,6 +186,24 @@ def test_a_changed_param_retrains_only_train(project: Project) -> None:
     assert project.versions() == ["2", "1"]
     project.run("git", "add", "-A")
     project.run("git", "commit", "-q", "-m", "min-confidence 0.3")
+
+
+def test_a_changed_register_param_registers_again_without_training(project: Project) -> None:
+    before = project.lock()
+    project.set_param("tolerance", "0.01")
+    done = project.dvc("repro")
+    for stage in ("prepare", "train", "evaluate"):
+        assert f"Stage '{stage}' didn't change" in done.stdout
+    assert "Running stage 'register'" in done.stdout
+    after = project.lock()
+    assert _stage_hash(after, "train", "outs", "model") == \
+        _stage_hash(before, "train", "outs", "model")
+    assert project.versions() == ["3", "2", "1"]
+    registration = json.loads((project.root / "reports" / "registration.json").read_text())
+    assert registration["version"] == "3"
+    assert any("tolerance 0.01" in reason for reason in registration["gate"])
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "tolerance 0.01")
 
 
 def test_exp_run_set_param(project: Project) -> None:

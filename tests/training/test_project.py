@@ -48,7 +48,7 @@ def test_params_hold_train_defaults_and_comment_out_the_rest(tmp_path: Path) -> 
 
 def test_a_name_becomes_the_registered_model() -> None:
     parsed = yaml.safe_load(params_yaml("d.csv", _train_params(), name="groceries"))
-    assert parsed["train"]["registered-model"] == "groceries"
+    assert parsed["register"]["registered-model"] == "groceries"
 
 
 def test_a_renamed_train_option_is_refused() -> None:
@@ -67,15 +67,25 @@ def test_yaml_scalars_survive_awkward_values() -> None:
 
 def test_pipeline_stages_call_basketry_and_declare_what_dvc_pins() -> None:
     stages = pipeline()["stages"]
-    assert list(stages) == ["prepare", "train"]
+    assert list(stages) == ["prepare", "train", "evaluate", "register"]
     assert "basketry profile ${data} ${read}" in stages["prepare"]["cmd"]
     train = stages["train"]
     assert train["cmd"].startswith("basketry train ${data} ${read} --out model")
+    assert "--no-track" in train["cmd"]  # the register stage records the run
     assert train["cmd"].endswith("${train}")
     assert train["deps"] == ["${data}", "prepared/profile.json"]
     assert train["params"] == ["read", "train"]
     assert "model" in train["outs"]
-    assert train["metrics"] == [{"reports/train.json": {"cache": False}}]
+    evaluate = stages["evaluate"]
+    assert evaluate["cmd"].startswith("basketry evaluate model ${data} ${read}")
+    assert evaluate["deps"] == ["${data}", "model"]
+    assert evaluate["metrics"] == [{"reports/metrics.json": {"cache": False}}]
+    register = stages["register"]
+    assert register["cmd"].startswith("basketry models register model ${data} ${read}")
+    assert register["cmd"].endswith("${register}")
+    # registered after evaluating, and again when the evaluation's figures change
+    assert register["deps"] == ["${data}", "model", "reports/metrics.json"]
+    assert register["params"] == ["read", "register"]
 
 
 def test_init_writes_the_project(tmp_path: Path) -> None:
@@ -86,7 +96,7 @@ def test_init_writes_the_project(tmp_path: Path) -> None:
     assert copied.read_bytes() == sample_path().read_bytes()
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["data"] == f"data/{sample_path().name}"
-    assert params["train"]["registered-model"] == "shop"
+    assert params["register"]["registered-model"] == "shop"
     assert yaml.safe_load((project / "dvc.yaml").read_text()) == pipeline()
     assert "dvc init" in result.output
 

@@ -11,6 +11,7 @@ import typer
 from basketry.cli import (
     data,
     demo,
+    evaluate,
     explore,
     init,
     layout,
@@ -65,6 +66,7 @@ def _root(
 app.command()(mining.mine)
 app.command()(train.train)
 app.command()(tune.tune)
+app.command()(evaluate.evaluate)
 app.command()(retrain.retrain)
 app.command()(mining.rules)
 app.command()(mining.recommend)

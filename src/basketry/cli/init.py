@@ -17,8 +17,8 @@ def init(
     directory: Annotated[Path, typer.Argument(
         help="Project directory (created when missing).")] = Path("."),
     dvc: Annotated[bool, typer.Option(
-        "--dvc", help="Also write dvc.yaml: the stages prepare (profile) and train (evaluate, "
-        "register), for `dvc repro` and `dvc exp run`.")] = False,
+        "--dvc", help="Also write dvc.yaml: the stages prepare (profile), train, evaluate and "
+        "register, for `dvc repro` and `dvc exp run`.")] = False,
     data: Annotated[Path | None, typer.Option(
         help="Transaction file the project trains on (default: a copy of the bundled sample "
              "in data/).")] = None,

@@ -1,5 +1,6 @@
 """`basketry models ...`: the model registry (MLflow) by hand: list, show, promote, roll back,
-the doctor, and training a version again from its recorded data (reproduce)."""
+the doctor, registering a model trained elsewhere, and training a version again from its
+recorded data (reproduce)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 
 from basketry.cli.console import console
 from basketry.cli.errors import EXIT_INCONSISTENT
-from basketry.cli.options import Overwrite, RegisteredModel
+from basketry.cli.options import DataStore, Overwrite, ReadOptions, RegisteredModel, option_groups
 
 models_app = typer.Typer(help="The model registry (MLflow): versions, champion, promotion, "
                          "rollback. Store: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db.",
@@ -127,3 +128,42 @@ def models_reproduce(
     console.print("reproduced: the same checksums" if result.identical else
                   "[bold red]not reproduced[/]: the artifacts differ", highlight=False)
     raise typer.Exit(0 if result.identical else EXIT_INCONSISTENT)
+
+
+@models_app.command(name="register")
+@option_groups
+def models_register(
+    model: Annotated[Path, typer.Argument(help="Model directory saved by `basketry train "
+                                          "--no-register`.")],
+    data: Annotated[Path, typer.Argument(help="The transaction file it was trained from.")],
+    name: RegisteredModel = "basketry",
+    force: Annotated[bool, typer.Option(
+        help="Promote to champion even if the gate says no (recorded).")] = False,
+    tolerance: Annotated[float, typer.Option(
+        help="How much worse than the champion on HR@10 a new model may be.")] = 0.005,
+    record: Annotated[Path | None, typer.Option(
+        "--record", help="Write the registration as JSON here (version, promoted, the "
+        "gate's reasons).")] = None,
+    read: ReadOptions = ReadOptions(),
+    data_store: DataStore = None,
+) -> None:
+    """Register MODEL, trained elsewhere (a DVC pipeline's train stage), as a new version:
+    DATA is split again as MODEL's training split it (refused if its training part is not
+    the one MODEL was trained on), MODEL is measured on the test part, the run is recorded
+    in MLflow with a snapshot of DATA, and the promotion gate compares MODEL with the
+    champion on that same test part.
+
+    Example: basketry models register model data/sales.parquet --record reports/registration.json"""
+    from basketry.cli.console import feedback
+    from basketry.cli.targets import check_target
+    from basketry.cli.train import Printer, print_outcome
+    from basketry.training.workflow import register_workflow
+
+    if record is not None:
+        check_target(record, overwrite=True, inputs=(data,), kind="record")
+    with feedback() as live:
+        outcome = register_workflow(model, data, read_options=read.reader_kwargs(),
+                                    registered_model=name, force=force, tolerance=tolerance,
+                                    data_store=data_store, record_out=record,
+                                    events=Printer(live))
+    print_outcome(outcome)

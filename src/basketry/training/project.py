@@ -7,13 +7,17 @@ The pipeline, built from data in :func:`pipeline`:
 
 - ``prepare``: ``basketry profile`` reads and validates the data (one line naming the problem
   when it cannot) and writes its profile and fingerprint, ``prepared/profile.json``;
-- ``train``: ``basketry train`` with every key of the ``train`` section as ``--KEY VALUE``
-  (DVC's dict unpacking): split, mine, evaluate on the held-out part against the baselines
-  (the report ``reports/train.json`` is the stage's DVC metrics), save ``model/``, and, when
-  MLflow tracks (``basketry train``'s default when MLflow is installed), register the model
-  through the promotion gate. Evaluation and registration are inside this one stage because
-  registering needs the run and the evaluation's split; there is no command yet that registers
-  a model directory trained elsewhere.
+- ``train``: ``basketry train --no-track`` with every key of the ``train`` section as
+  ``--KEY VALUE`` (DVC's dict unpacking): split, tune the scoring, mine the training part, save
+  ``model/`` and its report ``reports/train.json``/``.html``;
+- ``evaluate``: ``basketry evaluate`` splits the data again as the model's manifest records,
+  checks it is the data the model was trained on, and measures the model on the test part
+  against the baselines: ``reports/metrics.json``, the DVC metrics (``dvc metrics show``,
+  ``dvc exp show``);
+- ``register``: ``basketry models register`` records an MLflow run (parameters, metrics, a
+  snapshot of the data, the model) and registers the model through the promotion gate, the
+  champion measured on the same test part, with the ``register`` section's options;
+  ``reports/registration.json`` says which version and whether it was promoted.
 
 The parameters and their defaults are given by the caller (the command reads them from
 ``basketry train`` itself), so the file cannot drift from the command."""
@@ -32,14 +36,18 @@ import yaml
 PROFILE = "prepared/profile.json"
 MODEL = "model"
 REPORT = "reports/train"
+METRICS = "reports/metrics.json"
+REGISTRATION = "reports/registration.json"
 #: Where the bundled sample is copied when no data is given.
 DATA_DIR = "data"
 
 #: The ``basketry train`` options ``params.yaml`` lists in its ``train`` section, in order;
 #: those without a default are written commented out (uncomment to use).
 TRAIN_KEYS = ("min-support", "min-confidence", "min-lift", "max-p-value", "max-len",
-              "algorithm", "scoring", "test-days", "test-fraction", "seed", "registered-model",
-              "tolerance")
+              "algorithm", "scoring", "test-days", "test-fraction", "seed")
+#: The options of the registration (``basketry models register``, as named in ``train``), its
+#: ``register`` section.
+REGISTER_KEYS = ("registered-model", "tolerance")
 #: The read options, its ``read`` section (given to both stages).
 READ_KEYS = ("format", "preset", "transaction-col", "item-col", "timestamp-col",
              "timestamp-format", "customer-col", "quantity-col", "label-col", "sep")
@@ -114,7 +122,9 @@ def params_yaml(data: str, params: Sequence[Param], *, name: str | None = None) 
         "",
         *_section("read", params, READ_KEYS, {}),
         "",
-        *_section("train", params, TRAIN_KEYS, overrides),
+        *_section("train", params, TRAIN_KEYS, {}),
+        "",
+        *_section("register", params, REGISTER_KEYS, overrides),
     ]
     return "\n".join(lines) + "\n"
 
@@ -132,29 +142,64 @@ def pipeline() -> dict[str, Any]:
         },
         "train": {
             "cmd": f"basketry train ${{data}} ${{read}} --out {MODEL} --report {REPORT} "
-                   "${train}",
+                   "--no-track ${train}",
             "deps": ["${data}", PROFILE],
             "params": ["read", "train"],
-            "outs": [MODEL, f"{REPORT}.html"],
+            # the report in git, not the cache: small, and read beside the metrics
+            "outs": [MODEL, {f"{REPORT}.html": {"cache": False}},
+                     {f"{REPORT}.json": {"cache": False}}],
+        },
+        "evaluate": {
+            "cmd": f"basketry evaluate {MODEL} ${{data}} ${{read}} --metrics {METRICS}",
+            "deps": ["${data}", MODEL],
+            "params": ["read"],
             # in git, not the cache: `dvc metrics show` and `dvc exp show` read it
-            "metrics": [{f"{REPORT}.json": {"cache": False}}],
+            "metrics": [{METRICS: {"cache": False}}],
+        },
+        "register": {
+            "cmd": f"basketry models register {MODEL} ${{data}} ${{read}} "
+                   f"--record {REGISTRATION} ${{register}}",
+            "deps": ["${data}", MODEL, METRICS],
+            "params": ["read", "register"],
+            "outs": [{REGISTRATION: {"cache": False}}],
         },
     }}
 
 
-def train_command(params_text: str) -> str:
-    """The ``basketry train`` command a ``params.yaml`` stands for, as the pipeline's train
-    stage runs it (for a project without DVC)."""
+def _unpacked(params: Mapping[str, Any], section: str) -> list[str]:
+    """A section as DVC's ``${section}`` renders a dict: ``--key value`` pairs."""
+    return [word for key, value in (params.get(section) or {}).items()
+            for word in (f"--{key}", str(value))]
+
+
+def stage_commands(params_text: str) -> dict[str, str]:
+    """Each stage's command as DVC runs it with this ``params.yaml`` (what ``dvc.lock``
+    records)."""
     import shlex
 
     params = yaml.safe_load(params_text)
+    data, read = str(params["data"]), _unpacked(params, "read")
+    return {
+        "prepare": f"mkdir -p {PurePosixPath(PROFILE).parent} && "
+                   f"{shlex.join(['basketry', 'profile', data, *read])} > {PROFILE}",
+        "train": shlex.join(["basketry", "train", data, *read, "--out", MODEL, "--report",
+                             REPORT, "--no-track", *_unpacked(params, "train")]),
+        "evaluate": shlex.join(["basketry", "evaluate", MODEL, data, *read, "--metrics",
+                                METRICS]),
+        "register": shlex.join(["basketry", "models", "register", MODEL, data, *read,
+                                "--record", REGISTRATION, *_unpacked(params, "register")]),
+    }
 
-    def unpacked(section: str) -> list[str]:  # as DVC's ${section} renders a dict
-        return [word for key, value in (params.get(section) or {}).items()
-                for word in (f"--{key}", str(value))]
 
-    return shlex.join(["basketry", "train", str(params["data"]), *unpacked("read"),
-                       "--out", MODEL, "--report", REPORT, *unpacked("train")])
+def train_command(params_text: str) -> str:
+    """The one ``basketry train`` command a ``params.yaml`` stands for in a project without
+    DVC: train, evaluate, track and register in one run."""
+    import shlex
+
+    params = yaml.safe_load(params_text)
+    return shlex.join(["basketry", "train", str(params["data"]), *_unpacked(params, "read"),
+                       "--out", MODEL, "--report", REPORT, *_unpacked(params, "train"),
+                       *_unpacked(params, "register")])
 
 
 def dvc_yaml() -> str:

@@ -349,3 +349,100 @@ def _register(run: TrainingRun, result: TrainResult, name: str, tolerance: float
 
     events.stage("registering")
     return register(run, result, name=name, tolerance=tolerance, force=force)
+
+
+# ---- a model trained elsewhere: evaluated again, registered ---------------------------------
+def _write_json_atomically(value: Any, path: Path) -> Path:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def evaluation_record(result: TrainResult) -> dict[str, Any]:
+    """What ``basketry evaluate --metrics`` writes (a DVC metrics file): the model's version,
+    the split, the queries and every ranker's figures, and the verdict sentences."""
+    report = result.report
+    return {"model_version": report.get("model_version"), "split": report["split"],
+            "queries": report["queries"], "metrics": report["metrics"],
+            "verdict": report.get("verdict") or []}
+
+
+def evaluate_workflow(model_dir: PathLike, data: PathLike | Baskets, *,
+                      read_options: Mapping[str, Any] | None = None,
+                      metrics_out: PathLike | None = None,
+                      events: WorkflowEvents | None = None) -> TrainResult:
+    """``basketry evaluate``: the saved model at ``model_dir`` on the test part of its own
+    split of ``data`` (:func:`basketry.training.assessment.assess`), written to
+    ``metrics_out`` (JSON, replaced whole) when given."""
+    from basketry.training.assessment import assess
+
+    events = events or _Silent()
+    baskets = _read(data, read_options, events) if isinstance(data, str | os.PathLike) else data
+    result = assess(model_dir, baskets, progress=events.stage)
+    events.evaluated(result)
+    if metrics_out is not None:
+        _write_json_atomically(evaluation_record(result), Path(metrics_out))
+    return result
+
+
+def register_workflow(model_dir: PathLike, data: PathLike | Baskets, *,
+                      read_options: Mapping[str, Any] | None = None,
+                      registered_model: str = "basketry", force: bool = False,
+                      tolerance: float = 0.005, data_store: PathLike | None = None,
+                      record_out: PathLike | None = None,
+                      events: WorkflowEvents | None = None) -> TrainOutcome:
+    """``basketry models register MODEL DATA``: a model ``train`` saved without registering
+    (a DVC pipeline's train stage) is evaluated again on its own split of ``data`` (refused
+    when ``data`` is not what it was trained on), then recorded as a new MLflow run (its
+    parameters, metrics, a snapshot of ``data``, the model) and registered through the
+    promotion gate, the champion measured on the same split. ``record_out``: the
+    registration as JSON (version, promoted, the gate's reasons)."""
+    from basketry.model import load_model
+    from basketry.training.assessment import assess, mining_parameters, recorded_split
+    from basketry.training.registry import check_model_name
+
+    events = events or _Silent()
+    check_model_name(registered_model)
+    model_dir = Path(model_dir)
+    baskets = _read(data, read_options, events) if isinstance(data, str | os.PathLike) else data
+    result = assess(model_dir, baskets, progress=events.stage)
+    events.evaluated(result)
+    model = load_model(model_dir, verify=False)
+    how = recorded_split(model)
+    # the same data (the fingerprints agree) named as the training named it: the snapshot then
+    # reproduces the manifest exactly, however the path was written here
+    source = (model.manifest.get("dataset") or {}).get("source")
+    if source and source != baskets.source:
+        import dataclasses
+
+        baskets = dataclasses.replace(baskets, source=source)
+    params = mining_parameters(model_dir)
+    run = _training_run(run_name=model_dir.name)
+    outcome = TrainOutcome(result=result, model_dir=model_dir, reports=(), run=run,
+                           baskets=baskets)
+    with _tracked(run, events):
+        events.stage("recording the training data")
+        _record_data(run, baskets, result, params, dict(result.scoring), how["seed"],
+                     how["test_days"], how["test_fraction"], data_store, model_dir)
+        events.stage("tracking")
+        run.log_training(result, params, model_dir, (), data=_data_name(data))
+        outcome.registration = _register(run, result, registered_model, tolerance, force,
+                                         events)
+    if record_out is not None:
+        registration = outcome.registration
+        decision = registration.decision
+        _write_json_atomically({
+            "registered_model": registration.name, "version": registration.version,
+            "model_version": result.report.get("model_version"), "run_id": run.run_id,
+            "promoted": decision.promote, "forced": decision.forced,
+            "gate": decision.reasons, "aliases": registration.aliases,
+        }, Path(record_out))
+    return outcome
