@@ -21,8 +21,9 @@ def profile(
                        "JSON.")] = None,
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Validate DATA and print its profile and fingerprint as JSON (or, with --html, write
-    it as a page: sizes, item frequencies and their long tail, basket sizes, time coverage).
+    """Validate DATA and print its profile and fingerprint as JSON (--html: as a page).
+
+    The page: sizes, item frequencies and their long tail, basket sizes, time coverage.
 
     Example: basketry profile sales.parquet --html profile.html
     """

@@ -21,8 +21,11 @@ def explore(
     svg_dir: Annotated[Path | None, typer.Option(
         help="Also draw each figure as DIR/NAME.svg (for reports).")] = None,
 ) -> None:
-    """Explore a model's rules in the browser: support x confidence, the rule graph, the
-    grouped matrix, item frequencies and basket sizes, labels on hover.
+    """Explore a model's rules in the browser (one offline HTML page).
+
+    Rules by support x confidence, the rule graph, the grouped matrix, items, basket sizes.
+
+    --png-dir or --svg-dir also draws each figure for reports.
 
     Example: basketry explore models/retail --out rules.html --png-dir pictures
     """
