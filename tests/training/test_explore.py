@@ -202,3 +202,59 @@ def test_the_profile_page_into_a_missing_folder_is_refused(tmp_path: Path) -> No
     assert done.exit_code == 2
     assert "does not exist" in one_line(done.output)
     assert sorted(tmp_path.iterdir()) == []
+
+
+def _selection(n_rules: int, labels: list[str], *, profile: bool = True) -> Any:
+    """A hand-made selection over ``labels`` (items i0, i1, ...): rule r is i(r) → i(r+1)."""
+    from basketry.training.explore_data import RuleSelection
+
+    n = len(labels)
+    lift = np.linspace(5.0, 1.5, n_rules)
+    return RuleSelection(
+        model_version="f" * 64, n_rules=n_rules, n_baskets=100,
+        items=[f"i{k}" for k in range(n)], names=labels,
+        item_counts=np.arange(n, 0, -1, dtype=np.int64) * 3,
+        antecedents=[[r % n] for r in range(n_rules)],
+        consequents=[[(r + 1) % n] for r in range(n_rules)],
+        support=np.full(n_rules, 0.05), confidence=np.full(n_rules, 0.5), lift=lift,
+        count=np.full(n_rules, 5, dtype=np.int64),
+        size_edges=[1, 2, 3] if profile else None, size_counts=[60, 40] if profile else None)
+
+
+def test_labels_cannot_break_out_of_the_page() -> None:
+    from basketry.training.explore import render_explore_page
+
+    evil = "</script><script>alert(1)</script> & <b>co</b>"
+    page = render_explore_page(_selection(6, [evil, "plain", "other"]))
+    assert "<script>alert(1)" not in page
+    figures = json.loads(re.search(r'id="figures">(.*?)</script>', page, re.S).group(1))
+    # plotly reads its text as HTML: the label shown as written, never as tags
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;co&lt;/b&gt;" \
+        in figures["scatter"]["data"][0]["text"][0]
+
+
+def test_a_model_without_rules_or_profile_says_so() -> None:
+    from basketry.training.explore import render_explore_page
+
+    page = render_explore_page(_selection(0, ["a", "b"], profile=False))
+    figures = json.loads(re.search(r'id="figures">(.*?)</script>', page, re.S).group(1))
+    for name in ("scatter", "graph", "matrix", "sizes"):
+        assert figures[name]["data"] == [], name
+    assert figures["scatter"]["empty"] == "The model has no rule."
+    assert "no training profile" in figures["sizes"]["empty"]
+    assert len(figures["items"]["data"][0]["y"]) == 2  # the items are still there
+
+
+def test_time_coverage_per_day_and_per_week() -> None:
+    from basketry.training.profile_page import time_coverage
+
+    days = np.array(["2024-01-01T10:00", "2024-01-01T12:00", "2024-01-03T09:00", "NaT"],
+                    dtype="datetime64[ns]")
+    assert time_coverage(days) == ("day", ["2024-01-01", "2024-01-02", "2024-01-03"], [2, 0, 1])
+    # over 180 days: weeks from Monday (2024-01-01 was one), empty weeks counted
+    long = np.array(["2024-01-03", "2024-01-07", "2024-01-08", "2024-09-01"],
+                    dtype="datetime64[ns]")
+    unit, periods, counts = time_coverage(long)
+    assert unit == "week" and periods[:2] == ["2024-01-01", "2024-01-08"]
+    assert counts[:2] == [2, 1] and sum(counts) == 4 and periods[-1] == "2024-08-26"
+    assert time_coverage(None) == ("day", [], [])

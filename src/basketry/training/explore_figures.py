@@ -251,5 +251,6 @@ def sizes_figure(edges: list[int] | None, counts: list[int] | None) -> dict[str,
              "hovertemplate": "%{y:,} baskets of %{x} items<extra></extra>",
              "marker": {"color": "#2f6fde"}}]
     return {"data": data, "layout": _layout(
-        xaxis={"title": {"text": "items in the basket"}, "type": "category"},
+        xaxis={"title": {"text": "items in the basket"}, "type": "category",
+               "automargin": True},
         yaxis={"title": {"text": "baskets"}, "gridcolor": "#e4e7eb"})}

@@ -149,6 +149,7 @@ _SCRIPT = """
       el.innerHTML = '<p class="nochart"></p>';
       el.firstChild.textContent = figure.empty || "Nothing to draw.";
       el.style.height = "auto";
+      el.style.minHeight = "0";
       return Promise.resolve();
     }
     return Plotly.newPlot(el, figure.data, figure.layout,

@@ -131,7 +131,7 @@ def profile_figures(baskets: Baskets, profile: Mapping[str, Any]) -> list[Figure
                        "hovertemplate": "%{y:,} baskets of %{x} items<extra></extra>"}]
              if bins else [], "empty": "No basket.",
              "layout": _layout(xaxis={"title": {"text": "items in the basket"},
-                                      "type": "category"},
+                                      "type": "category", "automargin": True},
                                yaxis={"title": {"text": "baskets"}, "gridcolor": "#e4e7eb"})}
     unit, periods, per = time_coverage(baskets.timestamps)
     timeline = {"data": [{"type": "bar", "name": "baskets", "x": periods, "y": per,
@@ -152,9 +152,9 @@ def profile_figures(baskets: Baskets, profile: Mapping[str, Any]) -> list[Figure
                f"Every item by rank, on log axes: the top 20% of items hold {head:.0%} of the "
                "(basket, item) pairs.", tail, 420),
         Figure("sizes", "Basket sizes", "Baskets by their number of distinct items.", sizes, 380),
-        Figure("time", f"Baskets per {unit}",
+        Figure("time", f"Baskets per {unit}" if periods else "Time coverage",
                (f"{len(periods):,} {unit}s, {empty_periods:,} without a basket."
-                if periods else "No timestamps."), timeline, 360),
+                if periods else ""), timeline, 360),
     ]
 
 
