@@ -123,7 +123,7 @@ def profile_figures(baskets: Baskets, profile: Mapping[str, Any]) -> list[Figure
         "layout": _layout(xaxis={"type": "log", "title": {"text": "item rank (1 = most frequent)"},
                                  "gridcolor": "#e4e7eb"},
                           yaxis={"type": "log", "title": {"text": "support"},
-                                 "gridcolor": "#e4e7eb"})}
+                                 "exponentformat": "power", "gridcolor": "#e4e7eb"})}
     hist = (profile.get("basket_size") or {}).get("histogram") or {}
     edges, bins = hist.get("edges") or [], hist.get("counts") or []
     sizes = {"data": [{"type": "bar", "name": "baskets", "x": size_bin_labels(list(edges)),
