@@ -14,7 +14,8 @@ merges them).
 Then ``basketry mine DIR --min-support S`` runs as a separate process; the bench records its
 peak resident set size (``os.wait4``: that child's own maximum), wall time per phase (reading:
 until the CLI prints the read report; mining and saving: until it prints the rule count) and the
-rule count, with the load average before and after.
+rule count, with its CPU time (user + system: less sensitive than wall time to a busy machine)
+and the load average before and after.
 
     python bench/larger_than_memory.py                        # 100M rows, then 10M
     python bench/larger_than_memory.py --rows 10000000 --json out.json
@@ -141,7 +142,8 @@ def mine(root: Path, out: Path, support: str) -> dict:
     itemsets, rules, min_count, baskets = (int(g.replace(",", "")) for g in found.groups())
     return {
         "read_s": read_s, "mine_and_save_s": total_s - (read_s or 0.0), "total_s": total_s,
-        "peak_mb": usage.ru_maxrss / 1024, "itemsets": itemsets, "rules": rules,
+        "peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+        "itemsets": itemsets, "rules": rules,
         "min_count": min_count, "baskets": baskets, "output": text,
     }
 

@@ -90,6 +90,32 @@ def test_same_baskets_as_one_file(tmp_path_factory, rows, cuts, row_group, int_i
     assert many.report["files_read"] == len(set(cuts)) + 1
 
 
+@pytest.mark.parametrize("int_items", [True, False])
+def test_numbers_with_nulls_as_one_file(tmp_path, int_items):
+    """Integer ids and items, quantities and timestamps with nulls (the columns written into one
+    buffer each as they are read): the same as one file, the filters included."""
+    n = 200
+    rng = np.random.default_rng(1)
+    quantity = rng.integers(-1, 4, n).astype(float)
+    quantity[::7] = np.nan
+    stamps = pa.array(rng.integers(0, 10**9, n).astype("datetime64[s]"),
+                      mask=rng.random(n) < 0.2)
+    items = rng.integers(0, 9, n)
+    table = pa.table({
+        "transaction_id": pa.array(rng.integers(0, 40, n), pa.int32()),
+        "item": pa.array(items) if int_items else pa.array([f"i{i}" for i in items]),
+        "quantity": pa.array(quantity, from_pandas=True),
+        "timestamp": stamps,
+    })
+    pq.write_table(table, tmp_path / "one.parquet")
+    _write_split(table, tmp_path / "d", [50, 51, 120], row_group=13)
+    one = read_baskets(tmp_path / "one.parquet", quantity_col="quantity")
+    many = read_baskets(tmp_path / "d", quantity_col="quantity")
+    _assert_same(one, many)
+    assert many.report["dropped_nonpositive_quantity"] > 0
+    assert many.report["null_timestamps"] > 0
+
+
 def test_hive_partitions_are_columns_and_order(tmp_path):
     """``date=...`` directories read in path order; the partition value is a column (here the
     timestamp), and a transaction split across two days is one basket."""

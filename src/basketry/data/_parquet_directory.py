@@ -84,7 +84,10 @@ def _read_parquet_directory(
         # nanoseconds as they are read: the reader's own conversion would copy the column twice
         target[stamp] = pa.timestamp("ns", tz=target[stamp].tz)
     target.update({k: _text_type() for k in keys if k in columns})
-    schema = pa.schema([pa.field(c, target[c]) for c in columns])
+    # fixed-width columns go straight into one numpy buffer each (8 bytes a row, no Arrow
+    # chunks kept, no concatenation later); the others stay dictionary-encoded batches
+    fixed = {c: _Fixed(target[c], total_rows) for c in in_file if _Fixed.fits(target[c])}
+    schema = pa.schema([pa.field(c, target[c]) for c in columns if c not in fixed])
     batches = []
     done = 0
     say = progress or (lambda _fraction: None)
@@ -94,10 +97,15 @@ def _read_parquet_directory(
         try:
             with pq.ParquetFile(path, read_dictionary=strings) as pf:
                 for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=in_file):
+                    if done + batch.num_rows > total_rows:
+                        raise DataError(f"{path}: more rows than its footer says; changed "
+                                        "while being read?")
                     arrays = []
                     for c in columns:
                         if c in keys:
                             arrays.append(_constant(partitions[path][c], batch.num_rows))
+                        elif c in fixed:
+                            fixed[c].put(done, _conform(path, c, batch.column(c), target[c]))
                         else:
                             arrays.append(_conform(path, c, batch.column(c), target[c]))
                     batches.append(pa.record_batch(arrays, schema=schema))
@@ -108,7 +116,8 @@ def _read_parquet_directory(
     # the table is handed over (no reference kept here): the reader frees each column once it
     # has turned it into numpy codes
     baskets = _from_table(
-        source, _table(batches, schema), roles, preset_used, drop_cancelled, drop_non_products,
+        source, _table(batches, schema, fixed, done), roles, preset_used, drop_cancelled,
+        drop_non_products,
         timestamp_format, "long-parquet", row_offset=0,
     )
     # Arrow's allocator keeps freed memory for reuse; mining allocates with numpy, so give it
@@ -295,11 +304,57 @@ def _conform(path: Path, name: str, array: pa.Array, target: pa.DataType) -> pa.
     return array.cast(target)
 
 
-def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
-    """One table of the batches, emptying the list (the table then owns the buffers)."""
+def _table(batches: list[pa.RecordBatch], schema: pa.Schema, fixed: dict[str, _Fixed],
+           n_rows: int) -> pa.Table:
+    """One table of the batches and the fixed-width columns, emptying both (the table then owns
+    the buffers)."""
+    columns = {name: fixed.pop(name).array(n_rows) for name in list(fixed)}
+    if not schema.names:
+        return pa.table(columns)
     table = pa.Table.from_batches(batches, schema=schema)
     batches.clear()
+    for name, column in columns.items():
+        table = table.append_column(name, column)
     return table
+
+
+class _Fixed:
+    """A column of 8-byte values (integers, floats, timestamps) written batch by batch into one
+    numpy buffer of the total row count, with a validity mask made at the first null."""
+
+    @staticmethod
+    def fits(t: pa.DataType) -> bool:
+        return t in (pa.int64(), pa.float64()) or (
+            pa.types.is_timestamp(t) and t.unit == "ns"
+        )
+
+    def __init__(self, t: pa.DataType, n_rows: int) -> None:
+        self.type = t
+        self.values = np.empty(n_rows, dtype=np.float64 if t == pa.float64() else np.int64)
+        self.valid: np.ndarray | None = None
+
+    def put(self, at: int, array: pa.Array) -> None:
+        n = len(array)
+        if array.null_count:
+            if self.valid is None:
+                self.valid = np.ones(self.values.shape[0], dtype=bool)
+            self.valid[at : at + n] = array.is_valid().to_numpy(zero_copy_only=False)
+            array = pc.fill_null(array, pa.scalar(0, array.type))
+        self.values[at : at + n] = np.frombuffer(
+            array.buffers()[1], dtype=self.values.dtype, count=n, offset=array.offset * 8
+        )
+
+    def array(self, n_rows: int) -> pa.ChunkedArray:
+        values = self.values[:n_rows]
+        bitmap, nulls = None, 0
+        if self.valid is not None:
+            valid = self.valid[:n_rows]
+            nulls = int(n_rows - np.count_nonzero(valid))
+            bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        self.values = self.valid = None  # type: ignore[assignment]
+        return pa.chunked_array([pa.Array.from_buffers(
+            self.type, n_rows, [bitmap, pa.py_buffer(values)], null_count=nulls
+        )])
 
 
 def _constant(value: str | None, n: int) -> pa.Array:
