@@ -39,6 +39,7 @@ def api_schema(app: object) -> schemathesis.BaseSchema:
 OPERATIONS = [
     ("/v1/recommendations", "POST"),
     ("/v1/recommendations/batch", "POST"),
+    ("/v1/recommendations/after-purchase", "POST"),
     ("/v1/items/{item}/associations", "GET"),
     ("/v1/model", "GET"),
     ("/healthz", "GET"),

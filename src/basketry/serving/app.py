@@ -8,6 +8,7 @@ import logging
 from litestar import Litestar
 from litestar.datastructures import State
 
+from basketry.serving.after_purchase import after_purchase_routes, finish_after_purchase_openapi
 from basketry.serving.capture import Capture
 from basketry.serving.decoding import Decoders
 from basketry.serving.encoding import AnswerEncoder
@@ -58,14 +59,15 @@ def create_app(settings: Settings | None = None, *, holder: ModelHolder | None =
     access = AccessLog(access_log) if settings.access_log else None
     run_dir = shared_run_dir()
     app = Litestar(
-        route_handlers=route_handlers(settings, decoders, service, metrics, run_dir),
+        route_handlers=[*route_handlers(settings, decoders, service, metrics, run_dir),
+                        *after_purchase_routes(settings, service)],
         # the framework's refusals of a recommendation body are read again strictly
         exception_handlers=exception_handlers(settings.max_body_bytes, {
             RECOMMENDATIONS: decoders.one, BATCH: decoders.batch}),
         openapi_config=openapi_config(settings),
         lifespan=[lifespan(holder, metrics, watch_interval=settings.watch, run_dir=run_dir,
                            access=access, freeze_gc=freeze_gc, capture=capture)],
-        on_startup=[finish_openapi],
+        on_startup=[finish_openapi, finish_after_purchase_openapi],
         guards=[known_query_only],  # the /v1 endpoints refuse unknown query parameters
         request_max_body_size=settings.max_body_bytes,
         state=State({"holder": holder, "metrics": metrics, "settings": settings}),
