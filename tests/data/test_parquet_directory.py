@@ -31,6 +31,10 @@ def _table(rows: list[tuple], *, int_ids: bool, with_extra: bool) -> pa.Table:
             [None if r[2] is None else np.datetime64(r[2], "s") for r in rows],
             pa.timestamp("s"))
         columns["customer_id"] = pa.array([r[3] for r in rows], pa.string())
+        columns["description"] = pa.array(
+            [None if r[3] is None else f"{r[1]} by {r[3]}" for r in rows], pa.string())
+        columns["day"] = pa.array(  # a string timestamp, parsed (ISO dates)
+            [None if r[2] is None else f"2024-01-{1 + r[2] % 28:02d}" for r in rows])
     return pa.table(columns)
 
 
@@ -83,11 +87,14 @@ def test_same_baskets_as_one_file(tmp_path_factory, rows, cuts, row_group, int_i
     pq.write_table(table, tmp / "one.parquet")
     cuts = [c for c in cuts if c < len(rows)]  # a cut at 0: an empty first file
     _write_split(table, tmp / "dir", cuts, row_group)
-    flags = {"customer_col": "customer_id"} if with_extra else {}
+    flags = {"customer_col": "customer_id", "label_col": "description"} if with_extra else {}
     one = read_baskets(tmp / "one.parquet", **flags)
     many = read_baskets(tmp / "dir", **flags)
     _assert_same(one, many)
     assert many.report["files_read"] == len(set(cuts)) + 1
+    if with_extra and any(r[2] is not None for r in rows):
+        _assert_same(read_baskets(tmp / "one.parquet", timestamp_col="day"),
+                     read_baskets(tmp / "dir", timestamp_col="day"))
 
 
 @pytest.mark.parametrize("int_items", [True, False])
