@@ -174,6 +174,18 @@ def test_mismatched_schemas_name_the_file_and_column(tmp_path, second, says):
     assert "\n" not in str(e.value)
 
 
+def test_a_bad_row_is_named_in_its_file(tmp_path):
+    """A row the reader refuses is named by its file and its row there (counted from 0)."""
+    root = tmp_path / "d"
+    root.mkdir()
+    for k, days in enumerate([["2024-01-01", "2024-01-02"], ["2024-01-03", "soon", "x"]]):
+        pq.write_table(pa.table({"transaction_id": list(range(len(days))),
+                                 "item": ["a"] * len(days), "timestamp": days}),
+                       root / f"part-{k}.parquet")
+    with pytest.raises(DataError, match=r"part-1\.parquet: row 1: cannot parse timestamp 'soon'"):
+        read_baskets(root)
+
+
 def test_widths_and_string_encodings_may_differ(tmp_path):
     """int32 against int64 ids, large_string against dictionary strings: one table."""
     second = pa.table({"transaction_id": pa.array([2, 3], pa.int32()),

@@ -21,7 +21,9 @@ naming the file and the column.
 
 from __future__ import annotations
 
+import bisect
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
@@ -92,7 +94,9 @@ def _read_parquet_directory(
     done = 0
     say = progress or (lambda _fraction: None)
     say(0.0)
+    starts: list[tuple[int, Path]] = []  # the first row of each file, over all files
     for path in files:
+        starts.append((done, path))
         strings = [c for c in in_file if _is_text_or_bytes(schemas[path].field(c).type)]
         try:
             with pq.ParquetFile(path, read_dictionary=strings) as pf:
@@ -115,17 +119,29 @@ def _read_parquet_directory(
             raise DataError(f"{path}: cannot read Parquet columns {in_file}: {e}") from e
     # the table is handed over (no reference kept here): the reader frees each column once it
     # has turned it into numpy codes
-    baskets = _from_table(
-        source, _table(batches, schema, fixed, done), roles, preset_used, drop_cancelled,
-        drop_non_products,
-        timestamp_format, "long-parquet", row_offset=0,
-    )
+    try:
+        baskets = _from_table(
+            source, _table(batches, schema, fixed, done), roles, preset_used, drop_cancelled,
+            drop_non_products, timestamp_format, "long-parquet", row_offset=0,
+        )
+    except DataError as e:
+        raise _in_its_file(e, source, starts) from None
     # Arrow's allocator keeps freed memory for reuse; mining allocates with numpy, so give it
     # back (at 10M rows: 830 MB resident after reading, 340 MB after this)
     pa.default_memory_pool().release_unused()
     say(1.0)
     baskets.report["files_read"] = len(files)
     return baskets
+
+
+def _in_its_file(error: DataError, source: Path, starts: list[tuple[int, Path]]) -> DataError:
+    """A reader's error about row N of the directory as one about the row of its file."""
+    found = re.match(rf"{re.escape(str(source))}: row (\d+)(.*)", str(error), re.DOTALL)
+    if found is None:
+        return error
+    row = int(found.group(1))
+    first, path = starts[bisect.bisect_right([s for s, _ in starts], row) - 1]
+    return DataError(f"{path}: row {row - first}{found.group(2)}")
 
 
 def _parquet_files(source: Path) -> list[Path]:
