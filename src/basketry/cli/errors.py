@@ -11,6 +11,7 @@ import typer.core
 from rich.markup import escape
 
 from basketry.cli.console import err_console
+from basketry.cli.help_text import tidy_help
 
 #: Exit status for bad input (data, parameters, model files, I/O, budget, an unreachable store):
 #: one line says what, and nothing was written.
@@ -96,7 +97,12 @@ def _describe_os_error(exc: OSError) -> str:
 
 class FailureFunnel(typer.core.TyperGroup):
     """Every command runs through here: a failure becomes one line on stderr and an exit
-    status (see :func:`describe_failure`), unless ``--debug`` asks for the traceback."""
+    status (see :func:`describe_failure`), unless ``--debug`` asks for the traceback. Its
+    commands' environment variables are named in their help texts (:mod:`help_text`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tidy_help(self)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

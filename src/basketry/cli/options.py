@@ -11,6 +11,7 @@ runs (:meth:`MiningOptions.miner_params`, :meth:`ReadOptions.reader_kwargs`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -30,11 +31,9 @@ CustomerCol = Annotated[str | None, typer.Option(help="Customer column (optional
 QuantityCol = Annotated[str | None, typer.Option(help="Quantity column; rows <= 0 are dropped.")]
 LabelCol = Annotated[str | None, typer.Option(help="Item description column (optional).")]
 Sep = Annotated[str | None, typer.Option(
-    help="Item separator (basket lines) or field delimiter (long CSV): one character; "
-         "\\t for a tab.")]
+    help="Item separator (basket lines) or CSV delimiter; \\t for a tab.")]
 TimestampFormat = Annotated[str | None, typer.Option(
-    help="strftime format of the timestamps, e.g. '%d/%m/%Y %H:%M' (default: guessed from "
-         "the first value, then applied to every row).")]
+    help="strftime format, e.g. '%d/%m/%Y %H:%M' (default: guessed from the first value).")]
 Preset = Annotated[str | None, typer.Option(help="Column preset, e.g. online-retail.")]
 
 
@@ -66,12 +65,12 @@ class ReadOptions(OptionGroup):
 
 # ---- mining ----------------------------------------------------------------------------------
 MinSupport = Annotated[str, typer.Option(
-    help="A fraction of baskets in (0, 1] written with a point (0.01, 1.0), or an absolute "
-         "basket count written as an integer (25).", envvar="BASKETRY_MIN_SUPPORT")]
+    help="A share of baskets with a point (0.01) or a basket count (25).",
+    envvar="BASKETRY_MIN_SUPPORT")]
 MinConfidence = Annotated[float, typer.Option(help="In [0, 1].", envvar="BASKETRY_MIN_CONFIDENCE")]
 MinLift = Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")]
 MaxPValue = Annotated[float | None, typer.Option(
-    help="Keep rules whose one-sided Fisher p-value is <= this.")]
+    help="Keep rules with Fisher p-value <= this.")]
 MaxLen = Annotated[int | None, typer.Option(help="Longest itemset mined.")]
 Algorithm = Annotated[str, typer.Option(help="fpgrowth | apriori")]
 Consequents = Annotated[str | None, typer.Option(
@@ -80,15 +79,15 @@ Antecedents = Annotated[str | None, typer.Option(
     help="Comma-separated items allowed in antecedents.")]
 Exclude = Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")]
 MultiConsequent = Annotated[bool, typer.Option(
-    help="Also rules with several items in the consequent.")]
-MaxItemsets = Annotated[int | None, typer.Option(help="Stop with advice past this many itemsets.")]
-MaxRules = Annotated[int | None, typer.Option(help="Stop with advice past this many rules.")]
+    "--multi-consequent", help="Also rules with several items in the consequent.")]
+MaxItemsets = Annotated[int | None, typer.Option(help="Stop past this many itemsets.")]
+MaxRules = Annotated[int | None, typer.Option(help="Stop past this many rules.")]
 MemoryBudget = Annotated[str | None, typer.Option(
-    help="Memory mining may use, e.g. 4G or 512M, or off (default: half of what the machine, "
-         "cgroup and rlimits leave); sets the default --max-itemsets and --max-rules.",
+    help="Memory mining may use: 4G, 512M or off (default: half of what is free); sets the "
+         "default --max-itemsets and --max-rules.",
     envvar="BASKETRY_MEMORY_BUDGET")]
 Jobs = Annotated[int | None, typer.Option(
-    "--jobs", "-j", help="Threads FP-Growth uses (default: one per core); never changes a result.",
+    "--jobs", "-j", help="FP-Growth threads (default: one per core); never changes a result.",
     envvar="BASKETRY_JOBS")]
 
 
@@ -167,7 +166,9 @@ class EngineOptions(OptionGroup):
 
 
 # ---- options of a few commands ---------------------------------------------------------------
-Overwrite = Annotated[bool, typer.Option(help="Replace an existing model dir.")]
+#: The help panel of the MLflow tracking and registry options.
+TRACKING = "Tracking and registry"
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing model dir.")]
 
 
 def _registered_model_name(name: str) -> str:
@@ -182,27 +183,45 @@ def _registered_model_name(name: str) -> str:
 RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
                                               help="Registered model name.",
                                               envvar="BASKETRY_REGISTERED_MODEL",
+                                              rich_help_panel=TRACKING,
                                               callback=_registered_model_name)]
 
 
 DataStore = Annotated[str | None, typer.Option(
-    "--data-store", help="Where a tracked run keeps a snapshot of the baskets it trained on "
-    "(for `basketry models reproduce`): a folder or an fsspec URL such as s3://bucket/prefix "
-    "(default: $BASKETRY_HOME/data).", envvar="BASKETRY_DATA_STORE")]
+    "--data-store", help="Where a tracked run keeps its data snapshot (for `models reproduce`): "
+    "a folder or a URL such as s3://bucket/prefix (default: $BASKETRY_HOME/data).",
+    envvar="BASKETRY_DATA_STORE", rich_help_panel=TRACKING)]
 
 
 # ---- spreading groups into commands ----------------------------------------------------------
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
+#: The help panel of each group's options (`basketry train --help` lists them apart).
+PANELS: dict[str, str] = {"ReadOptions": "Reading data", "MiningOptions": "Mining",
+                          "EngineOptions": "Engine"}
+
+
+def _in_panel(annotation: Any, panel: str | None) -> Any:
+    """``Annotated[T, typer.Option(...)]`` with the option shown in ``panel``."""
+    info = annotation.__metadata__[0]
+    if panel is None or getattr(info, "rich_help_panel", None):
+        return annotation
+    info = copy.copy(info)
+    info.rich_help_panel = panel
+    return Annotated[annotation.__origin__, info]
+
+
 def group_parameters(group: type[OptionGroup], defaults: OptionGroup | None = None
                      ) -> list[inspect.Parameter]:
     """The command parameters a group stands for, in field order, with ``defaults``' values
-    (else the group's own) as defaults."""
+    (else the group's own) as defaults, shown in the group's help panel."""
     hints = get_type_hints(group, include_extras=True)
     given = defaults if defaults is not None else group()
+    panel = PANELS.get(group.__name__)
     return [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
-                              default=getattr(given, f.name), annotation=hints[f.name])
+                              default=getattr(given, f.name),
+                              annotation=_in_panel(hints[f.name], panel))
             for f in dataclasses.fields(group)]
 
 

@@ -11,6 +11,7 @@ import typer
 from basketry.cli.console import Feedback, console, err_console, feedback, print_read_report
 from basketry.cli.errors import refuse
 from basketry.cli.options import (
+    TRACKING,
     DataStore,
     EngineOptions,
     MiningOptions,
@@ -28,39 +29,42 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
                                       envvar="BASKETRY_MODEL_DIR")],
     test_days: Annotated[float | None, typer.Option(
-        help="Time split: test on the last N days, train before (default 30 with timestamps).",
-    )] = None,
+        help="Test on the last N days (default 30 with timestamps).")] = None,
     test_fraction: Annotated[float | None, typer.Option(
-        help="Seeded random split: this share of baskets is the test part (default 0.2 "
-             "without timestamps).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
+        help="Test on this random share of baskets (default 0.2 without timestamps).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split and sampling.")] = 0,
     scoring: Annotated[str | None, typer.Option(
-        help="Scoring method (smoothed | one_scale | confidence | lift) with its default "
-             "parameters; default: smoothed or one_scale, tuned on a validation slice of the "
-             "training part.")] = None,
+        help="smoothed | one_scale | confidence | lift (default: smoothed or one_scale, "
+             "tuned on the training part).")] = None,
     report: Annotated[Path | None, typer.Option(
-        help="Report path prefix: writes PREFIX.json and PREFIX.html "
-             "(default: OUT-report next to the model).")] = None,
+        help="Writes PREFIX.json and PREFIX.html (default: OUT-report).",
+        metavar="PREFIX")] = None,
     mining: MiningOptions = MiningOptions(),
     overwrite: Overwrite = False,
     track: Annotated[bool | None, typer.Option(
-        "--track/--no-track", help="Record the run in MLflow (default: when MLflow is "
-        "installed). Env: BASKETRY_TRACK.", envvar="BASKETRY_TRACK")] = None,
+        "--track/--no-track", help="Record the run in MLflow (default: when installed).",
+        envvar="BASKETRY_TRACK", rich_help_panel=TRACKING)] = None,
     register: Annotated[bool | None, typer.Option(
-        "--register/--no-register", help="Register the model as a new version and apply the "
-        "promotion gate (default: when tracking).")] = None,
+        "--register/--no-register", help="Register a new version through the promotion gate "
+        "(default: when tracking).", rich_help_panel=TRACKING)] = None,
     registered_model: RegisteredModel = "basketry",
     force: Annotated[bool, typer.Option(
-        help="Promote to champion even if the gate says no (recorded).")] = False,
+        "--force", help="Promote even if the gate says no (recorded).",
+        rich_help_panel=TRACKING)] = False,
     tolerance: Annotated[float, typer.Option(
-        help="How much worse than the champion on HR@10 a new model may be.")] = 0.005,
+        help="How much worse than the champion's HR@10 a new model may be.",
+        rich_help_panel=TRACKING)] = 0.005,
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
     engine: EngineOptions = EngineOptions(),
 ) -> None:
-    """Split DATA, mine the training part, evaluate on the test part against popularity,
-    max-confidence and random baselines; save the model (metrics in its manifest) and a
-    report (terminal table, JSON, HTML)."""
+    """Split DATA, mine, evaluate against baselines; save the model and a report.
+
+    The test part is the last days (timestamps) or a random share; the rules are compared
+    with popularity, max-confidence and random rankers on hidden items.
+
+    Example: basketry train retail.csv -o model --preset online-retail --min-support 0.005
+    """
     from basketry.training.pipeline import mining_with
     from basketry.training.tracking import mlflow_available
     from basketry.training.workflow import report_prefix, train_workflow
