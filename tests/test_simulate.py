@@ -43,6 +43,10 @@ def _check_in_chromium(page: Path, result: dict, tmp_path: Path) -> None:
         for policy in result["policies"]:
             assert lines[policy["policy"]] == pytest.approx(
                 [m["hit_rate@10"] for m in policy["months"]])
+            # the drift panel under it: each month's highest score, as replay.json has it
+            scores = [m["drift_score"] for m in policy["months"] if m["drift_score"] is not None]
+            assert scores, "no month has a drift score"
+            assert lines[f"{policy['policy']}: drift score"] == pytest.approx(scores)
         assert browser.save_screenshot(str(tmp_path / "timeline.png"))
     finally:
         browser.quit()
@@ -97,3 +101,20 @@ def test_a_history_without_order_times_is_one_line(tmp_path):
     assert done.returncode == 2
     assert "no timestamps" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+def test_the_drift_score_is_the_months_highest_statistic_over_its_threshold():
+    from basketry.monitoring.drift_types import DriftResult
+    from basketry.simulation.replay import drift_peak
+
+    def result(detector, end_us, value, threshold):
+        return DriftResult(detector, "v", end_us - 10, end_us, "s", value, threshold,
+                           value > (threshold or 0), 100)
+
+    month_start = 1_000
+    results = [result("items", 900, 9.0, 1.0),  # ended before the month: not counted
+               result("items", 1_500, 0.2, 0.4), result("rules", 2_000, 0.3, 0.2),
+               result("basket_size", 2_000, 5.0, None),  # no threshold: no score
+               result("new_items", 2_000, 0.1, 0.0)]
+    assert drift_peak(results, month_start) == (pytest.approx(1.5), "rules")
+    assert drift_peak(results[:1], month_start) == (None, "")

@@ -54,6 +54,8 @@ class Cycle:
     seconds: float
     #: the alerts this cycle opened (what a retrain on alert reacts to)
     opened_alerts: tuple[Alert, ...] = ()
+    #: every drift result of the cycle's span, as the detectors gave it
+    drift: tuple[DriftResult, ...] = ()
 
     def line(self) -> str:
         return (f"monitoring cycle: {self.performance_windows} performance windows, "
@@ -91,7 +93,8 @@ def run_cycle(store: MonitorStore, models: Models, alerts: Alerts | None, *, win
         if recent:
             resolved += len(alerts.retire_versions(sorted(recent), round(now * US)))
     return Cycle(len(perf.cells), len(report.results), len(report.drifted), len(opened),
-                 resolved, time.perf_counter() - started, tuple(opened))
+                 resolved, time.perf_counter() - started, tuple(opened),
+                 tuple(as_result(r) for r in report.results))
 
 
 def _recent(info: dict[str, Any], now: float) -> bool:

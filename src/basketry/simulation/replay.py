@@ -90,6 +90,10 @@ class Month:
     retrained: bool = False
     promoted: bool = False
     retrain_note: str = ""
+    #: the month's highest drift score: a detector's statistic over its alarm threshold
+    #: (above 1 it alarms), and which detector gave it
+    drift_score: float | None = None
+    drift_detector: str = ""
 
     @property
     def hit_rate(self) -> float | None:
@@ -274,6 +278,8 @@ def _month(setup: Setup, policy: str, baskets: Baskets, start: np.datetime64,
             cycle = run_cycle(store, catalog, alerts, window=Window.parse("week"), now=now)
         finally:
             alerts.close()
+        month.drift_score, month.drift_detector = drift_peak(
+            cycle.drift, int(start.astype("datetime64[us]").astype(np.int64)))
         month.alerts = sorted({a.kind for a in cycle.opened_alerts})
         month.critical = sorted({a.kind for a in cycle.opened_alerts
                                  if a.severity == "critical"})
@@ -287,6 +293,19 @@ def _month(setup: Setup, policy: str, baskets: Baskets, start: np.datetime64,
     if policy == "monthly" or (policy == "alert" and triggers):
         _retrain(setup, end, month, server, say)
     return month
+
+
+def drift_peak(results: Sequence[Any], since_us: int) -> tuple[float | None, str]:
+    """The highest score (statistic / alarm threshold) among the drift windows that end after
+    ``since_us``, and its detector; (None, "") when no window has a threshold."""
+    best: tuple[float | None, str] = (None, "")
+    for r in results:
+        if r.end_us <= since_us or not r.threshold or r.threshold <= 0:
+            continue
+        score = float(r.value) / float(r.threshold)
+        if np.isfinite(score) and (best[0] is None or score > best[0]):
+            best = (score, r.detector)
+    return best
 
 
 def _triggers(retrain_on: str, month: Month) -> list[str]:
