@@ -201,6 +201,50 @@ def _pair_units(b_ptr, b_val, lo, hi, candidates, n_items):  # pragma: no cover 
     return u_ptr, u_val
 
 
+@numba.njit(cache=True)
+def _count_pairs(keys, n_items):  # pragma: no cover - jit
+    """The distinct keys ``x * n_items + y`` (ascending) and how many times each occurs, in
+    linear time: the keys bucketed by ``x`` (a counting sort), each bucket counted on a dense
+    array of ``n_items`` counters that is cleared as it is read."""
+    n = keys.shape[0]
+    n_units = 0
+    for i in range(n):
+        u = keys[i] // n_items
+        if u + 1 > n_units:
+            n_units = u + 1
+    start = np.zeros(n_units + 1, dtype=np.int64)
+    for i in range(n):
+        start[keys[i] // n_items + 1] += 1
+    for u in range(n_units):
+        start[u + 1] += start[u]
+    fill = start[:-1].copy()
+    ys = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        u = keys[i] // n_items
+        ys[fill[u]] = keys[i] % n_items
+        fill[u] += 1
+    count = np.zeros(n_items, dtype=np.int64)
+    touched = np.empty(n_items, dtype=np.int64)
+    out_key = np.empty(n, dtype=np.int64)
+    out_count = np.empty(n, dtype=np.int64)
+    w = 0
+    for u in range(n_units):
+        m = 0
+        for p in range(start[u], start[u + 1]):
+            y = ys[p]
+            if count[y] == 0:
+                touched[m] = y
+                m += 1
+            count[y] += 1
+        seen = np.sort(touched[:m])
+        for t in range(m):
+            out_key[w] = u * n_items + seen[t]
+            out_count[w] = count[seen[t]]
+            count[seen[t]] = 0
+            w += 1
+    return out_key[:w], out_count[:w]
+
+
 def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of a sorted array and how many times each occurs."""
     if not sorted_keys.size:
@@ -213,8 +257,9 @@ def _customer_counts(values: np.ndarray, owner: np.ndarray, size: int) -> np.nda
     """How many distinct customers each value (0..size-1) occurs for."""
     if not values.size:
         return np.zeros(size, dtype=np.int64)
-    distinct = np.unique(owner * np.int64(size) + values)
-    return np.bincount(distinct % size, minlength=size).astype(np.int64)
+    # (value, customer) pairs counted like the rules' keys, then one per customer
+    distinct, _ = _count_pairs(values * np.int64(owner.max() + 1) + owner, owner.max() + 1)
+    return np.bincount(distinct // (owner.max() + 1), minlength=size).astype(np.int64)
 
 
 def _check(horizon_days: float, min_support: float, min_confidence: float,
@@ -263,7 +308,7 @@ def mine_sequential(
     x, y = keys // n_items, keys % n_items
     n_x = _customer_counts(x, owner, n_items)
     n_y = _customer_counts(y, owner, n_items)
-    pair_keys, n_xy = _runs(np.sort(keys))
+    pair_keys, n_xy = _count_pairs(keys, n_items)
     min_count = max(2, math.ceil(min_support * n_customers - 1e-9))
     px, py = pair_keys // n_items, pair_keys % n_items
 
@@ -298,7 +343,7 @@ def _pair_rules(h: Histories, lo: np.ndarray, hi: np.ndarray, b_ptr: np.ndarray,
         return np.zeros(1, dtype=np.int64), empty, empty, empty, empty
     u_ptr, u_val = _pair_units(b_ptr, b_val, lo, hi, candidates, n_items)
     keys, _ = _keys(h.ptr, lo, hi, u_ptr, u_val, b_ptr, b_val, n_items)
-    found, n_xy = _runs(np.sort(keys))
+    found, n_xy = _count_pairs(keys, n_items)
     unit, y = found // n_items, found % n_items
     a, b = candidates[unit] // n_items, candidates[unit] % n_items
     keep = (n_xy >= min_count) & (y != a) & (y != b)
