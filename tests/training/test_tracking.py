@@ -95,7 +95,13 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"dataset", "report", "model"} <= artifacts
     report = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
-    assert report == {"report/m1-report.json", "report/m1-report.html"}
+    # the page (rewritten with the gate's verdict after registration) and its figures as PNG
+    assert report == {"report/m1-report.json", "report/m1-report.html",
+                      "report/metrics-by-k.png", "report/rule-distributions.png"}
+    page = client.download_artifacts(run.info.run_id, "report/m1-report.html", str(tmp_path))
+    assert "Registered as basketry version 1: the new champion." in Path(page).read_text()
+    png = client.download_artifacts(run.info.run_id, "report/metrics-by-k.png", str(tmp_path))
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"
     profile = client.download_artifacts(run.info.run_id, "dataset/profile.json", str(tmp_path))
     assert json.loads(Path(profile).read_text()) == manifest["dataset"]
     assert _champion(client) == "1"
@@ -117,6 +123,7 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "version 2: stays challenger" in text and "does not beat popularity" in text
+    assert "version 2: not the champion" in (tmp_path / "m2-report.html").read_text()
     assert _champion(client) == "1"
     assert str(client.get_model_version_by_alias("basketry", "challenger").version) == "2"
     run2 = client.get_run(client.get_model_version("basketry", "2").run_id)

@@ -471,9 +471,24 @@ class TrainingRun:
         manifest = read_manifest(model_dir)
         self.log_result(result, miner_params, data=data, dataset=manifest.get("dataset") or {})
         self.set_tags({"basketry.model_version": manifest["model_version"]})
+        self.log_reports(reports)
+        self.log_report_images(result.report)
+        self.log_model(model_dir)
+
+    def log_reports(self, reports: tuple[Path, ...]) -> None:
+        """The report files under ``report/`` (again after registration: the page then holds
+        the gate's verdict)."""
         for path in reports:
             self.client.log_artifact(self.run_id, str(path), "report")
-        self.log_model(model_dir)
+
+    def log_report_images(self, report: dict[str, Any]) -> None:
+        """The report's figures as PNG under ``report/`` (``metrics-by-k.png``,
+        ``rule-distributions.png``): MLflow's UI shows images, not the page's inline SVG."""
+        from basketry.training.report_figures import write_pngs
+
+        with tempfile.TemporaryDirectory(prefix="basketry-report-") as tmp:
+            for path in write_pngs(report, Path(tmp)):
+                self.client.log_artifact(self.run_id, str(path), "report")
 
     def log_result(self, result: Any, miner_params: dict[str, Any], *,
                    data: str | os.PathLike[str] | None = None,

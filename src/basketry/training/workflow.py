@@ -189,6 +189,8 @@ def train_workflow(
             if register:
                 outcome.registration = _register(run, outcome.result, registered_model,
                                                  tolerance, force, events)
+                _report_gate(run, outcome.reports, outcome.result.report, outcome.model_dir,
+                             outcome.registration)
     return outcome
 
 
@@ -233,7 +235,7 @@ def _train(data: PathLike | Baskets, out: Path, prefix: Path, params: dict[str, 
     path = save_trained(out, result, overwrite=overwrite)
     result.report["model_version"] = read_manifest(path)["model_version"]
     result.report["seconds"] = round(time.perf_counter() - started, 3)
-    reports = write_report(result.report, prefix)
+    reports = write_report(result.report, prefix, model_dir=path)
     events.evaluated(result)
     events.saved(path, reports)
     return TrainOutcome(result=result, model_dir=path, reports=reports, baskets=baskets)
@@ -315,7 +317,8 @@ def _tune(run: TrainingRun | None, data: PathLike, grid: Grid, mining: dict[str,
             target = out if out is not None else Path(tmp) / "best"
             path = save_trained(target, result, overwrite=overwrite)
             result.report["model_version"] = read_manifest(path)["model_version"]
-            reports = write_report(result.report, report_prefix(target, report))
+            reports = write_report(result.report, report_prefix(target, report),
+                                   model_dir=path)
             if out is not None:
                 outcome.model_dir, outcome.reports = path, reports
                 events.saved(path, reports)
@@ -334,6 +337,8 @@ def _tune(run: TrainingRun | None, data: PathLike, grid: Grid, mining: dict[str,
         if register:
             outcome.registration = _register(run, result, registered_model, tolerance, force,
                                              events)
+            _report_gate(run, outcome.reports, result.report, outcome.model_dir,
+                         outcome.registration)
     return outcome
 
 
@@ -349,6 +354,16 @@ def _register(run: TrainingRun, result: TrainResult, name: str, tolerance: float
 
     events.stage("registering")
     return register(run, result, name=name, tolerance=tolerance, force=force)
+
+
+def _report_gate(run: TrainingRun, reports: tuple[Path, ...], report: dict[str, Any],
+                 model_dir: Path | None, registration: Registration | None) -> None:
+    """The report page again, with the promotion gate's verdict, here and in the run."""
+    from basketry.training.report import add_registration
+
+    if reports and model_dir is not None and registration is not None:
+        add_registration(reports, report, model_dir, registration)
+        run.log_reports(reports)
 
 
 # ---- a model trained elsewhere: evaluated again, registered ---------------------------------
