@@ -44,9 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from basketry.model import load_model
 from basketry.model.reference import artifact_dir, local_path
-from basketry.training.evaluate import KS, evaluate, make_queries
 from basketry.training.faults import fault_point
 from basketry.training.locks import LockTimeout, authoritative, store_lock
 from basketry.training.signals import deferred_signals
@@ -185,6 +183,10 @@ def evaluate_on_split(model_dir: Path, result: Any, *, seed: int | None = None
     """Metrics of the model at ``model_dir`` on the test part of ``result``'s split, with the
     same queries (same baskets, same hidden items; items the model does not know are dropped or
     count as misses, as for the new model)."""
+    # imported here: numba (evaluate) and the model loader slow down the listing commands
+    from basketry.model import load_model
+    from basketry.training.evaluate import KS, evaluate, make_queries
+
     model = load_model(model_dir)
     protocol = result.report.get("protocol", {})
     seed = int(protocol.get("seed", 0) if seed is None else seed)
@@ -500,8 +502,24 @@ def _check_version(c: Any, name: str, version: str) -> Any:
 
 def list_versions(*, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None
                   ) -> list[dict[str, Any]]:
-    """The versions of ``name``, newest first, with aliases, main metric and gate outcome."""
+    """The versions of ``name``, newest first, with aliases, main metric and gate outcome.
+    The local SQLite store is read directly, without importing MLflow (seconds saved: see
+    :mod:`basketry.training.registry_sqlite`); any other store, or anything unexpected in it,
+    through MLflow's client."""
+    from basketry.training.registry_sqlite import list_versions as read_sqlite
 
+    check_model_name(name)
+    uri = tracking_uri(uri)
+    metrics = {key: f"{ranker}.{MAIN_METRIC.replace('@', '_at_')}"
+               for key, ranker in ((MAIN_METRIC, "model"),
+                                   (f"popularity {MAIN_METRIC}", "popularity"))}
+    fast = read_sqlite(uri, name, metrics)
+    return fast if fast is not None else list_versions_mlflow(name=name, uri=uri)
+
+
+def list_versions_mlflow(*, name: str = DEFAULT_REGISTERED_MODEL, uri: str | None = None
+                         ) -> list[dict[str, Any]]:
+    """:func:`list_versions` through MLflow's client, whatever the store."""
     c, uri = _open(name, uri)
     registered = _registered(c, name, uri)
     aliases: dict[str, list[str]] = {}
