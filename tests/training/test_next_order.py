@@ -13,6 +13,7 @@ from basketry.model import load_model
 from basketry.model.sequential import AfterPurchase
 from basketry.training.next_order import (
     NextOrderCases,
+    after_purchase_with,
     evaluate_next_order,
     next_order_cases,
 )
@@ -104,3 +105,27 @@ def test_train_says_why_it_cannot(shop):
     result = train_and_evaluate(shop, {"min_support": 0.02, "min_confidence": 0.1},
                                 test_fraction=0.2, tune=False)
     assert "random split" in result.report["after_purchase"]["skipped"]
+
+
+def test_the_command_settings_reach_every_fit(shop):
+    with after_purchase_with(False):
+        result = train_and_evaluate(shop, {"min_support": 0.02, "min_confidence": 0.1},
+                                    test_days=20, tune=False)
+    assert "after_purchase" not in result.report
+    with after_purchase_with(True, horizon_days=7):
+        result = train_and_evaluate(shop, {"min_support": 0.02, "min_confidence": 0.1},
+                                    test_days=20, tune=False)
+    assert result.report["after_purchase"]["sequential"]["horizon_days"] == 7.0
+
+
+def test_train_refuses_a_horizon_of_zero_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from basketry.cli import app
+    from basketry.data import sample_path
+
+    result = CliRunner().invoke(app, ["train", str(sample_path()), "--out",
+                                      str(tmp_path / "m"), "--horizon-days", "0", "--no-track"])
+    assert result.exit_code == 2
+    assert "the horizon must be a number of days > 0, got 0.0" in result.output
+    assert not (tmp_path / "m").exists()

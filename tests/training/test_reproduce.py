@@ -66,7 +66,8 @@ def test_train_records_its_data_and_reproduce_gives_the_same_checksums(tmp_path,
     again = reproduce(version, out=tmp_path / "again")
     assert again.identical and again.run_id == run.info.run_id
     assert [(f.name, f.same) for f in again.files] == [
-        ("items.parquet", True), ("rules.parquet", True), ("manifest.json", True)]
+        ("items.parquet", True), ("repeat_items.parquet", True), ("rules.parquet", True),
+        ("sequential_rules.parquet", True), ("manifest.json", True)]
     assert read_manifest(tmp_path / "again")["model_version"] == \
         read_manifest(outcome.model_dir)["model_version"]
     assert load_model(tmp_path / "again")
@@ -97,7 +98,8 @@ def test_a_different_artifact_is_reported_file_by_file(tmp_path, store):
     result = reproduce(outcome.registration.version)
     assert not result.identical
     checks = {f.name: f.same for f in result.files}
-    assert checks == {"items.parquet": True, "rules.parquet": False, "manifest.json": False}
+    assert checks == {"items.parquet": True, "rules.parquet": False, "manifest.json": False,
+                      "sequential_rules.parquet": True, "repeat_items.parquet": True}
 
 
 def test_a_missing_or_changed_snapshot_or_an_unknown_version_is_one_line(tmp_path, store):

@@ -12,7 +12,9 @@ The protocol is in docs/evaluation.md ("After the purchase").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +31,35 @@ from basketry.model.sequential import AfterPurchase, SequentialPart
 if TYPE_CHECKING:
     from basketry.training.pipeline import PreparedSplit
 
-__all__ = ["HORIZON_DAYS", "after_purchase_evaluation", "evaluate_next_order",
-           "next_order_cases"]
+__all__ = ["HORIZON_DAYS", "after_purchase_evaluation", "after_purchase_settings",
+           "after_purchase_with", "evaluate_next_order", "next_order_cases"]
+
+#: Whether ``train`` evaluates the moment after the purchase, and its horizon, for the block of
+#: :func:`after_purchase_with` (the command's flags) when the caller does not say.
+_SETTINGS: ContextVar[tuple[bool, float]] = ContextVar("basketry_after_purchase",
+                                                       default=(True, HORIZON_DAYS))
+
+
+@contextmanager
+def after_purchase_with(enabled: bool = True, horizon_days: float = HORIZON_DAYS
+                        ) -> Iterator[None]:
+    """Every train and tune fit in the block evaluates after the purchase (``enabled``) with
+    ``horizon_days``; a horizon <= 0 is refused (``MiningError``) before any work."""
+    if isinstance(horizon_days, bool) or not horizon_days > 0:
+        raise MiningError(f"the horizon must be a number of days > 0, got {horizon_days!r}")
+    token = _SETTINGS.set((bool(enabled), float(horizon_days)))
+    try:
+        yield
+    finally:
+        _SETTINGS.reset(token)
+
+
+def after_purchase_settings(enabled: bool | None, horizon_days: float | None
+                            ) -> tuple[bool, float]:
+    """What a fit does after the purchase: the arguments given, else the block's settings."""
+    default_enabled, default_horizon = _SETTINGS.get()
+    return (default_enabled if enabled is None else enabled,
+            default_horizon if horizon_days is None else horizon_days)
 
 #: The rankers, in report order.
 NEXT_ORDER_RANKERS = ("sequential", "own_frequent", "co_purchase", "popularity")

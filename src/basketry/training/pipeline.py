@@ -28,7 +28,7 @@ from basketry.training.evaluate import (
     make_queries,
     ranker_metrics,
 )
-from basketry.training.next_order import HORIZON_DAYS, after_purchase_evaluation
+from basketry.training.next_order import after_purchase_evaluation, after_purchase_settings
 from basketry.training.split import (
     Split,
     random_split,
@@ -281,13 +281,14 @@ def train_and_evaluate(
     max_queries: int | None = MAX_QUERIES,
     max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
     progress: Callable[[str], None] | None = None,
-    after_purchase: bool = True,
-    horizon_days: float = HORIZON_DAYS,
+    after_purchase: bool | None = None,
+    horizon_days: float | None = None,
 ) -> TrainResult:
     """Split ``baskets``, tune the scoring (unless ``scoring`` is given or ``tune`` is off:
     then the given or default scoring), mine the training part, evaluate on the test part;
-    with ``after_purchase``, when the data has customers and timestamps, also the sequential
-    rules (``horizon_days``) and their next-order evaluation."""
+    with ``after_purchase`` (default: on, or as ``next_order.after_purchase_with`` says), when
+    the data has customers and timestamps, also the sequential rules (``horizon_days``,
+    default 30) and their next-order evaluation."""
     say = progress or (lambda _message: None)
     prepared = prepare_split(baskets, test_days=test_days, test_fraction=test_fraction,
                              seed=seed)
@@ -318,8 +319,8 @@ def fit_and_evaluate(
     max_queries: int | None = MAX_QUERIES,
     max_hidden_per_basket: int | None = MAX_HIDDEN_PER_BASKET,
     progress: Callable[[str], None] | None = None,
-    after_purchase: bool = True,
-    horizon_days: float = HORIZON_DAYS,
+    after_purchase: bool | None = None,
+    horizon_days: float | None = None,
 ) -> TrainResult:
     """Mine the training part of ``prepared`` (a split of ``baskets``) with ``miner_params``,
     score with ``scoring`` and evaluate on the test part against the baselines."""
@@ -356,9 +357,10 @@ def fit_and_evaluate(
         "verdict": baseline_verdict(metrics),
         "rules": rule_distributions(rules),
     }
-    if after_purchase:
+    enabled, horizon = after_purchase_settings(after_purchase, horizon_days)
+    if enabled:
         result.sequential, result.report["after_purchase"] = after_purchase_evaluation(
-            baskets, prepared, mined.items, scorer, horizon_days, say)
+            baskets, prepared, mined.items, scorer, horizon, say)
     return result
 
 
