@@ -57,6 +57,11 @@ def train(
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
     engine: EngineOptions = EngineOptions(),
+    no_after_purchase: Annotated[bool, typer.Option(
+        "--no-after-purchase", help="Skip the sequential rules and the next-order "
+        "evaluation (on by default for data with customers and timestamps).")] = False,
+    horizon_days: Annotated[float, typer.Option(
+        help="Sequential rules: a later order within this many days.")] = 30.0,
 ) -> None:
     """Split DATA, mine, evaluate against baselines; save the model and a report.
 
@@ -65,6 +70,7 @@ def train(
 
     Example: basketry train retail.csv -o model --preset online-retail --min-support 0.005
     """
+    from basketry.training.next_order import after_purchase_with
     from basketry.training.pipeline import mining_with
     from basketry.training.tracking import mlflow_available
     from basketry.training.workflow import report_prefix, train_workflow
@@ -81,7 +87,8 @@ def train(
     if test_days is not None and test_fraction is not None:
         raise refuse("give either --test-days or --test-fraction, not both")
     check_train_targets(data, out, prefix, overwrite=overwrite)
-    with miners as factory, mining_with(factory), feedback() as live:
+    with miners as factory, mining_with(factory), \
+            after_purchase_with(not no_after_purchase, horizon_days), feedback() as live:
         outcome = train_workflow(
             data, out, mining=params, read_options=read.reader_kwargs(), report=prefix,
             test_days=test_days, test_fraction=test_fraction, seed=seed, scoring=scoring,
