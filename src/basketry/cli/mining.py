@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from basketry.cli.console import console, fraction_progress, print_read_report
+from basketry.cli.console import console, feedback, fraction_progress, print_read_report
 from basketry.cli.options import (
     EngineOptions,
     MiningOptions,
@@ -64,59 +65,65 @@ def mine(
     console.print(f"model saved to [bold]{path}[/]")
 
 
-def _rules_frame(model_dir: Path):  # -> pandas.DataFrame with item strings
-    import pandas as pd
+class RulesOutput(StrEnum):
+    """What `basketry rules` writes."""
 
-    from basketry.model import read_artifact
-
-    artifact = read_artifact(model_dir)
-    items = artifact.items.column("item").to_pylist()
-    frame = artifact.rules.to_pandas()
-    for side in ("antecedent", "consequent"):
-        frame[side] = [tuple(items[i] for i in ids) for ids in frame[side]]
-    return pd.DataFrame(frame), artifact
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 def rules(
     model_dir: Annotated[Path, typer.Argument(help="A model directory.")],
-    sort: Annotated[str, typer.Option(help="Measure to sort by (descending).")] = "lift",
+    sort: Annotated[str, typer.Option(help="Measure or count to sort by (descending).")] = "lift",
     top: Annotated[int, typer.Option(min=1, help="How many rules to show.")] = 20,
     item: Annotated[str | None, typer.Option(help="Only rules that mention this item.")] = None,
-    output: Annotated[str, typer.Option("--output", help="table | csv | json")] = "table",
+    output: Annotated[RulesOutput, typer.Option(
+        "--output", case_sensitive=False,
+        help="A table, or CSV or JSON on stdout (item lists, labels beside codes).",
+    )] = RulesOutput.table,
 ) -> None:
-    """Show the rules of a model, strongest first."""
+    """Show the rules of a model, strongest first.
+
+    Examples:
+      basketry rules model --sort confidence --top 10
+      basketry rules model --item 85123A --output csv > rules.csv
+    """
+    from basketry.cli.rules_export import SORTABLE, select_rules, write_csv, write_json
+
+    if sort not in SORTABLE:
+        raise typer.BadParameter(f"cannot sort by {sort!r}; choose one of {list(SORTABLE)}",
+                                 param_hint="--sort")
+    with feedback() as live:
+        selection = select_rules(model_dir, sort=sort, top=top, item=item, stage=live.stage)
+    if output is RulesOutput.csv:
+        write_csv(selection, sys.stdout)
+    elif output is RulesOutput.json:
+        write_json(selection, sys.stdout)
+    else:
+        print_rules(selection, sort)
+
+
+def print_rules(selection: Any, sort: str) -> None:
+    """The chosen rules as a terminal table: items with their labels, p-values as 1e-300."""
     from rich.table import Table
 
-    if output not in ("table", "csv", "json"):
-        raise typer.BadParameter(f"{output!r}: choose table, csv or json", param_hint="--output")
-    frame, artifact = _rules_frame(model_dir)
-    if sort not in frame.columns or sort in ("antecedent", "consequent"):
-        measures = [c for c in frame.columns if c not in ("antecedent", "consequent")]
-        raise typer.BadParameter(f"cannot sort by {sort!r}; choose one of {measures}",
-                                 param_hint="--sort")
-    if item is not None:
-        mask = [item in a or item in c for a, c in zip(frame.antecedent, frame.consequent,
-                                                       strict=True)]
-        frame = frame[mask]
-    frame = frame.sort_values([sort, "count"], ascending=False, kind="stable").head(top)
-    if output == "csv":
-        frame.to_csv(sys.stdout, index=False)
-        return
-    if output == "json":
-        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
-        return
-    labels = dict(zip(artifact.items.column("item").to_pylist(),
-                      artifact.items.column("label").to_pylist(), strict=True))
-    table = Table(title=f"{len(frame)} rules of model {artifact.version} by {sort}")
+    from basketry.cli.rules_export import records
+
+    table = Table(title=f"{selection.rows.num_rows} of {selection.n_rules:,} rules of model "
+                        f"{selection.version} by {sort}")
     for name in ("antecedent", "consequent", "support", "confidence", "lift", "p_value"):
         table.add_column(name, justify="left" if name.endswith("ent") else "right")
-
-    def show(items: tuple[str, ...]) -> str:
-        return ", ".join(f"{i} ({labels[i]})" if labels.get(i) else i for i in items)
-
-    for row in frame.itertuples():
-        table.add_row(show(row.antecedent), show(row.consequent), f"{row.support:.4f}",
-                      f"{row.confidence:.3f}", f"{row.lift:.2f}", f"{row.p_value:.2g}")
+    for record in records(selection):
+        shown = []
+        for side in ("antecedent", "consequent"):
+            labels = record.get(f"{side}_labels") or [None] * len(record[side])
+            shown.append(", ".join(f"{i} ({label})" if label else i
+                                   for i, label in zip(record[side], labels, strict=True)))
+        # a stored 0 is a p-value below the smallest double (an underflow), not a certainty
+        p_value = f"{record['p_value']:.3g}" if record["p_value"] > 0 else "<5e-324"
+        table.add_row(*shown, f"{record['support']:.4f}", f"{record['confidence']:.3f}",
+                      f"{record['lift']:.2f}", p_value)
     console.print(table)
 
 
