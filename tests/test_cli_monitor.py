@@ -321,6 +321,23 @@ def test_performance_creates_no_store(tmp_path):
     assert not path.exists() and not path.parent.exists()
 
 
+@pytest.mark.usefixtures("no_receipt_margin")
+@pytest.mark.parametrize("damage", ["not json", '{"a": 1}', '["a", 2]', '[["a"]]', "null"])
+@pytest.mark.parametrize("command", ["performance", "drift"])
+def test_an_item_list_edited_by_hand_is_one_line(tmp_path, command, damage):
+    """A store whose stored answers were edited (or damaged) is named, not a crash."""
+    import sqlite3
+
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    _filled_store(db, tmp_path)
+    with sqlite3.connect(tmp_path / "m.db") as connection:
+        connection.execute("UPDATE recommendation_events SET returned = ?, basket = ? "
+                           "WHERE request_id = 'r3'", (damage, damage))
+    status, _, err = invoke("monitor", command, "--db", db, "--since", "2023-11-14",
+                            "--until", "2023-11-15", "--model", str(tmp_path / "model"))
+    assert_one_line(status, err, "not a JSON array of strings", "edited by hand")
+
+
 # -- monitor drift, report, watch ------------------------------------------------------------
 
 @pytest.mark.usefixtures("no_receipt_margin")

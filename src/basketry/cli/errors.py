@@ -34,6 +34,7 @@ KNOWN_ERRORS = frozenset({
     "basketry.model.errors.ModelError",
     "basketry.training.registry.RegistryError",
     "basketry.training.retrain.RetrainError",
+    "basketry.training.assessment.AssessmentError",
     "basketry.simulation.replay.SimulationError",
     "basketry.training.tracking.TrackingError",
     "basketry.training.tune.GridError",
@@ -43,6 +44,7 @@ KNOWN_ERRORS = frozenset({
     "basketry.monitoring.orders.OrderError",
     "basketry.monitoring.settings.MonitorSettingsError",
     "basketry.monitoring.store.MonitorStoreError",
+    "basketry.monitoring.schema.DamagedRowError",
     "basketry.monitoring.windows.WindowError",
     "basketry.monitoring.performance.PerformanceError",
 })

@@ -21,7 +21,28 @@ from typing import Any
 import sqlalchemy as sa
 
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-decode_items = json.loads
+_loads = json.loads
+
+
+class DamagedRowError(ValueError):
+    """A stored item list that is not what basketry writes (a JSON array of strings): the
+    store was edited by hand or damaged."""
+
+
+def decode_items(text: Any) -> list[str]:
+    """An item-list column back to its items; :class:`DamagedRowError` (one line) when the
+    stored value is not a JSON array of strings."""
+    try:
+        items = _loads(text)
+    except (TypeError, ValueError):
+        items = None
+    if type(items) is not list or not all(type(item) is str for item in items):
+        shown = repr(text)
+        raise DamagedRowError(
+            "the monitoring store holds an item list that is not a JSON array of strings "
+            f"({shown[:60]}{'…' if len(shown) > 60 else ''}): it was edited by hand or "
+            "damaged; delete the damaged rows or restore the store from a backup")
+    return items
 
 
 def encode_items(items: Sequence[str], _cat: Any = "".join, _sep: Any = '","'.join) -> str:
