@@ -150,22 +150,54 @@ class Printer:
                           highlight=False)
 
 
+#: Rankers in words (the table's first column stays narrow enough for 80 columns).
+RANKER_NAMES = {"model": "model", "max_confidence": "max-confidence", "item_knn": "item-kNN",
+                "popularity": "popularity", "random": "random"}
+#: The scoring methods in words.
+SCORING_NAMES = {"smoothed": "smoothed confidence",
+                 "one_scale": "smoothed confidence, on one scale with popular items",
+                 "lift_product": "product of smoothed lifts", "confidence": "rule confidence",
+                 "lift": "rule lift"}
+_SETTING_NAMES = {"prior_weight": "prior weight", "combine": "evidence combination weight"}
+#: The table's columns: header, metric, format; the last two only when the terminal is wide.
+_METRICS = (("HR@1", "hit_rate@1", "{:.3f}"), ("HR@5", "hit_rate@5", "{:.3f}"),
+            ("HR@10", "hit_rate@10", "{:.3f}"), ("NDCG@10", "ndcg@10", "{:.3f}"),
+            ("MRR", "mrr", "{:.3f}"), ("coverage", "item_coverage", "{:.0%}"),
+            ("fallback", "fallback_share", "{:.0%}"))
+_NARROW = 76  # below this width, coverage and fallback are left out
+
+
+def scoring_in_words(scoring: dict[str, Any], *, tuned: bool) -> str:
+    """``{'method': 'smoothed', 'prior_weight': 10.0, 'combine': 0.01}`` -> ``smoothed
+    confidence (prior weight 10, evidence combination 0.01)``."""
+    method = str(scoring.get("method", ""))
+    settings = [f"{_SETTING_NAMES.get(name, name)} {value:g}" if isinstance(value, int | float)
+                else f"{_SETTING_NAMES.get(name, name)} {value}"
+                for name, value in scoring.items() if name != "method"]
+    words = SCORING_NAMES.get(method, method) + (f" ({', '.join(settings)})" if settings else "")
+    return words + ("; tuned on a validation slice of the training part" if tuned else "")
+
+
 def print_evaluation(result: Any) -> None:
+    from rich import box
     from rich.table import Table
 
     split, queries = result.split.describe(), result.queries.describe()
+    metrics = _METRICS if console.width >= _NARROW else _METRICS[:-2]
+    # a simple box: the vertical rules would push the last columns past 80 characters
     table = Table(title=f"hide-one evaluation: {queries['n_queries']:,} queries from "
-                        f"{queries['n_eligible_baskets']:,} test baskets ({split['method']} split)")
-    columns = ("hit_rate@1", "hit_rate@5", "hit_rate@10", "ndcg@10", "mrr", "item_coverage",
-               "fallback_share")
-    table.add_column("ranker")
-    for name in ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR", "coverage", "fallback"):
-        table.add_column(name, justify="right")
-    for ranker, metrics in result.metrics.items():
-        table.add_row(ranker, *("–" if metrics.get(c) is None else f"{metrics[c]:.4f}"
-                                for c in columns))
+                        f"{queries['n_eligible_baskets']:,} test baskets ({split['method']} split)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ranker", no_wrap=True)
+    for header, _, _ in metrics:
+        table.add_column(header, justify="right", no_wrap=True)
+    for ranker, values in result.metrics.items():
+        table.add_row(RANKER_NAMES.get(ranker, ranker),
+                      *("–" if values.get(name) is None else form.format(values[name])
+                        for _, name, form in metrics))
     console.print(table)
-    console.print(f"scoring: {result.scoring}", highlight=False)
+    console.print(f"scoring: {scoring_in_words(result.scoring, tuned=result.tuning is not None)}",
+                  highlight=False)
     # said plainly when a baseline beats the rules on this data
     for sentence in result.report.get("verdict") or ():
         console.print(f"[bold yellow]note:[/] {sentence}", highlight=False)
