@@ -3,7 +3,7 @@ reads data prints. rich's progress module is imported only by the commands that 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,15 +18,25 @@ err_console = Console(stderr=True)
 
 
 @contextmanager
-def fraction_progress(description: str) -> Iterator[Callable[[float], None]]:
-    """A rich progress bar fed by a fraction-done callback (silent when not on a terminal)."""
+def fraction_progress(description: str, stages: Mapping[float, str] | None = None
+                      ) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar fed by a fraction-done callback (silent when not on a terminal).
+    ``stages`` names what is done from a fraction on (``{0.9: "rules"}``), so that a bar
+    standing still says why."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn()]
+    named = sorted((stages or {}).items())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(description, total=1.0)
-        yield lambda fraction: bar.update(task, completed=min(max(fraction, 0.0), 1.0))
+
+        def update(fraction: float) -> None:
+            fraction = min(max(fraction, 0.0), 1.0)
+            now = [text for start, text in named if fraction >= start - 1e-9]
+            bar.update(task, completed=fraction, description=now[-1] if now else description)
+
+        yield update
 
 
 class Feedback:

@@ -53,9 +53,11 @@ def mine(
             baskets = read_baskets(data, **read.reader_kwargs())
         print_read_report(baskets)
         miner = AssociationMiner(**params)
-        with fraction_progress("mining") as progress:
+        # the miner gives 90% to the itemsets, the rest to the rules and their measures
+        with fraction_progress("mining itemsets", {0.9: "rules and their measures"}) as progress:
             miner.fit(baskets, progress=progress)
-    path = save_model(out, miner, baskets, overwrite=overwrite)
+    with console.status(f"saving {len(miner.rules_arrays_):,} rules to {out}"):
+        path = save_model(out, miner, baskets, overwrite=overwrite)
     elapsed = time.perf_counter() - started
     console.print(
         f"mined {len(miner.frequent_itemsets_):,} frequent itemsets and "
