@@ -31,9 +31,9 @@ CustomerCol = Annotated[str | None, typer.Option(help="Customer column (optional
 QuantityCol = Annotated[str | None, typer.Option(help="Quantity column; rows <= 0 are dropped.")]
 LabelCol = Annotated[str | None, typer.Option(help="Item description column (optional).")]
 Sep = Annotated[str | None, typer.Option(
-    help="Item separator (basket lines) or CSV delimiter; \\t for a tab.")]
+    help="Item separator or CSV delimiter (\\t: tab).")]
 TimestampFormat = Annotated[str | None, typer.Option(
-    help="strftime format, e.g. '%d/%m/%Y %H:%M' (default: guessed from the first value).")]
+    help="strftime format, e.g. '%d/%m/%Y %H:%M' (default: guessed).")]
 Preset = Annotated[str | None, typer.Option(help="Column preset, e.g. online-retail.")]
 
 
@@ -65,7 +65,7 @@ class ReadOptions(OptionGroup):
 
 # ---- mining ----------------------------------------------------------------------------------
 MinSupport = Annotated[str, typer.Option(
-    help="A share of baskets with a point (0.01) or a basket count (25).",
+    help="Share (0.01) or count (25).",
     envvar="BASKETRY_MIN_SUPPORT")]
 MinConfidence = Annotated[float, typer.Option(help="In [0, 1].", envvar="BASKETRY_MIN_CONFIDENCE")]
 MinLift = Annotated[float | None, typer.Option(help="Keep rules with lift >= this.")]
@@ -74,20 +74,19 @@ MaxPValue = Annotated[float | None, typer.Option(
 MaxLen = Annotated[int | None, typer.Option(help="Longest itemset mined.")]
 Algorithm = Annotated[str, typer.Option(help="fpgrowth | apriori")]
 Consequents = Annotated[str | None, typer.Option(
-    help="Comma-separated items allowed as consequents.")]
+    help="Only these consequents (a,b,c).")]
 Antecedents = Annotated[str | None, typer.Option(
-    help="Comma-separated items allowed in antecedents.")]
-Exclude = Annotated[str | None, typer.Option(help="Comma-separated items to ignore.")]
+    help="Only these in antecedents (a,b,c).")]
+Exclude = Annotated[str | None, typer.Option(help="Items to ignore (a,b,c).")]
 MultiConsequent = Annotated[bool, typer.Option(
-    "--multi-consequent", help="Also rules with several items in the consequent.")]
+    "--multi-consequent", help="Also rules with several consequents.")]
 MaxItemsets = Annotated[int | None, typer.Option(help="Stop past this many itemsets.")]
 MaxRules = Annotated[int | None, typer.Option(help="Stop past this many rules.")]
 MemoryBudget = Annotated[str | None, typer.Option(
-    help="Memory mining may use: 4G, 512M or off (default: half of what is free); sets the "
-         "default --max-itemsets and --max-rules.",
+    help="Memory for mining: 4G, 512M or off.",
     envvar="BASKETRY_MEMORY_BUDGET")]
 Jobs = Annotated[int | None, typer.Option(
-    "--jobs", "-j", help="FP-Growth threads (default: one per core); never changes a result.",
+    "--jobs", "-j", help="Threads (default: one per core).",
     envvar="BASKETRY_JOBS")]
 
 
@@ -188,8 +187,7 @@ RegisteredModel = Annotated[str, typer.Option("--registered-model", "-m",
 
 
 DataStore = Annotated[str | None, typer.Option(
-    "--data-store", help="Where a tracked run keeps its data snapshot (for `models reproduce`): "
-    "a folder or a URL such as s3://bucket/prefix (default: $BASKETRY_HOME/data).",
+    "--data-store", help="Data snapshots: folder or URL.",
     envvar="BASKETRY_DATA_STORE", rich_help_panel=TRACKING)]
 
 

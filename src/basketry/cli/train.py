@@ -29,46 +29,43 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.",
                                       envvar="BASKETRY_MODEL_DIR")],
     test_days: Annotated[float | None, typer.Option(
-        help="Test on the last N days (default 30 with timestamps).")] = None,
+        help="Test on the last N days (30).")] = None,
     test_fraction: Annotated[float | None, typer.Option(
-        help="Test on this random share of baskets (default 0.2 without timestamps).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random split and sampling.")] = 0,
+        help="Or on a random share (0.2).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split.")] = 0,
     scoring: Annotated[str | None, typer.Option(
-        help="smoothed | one_scale | confidence | lift (default: smoothed or one_scale, "
-             "tuned on the training part).")] = None,
+        help="smoothed, one_scale, confidence or lift (default: tuned).")] = None,
     report: Annotated[Path | None, typer.Option(
-        help="Writes PREFIX.json and PREFIX.html (default: OUT-report).",
-        metavar="PREFIX")] = None,
+        help="Report PREFIX (default: OUT-report).", metavar="PREFIX")] = None,
     mining: MiningOptions = MiningOptions(),
     overwrite: Overwrite = False,
     track: Annotated[bool | None, typer.Option(
-        "--track/--no-track", help="Record the run in MLflow (default: when installed).",
+        "--track/--no-track", help="Record the run in MLflow.",
         envvar="BASKETRY_TRACK", rich_help_panel=TRACKING)] = None,
     register: Annotated[bool | None, typer.Option(
-        "--register/--no-register", help="Register a new version through the promotion gate "
-        "(default: when tracking).", rich_help_panel=TRACKING)] = None,
+        "--register/--no-register", help="Register a version (when tracking).",
+        rich_help_panel=TRACKING)] = None,
     registered_model: RegisteredModel = "basketry",
     force: Annotated[bool, typer.Option(
-        "--force", help="Promote even if the gate says no (recorded).",
+        "--force", help="Promote despite the gate.",
         rich_help_panel=TRACKING)] = False,
     tolerance: Annotated[float, typer.Option(
-        help="How much worse than the champion's HR@10 a new model may be.",
+        help="HR@10 a new model may lose.",
         rich_help_panel=TRACKING)] = 0.005,
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
     engine: EngineOptions = EngineOptions(),
     no_after_purchase: Annotated[bool, typer.Option(
-        "--no-after-purchase", help="Skip the sequential rules and the next-order "
-        "evaluation (on by default for data with customers and timestamps).")] = False,
+        "--no-after-purchase", help="No sequential rules (mined when the data has "
+        "customers and timestamps).")] = False,
     horizon_days: Annotated[float, typer.Option(
-        help="Sequential rules: a later order within this many days.")] = 30.0,
+        help="Sequential rules' horizon.")] = 30.0,
 ) -> None:
     """Split DATA, mine, evaluate against baselines; save the model and a report.
 
-    The test part is the last days (timestamps) or a random share; the rules are compared
-    with popularity, max-confidence and random rankers on hidden items.
-
-    Example: basketry train retail.csv -o model --preset online-retail --min-support 0.005
+    Examples:
+      basketry train sales.csv -o model --preset online-retail --min-support 0.005
+      basketry train baskets.dat -o model --test-fraction 0.2 --no-track
     """
     from basketry.training.next_order import after_purchase_with
     from basketry.training.pipeline import mining_with
