@@ -103,6 +103,20 @@ def test_a_history_without_order_times_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--policies", "never,sometimes"], "sometimes"),
+    (["--retrain-on", "whenever"], "whenever"),
+    (["--initial-months", "0"], "initial-months"),
+])
+def test_bad_options_are_one_line_before_any_work(tmp_path, args, needle):
+    out = tmp_path / "sim"
+    done = run("simulate", str(sample_path()), "--out", str(out), *args,
+               home=tmp_path / "home")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert needle in " ".join(done.stderr.split()) and "Traceback" not in done.stderr
+    assert not out.exists() and not (tmp_path / "home").exists()
+
+
 def test_the_drift_score_is_the_months_highest_statistic_over_its_threshold():
     from basketry.monitoring.drift_types import DriftResult
     from basketry.simulation.replay import drift_peak

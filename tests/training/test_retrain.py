@@ -121,6 +121,21 @@ def test_without_a_champion_there_is_nothing_to_retrain(champion, tmp_path):
     assert "no champion of 'other' to retrain" in " ".join(done.stderr.split())
 
 
+def test_an_unreachable_store_is_one_line_and_changes_nothing(champion):
+    """The monitoring store's orders are asked for and the store cannot be reached: one line
+    naming it, its password masked, and the registry as it was."""
+    _, home = champion
+    before = versions(home)
+    done = run(home, "retrain", SAMPLE, "--db",
+               "postgresql+psycopg2://shop:hunter2-secret@127.0.0.1:1/orders")
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = " ".join(done.stderr.split())
+    assert "127.0.0.1:1" in said and "hunter2-secret" not in said
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    assert versions(home) == before
+
+
 class Opened:
     def __init__(self, kind: str, version: str | None) -> None:
         self.kind, self.model_version = kind, version
