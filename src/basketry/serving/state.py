@@ -58,8 +58,8 @@ def _resolve_registry_ref(ref: str) -> Path:
     try:
         import mlflow
         import mlflow.artifacts
+        import yaml  # MLflow's own dependency
         from mlflow.exceptions import MlflowException
-        from mlflow.models import Model as MlflowModel
     except ImportError:
         raise ModelRefError(
             f"{ref!r}: registry references need MLflow: pip install 'basketry[mlflow]'"
@@ -84,11 +84,18 @@ def _resolve_registry_ref(ref: str) -> Path:
             if found is None:
                 raise ModelRefError(f"{ref!r}: version {version} has no MLmodel")
             local = found.parent
-        data = artifact_dir(local, MlflowModel.load(str(local)).flavors)
+        mlmodel = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
     except MlflowException as exc:
         raise ModelRefError(f"{ref!r}: {exc.message}") from None
     except OSError as exc:
         raise ModelRefError(f"{ref!r}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ModelRefError(f"{ref!r}: version {version}'s MLmodel is not YAML: "
+                            f"{' '.join(str(exc).split())}") from None
+    # the MLmodel file read as the YAML it is: MLflow's reader (mlflow.models.Model.load)
+    # imports pandas for the signature, which a serving install (basketry[serve,mlflow]) lacks
+    flavors = mlmodel.get("flavors") if isinstance(mlmodel, dict) else None
+    data = artifact_dir(local, flavors) if isinstance(flavors, dict) else None
     if data is None or not data.is_dir():
         raise ModelRefError(f"{ref!r}: version {version} is not a basketry model")
     return data.resolve()
