@@ -85,6 +85,17 @@ def _only(stage: list[dict[str, Any]], instruction: str) -> str:
     return str(values[0])
 
 
+def test_the_build_context_sends_what_the_build_copies_and_no_more() -> None:
+    ignore = (DEPLOY / "Containerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    allowed = {line[1:] for line in ignore if line.startswith("!")}
+    assert "*" in ignore  # everything else (.venv, .git, build/) stays out
+    copied = set()
+    for i in _instructions():
+        if i["instruction"] == "COPY" and "--from" not in i["value"]:
+            copied.update(i["value"].split()[:-1])
+    assert copied == allowed
+
+
 def test_the_image_runs_the_replica_tests_command_as_a_user_with_a_health_check() -> None:
     stage = _final_stage()
     assert json.loads(_only(stage, "CMD")) == SERVE_COMMAND
