@@ -14,3 +14,14 @@ def _isolated_basketry_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BASKETRY_MONITOR_CAPTURE", "false")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+
+
+@pytest.fixture
+def wide_console(monkeypatch):
+    """The commands' consoles 250 columns wide, whatever width they took when first imported
+    (rich fixes a console's width from COLUMNS at creation: a worker of a parallel run, or an
+    earlier test, may have created them narrower)."""
+    from basketry.cli import console as consoles
+
+    for console in (consoles.console, consoles.err_console):
+        monkeypatch.setattr(console, "_width", 250)

@@ -261,8 +261,7 @@ def _filled_store(db: str, tmp_path) -> str:
 
 
 @pytest.mark.usefixtures("no_receipt_margin")
-def test_performance_prints_the_replay_and_the_attribution(db, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
+def test_performance_prints_the_replay_and_the_attribution(db, tmp_path, wide_console):
     version = _filled_store(db, tmp_path)
     status, out, err = invoke("monitor", "performance", "--db", db, "--since", "2023-11-14",
                               "--until", "2023-11-15", "--model", str(tmp_path / "model"))
@@ -341,8 +340,7 @@ def test_an_item_list_edited_by_hand_is_one_line(tmp_path, command, damage):
 # -- monitor drift, report, watch ------------------------------------------------------------
 
 @pytest.mark.usefixtures("no_receipt_margin")
-def test_drift_prints_the_results_and_stores_them(db, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")
+def test_drift_prints_the_results_and_stores_them(db, tmp_path, wide_console):
     _filled_store(db, tmp_path)
     args = ("monitor", "drift", "--db", db, "--since", "2023-11-14", "--until", "2023-11-15",
             "--model", str(tmp_path / "model"))
