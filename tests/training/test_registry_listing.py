@@ -8,13 +8,13 @@ import pytest
 
 pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
 
-from basketry.training import registry_sqlite  # noqa: E402
-from basketry.training.registry import (  # noqa: E402
+from basketry.training import registry_sqlite
+from basketry.training.registry import (
     RegistryError,
     list_versions,
     list_versions_mlflow,
 )
-from basketry.training.tracking import client  # noqa: E402
+from basketry.training.tracking import client
 
 METRICS = {"hit_rate@10": "model.hit_rate_at_10",
            "popularity hit_rate@10": "popularity.hit_rate_at_10"}

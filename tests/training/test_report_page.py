@@ -142,9 +142,13 @@ def test_the_page_in_chromium(trained, tmp_path):
                 return {overflow: document.documentElement.scrollWidth - window.innerWidth,
                         svgs: document.querySelectorAll(".svg svg").length,
                         resources: performance.getEntriesByType("resource").length,
+                        // a sentence wider than its box (a long path) would be cut off
+                        clipped: [...document.querySelectorAll("main p")].filter(
+                          p => p.scrollWidth > p.clientWidth + 1).length,
                         tables: [...document.querySelectorAll("table")].map(
                           t => t.getBoundingClientRect().right)};""")
             assert shown["overflow"] <= 0 and shown["svgs"] == 2 and shown["resources"] == 0
+            assert shown["clipped"] == 0
             if width == 1280:  # every table fits without scrolling
                 assert max(shown["tables"]) <= 1280
             _screenshot(browser, tmp_path / f"report-{width}.png", width)

@@ -209,6 +209,7 @@ def report_html(report: dict[str, Any], *, rules: list[dict[str, Any]] | None = 
 
 
 _CSS = """
+#summary p { overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 6px 0; font-size: .85rem; }
 th, td { border-bottom: 1px solid #e4e7eb; padding: 4px 10px; text-align: right; }

@@ -128,8 +128,8 @@ def identical_sentence(metrics: dict[str, dict[str, Any]]) -> str:
     if not same:
         return ""
     names = " and ".join(LABELS[r] for r in same)
-    return (f"The model's figures are identical to {names}: its line (solid, round markers) "
-            f"lies on top of the dashed one.")
+    return (f"The model's figures are identical to {names}: its wide line with round markers "
+            f"lies under the dashed one.")
 
 
 def gate_sentences(registration: Any) -> list[str]:
