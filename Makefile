@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest workers (pytest-xdist); a test file's tests stay together on one worker (--dist
+# loadfile), so that its module fixtures (a trained model, DVC's virtualenv, a Spark session)
+# are made once
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test browser audit bench clean
 
@@ -48,8 +52,9 @@ test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
 	-$(BIN)/python scripts/audit_dependencies.py
-	$(BIN)/python -m pytest --durations=25
-	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining tests/model
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
+	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q \
+	  tests/data tests/mining tests/model
 
 ## audit: the installed dependencies against PyPI's advisories (fails on a known vulnerability;
 ## `make test` runs it too and reports without failing, see docs/operations.md)
