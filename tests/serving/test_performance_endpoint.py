@@ -99,6 +99,22 @@ def test_a_store_that_is_down_is_503_and_serving_goes_on(tmp_path: Path) -> None
         assert c.post("/v1/recommendations", json={"basket": ["a"]}).status_code == 200
 
 
+def test_a_store_edited_by_hand_is_503_naming_it_and_serving_goes_on(tmp_path: Path,
+                                                                     filled: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "m.db") as connection:
+        connection.execute("UPDATE recommendation_events SET returned = '[1, 2]' "
+                           "WHERE request_id = 'r3'")
+    with _client(tmp_path, filled) as c:
+        answer = c.get("/v1/monitoring/performance", params={
+            "since": "2023-11-14", "until": "2023-11-17"})
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "store_damaged"
+        assert "edited by hand" in answer.json()["message"]
+        assert c.post("/v1/recommendations", json={"basket": ["a"]}).status_code == 200
+
+
 def test_the_endpoint_is_in_the_openapi_document(tmp_path: Path, filled: str) -> None:
     with _client(tmp_path, filled) as c:
         spec = c.get("/openapi.json").json()

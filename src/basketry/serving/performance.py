@@ -78,6 +78,7 @@ class Reports:
                  until: float | None, query: Mapping[str, str],
                  snap: Snapshot | None) -> dict[str, Any]:
         from basketry.monitoring.performance import PerformanceError
+        from basketry.monitoring.schema import DamagedRowError
         from basketry.monitoring.store import MonitorStoreError
 
         try:
@@ -92,6 +93,8 @@ class Reports:
             raise ApiError(422, "invalid_parameter", str(exc), exc.field) from None
         except MonitorStoreError as exc:
             raise ApiError(503, "store_unavailable", str(exc).splitlines()[0]) from None
+        except DamagedRowError as exc:  # edited by hand: the report cannot be made from it
+            raise ApiError(503, "store_damaged", str(exc)) from None
 
 
 class PerformanceReports:
