@@ -248,3 +248,25 @@ def test_cli_mine_on_spark_writes_the_local_engines_artifact(tmp_path):
     basket = list(load_model(tmp_path / "local").recommend(["39", "48"], k=5).items)
     served = list(load_model(tmp_path / "spark").recommend(["39", "48"], k=5).items)
     assert [r.item for r in served] == [r.item for r in basket] and len(served) == 5
+
+
+@pytest.mark.slow  # train fits twice (the scoring's validation slice, the training part)
+def test_train_mines_on_spark_and_saves_the_local_engines_model(engine, tmp_path):
+    """train's fits (the scoring's validation slice, the training part) mined on Spark."""
+    import json
+
+    import basketry.data
+    from basketry.training.pipeline import mining_with
+    from basketry.training.workflow import train_workflow
+
+    sample = Path(basketry.data.__file__).parent / "sample" / "online_retail_sample.parquet"
+    params = dict(min_support=0.02, min_confidence=0.1)
+    train_workflow(sample, tmp_path / "local", mining=params, test_fraction=0.2)
+    with mining_with(engine.miner):
+        train_workflow(sample, tmp_path / "spark", mining=params, test_fraction=0.2)
+    manifests = [json.loads((tmp_path / d / "manifest.json").read_text())
+                 for d in ("local", "spark")]
+    assert manifests[0]["model_version"] == manifests[1]["model_version"]
+    assert manifests[0]["metrics"] == manifests[1]["metrics"]
+    assert (tmp_path / "spark" / "rules.parquet").read_bytes() == (
+        tmp_path / "local" / "rules.parquet").read_bytes()

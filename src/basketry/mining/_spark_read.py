@@ -21,6 +21,7 @@ import numpy as np
 
 from basketry.data import Baskets, DataError
 from basketry.data._presets import _FLAG, PRESETS, ROLES, _resolve_columns
+from basketry.mining._spark_session import spark_failure
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -176,6 +177,7 @@ def read_on_spark(spark: SparkSession, source: str | Path, *, format: str = "aut
     long-parquet, table); ``columns``: the ``*_col`` flags of the local reader.
     ``DataError`` (one line) for what the local reader refuses, a Parquet directory with
     mismatched schemas, or a source Spark cannot read."""
+    from py4j.protocol import Py4JError
     from pyspark.sql import functions as F
 
     source = str(source)
@@ -200,6 +202,9 @@ def read_on_spark(spark: SparkSession, source: str | Path, *, format: str = "aut
     rows = rows.withColumn("items", F.array_sort(F.array_distinct("items"))).cache()
     try:
         baskets = _to_driver(rows, labels, source, {**report, "engine": "spark"})
+    except Py4JError as exc:
+        rows.unpersist()
+        raise spark_failure(f"reading {source}", exc) from None
     except BaseException:
         rows.unpersist()
         raise

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 DEFAULT_MASTER = "local[*]"
+#: FPGrowth's trees are serialised recursively between stages: a long basket makes a deep tree
+#: and a StackOverflowError in a task with the JVM's default stack (found on the bundled Online
+#: Retail sample, baskets of up to 500 items); the tasks' threads get a larger one.
+THREAD_STACK = "-Xss64m"
 #: How long the master's address may take to answer before the engine gives up.
 CONNECT_TIMEOUT = 5.0
 
@@ -62,9 +66,12 @@ def import_pyspark() -> Any:
     return pyspark
 
 
-def resolve_master(master: str | None) -> str:
-    """The master given, else ``$SPARK_MASTER``, else ``local[*]``."""
-    return master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
+def resolve_master(master: str | None) -> str | None:
+    """The master given, else ``$SPARK_MASTER``, else the one ``spark-submit`` was given when
+    it runs this process (None: left to it), else ``local[*]``."""
+    if master or os.environ.get("SPARK_MASTER"):
+        return master or os.environ["SPARK_MASTER"]
+    return None if os.environ.get("PYSPARK_GATEWAY_PORT") else DEFAULT_MASTER
 
 
 def check_master(master: str, timeout: float = CONNECT_TIMEOUT) -> None:
@@ -99,7 +106,8 @@ def start_session(master: str | None = None, app_name: str = "basketry") -> Spar
     from pyspark.sql import SparkSession
 
     resolved = resolve_master(master)
-    check_master(resolved)
+    if resolved is not None:
+        check_master(resolved)
     digest = hashlib.sha256(_LOG4J2.encode()).hexdigest()[:12]
     log_conf = os.path.join(tempfile.gettempdir(), f"basketry-spark-log4j2-{digest}.properties")
     if not os.path.exists(log_conf):
@@ -107,18 +115,37 @@ def start_session(master: str | None = None, app_name: str = "basketry") -> Spar
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(_LOG4J2)
         os.replace(partial, log_conf)  # whole, whoever else starts Spark meanwhile
-    builder = (SparkSession.builder.master(resolved).appName(app_name)
+    builder = SparkSession.builder if resolved is None else SparkSession.builder.master(resolved)
+    builder = (builder.appName(app_name)
                .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.ui.enabled", "false")
+               # the web UI on a local run is a port opened for nothing; a cluster keeps it
+               .config("spark.ui.enabled", str(not (resolved or "").startswith("local")).lower())
                # timestamps read as the local reader reads them: naive, i.e. UTC
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.driver.extraJavaOptions",
-                       f"-Dlog4j2.configurationFile=file:{log_conf}"))
+                       f"-Dlog4j2.configurationFile=file:{log_conf} {THREAD_STACK}")
+               .config("spark.executor.extraJavaOptions", THREAD_STACK))
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # the JVM's failure, as one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MiningError(f"cannot start Spark on {resolved}: {first}") from None
+        where = resolved or "the spark-submit master"
+        raise MiningError(f"cannot start Spark on {where}: {first}") from None
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def spark_failure(what: str, exc: BaseException) -> MiningError:
+    """A failure of a Spark job (a Java exception through py4j) as one line."""
+    text = ""
+    java = getattr(exc, "java_exception", None)
+    try:
+        # the root cause names what failed (StackOverflowError, OutOfMemoryError, lost executor)
+        while java is not None and java.getCause() is not None:
+            java = java.getCause()
+        text = str(java.toString()) if java is not None else str(exc)
+    except Exception:  # the JVM itself is gone
+        text = type(exc).__name__
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return MiningError(f"Spark failed {what}: {first}")

@@ -28,7 +28,7 @@ from basketry.data.baskets import Baskets
 from basketry.mining._compiled import kernels
 from basketry.mining._params import MemoryBudget, check_max
 from basketry.mining._spark_read import SparkBaskets, read_on_spark
-from basketry.mining._spark_session import start_session
+from basketry.mining._spark_session import spark_failure, start_session
 from basketry.mining.errors import BudgetExceeded, MiningError
 from basketry.mining.estimator import AssociationMiner
 from basketry.mining.itemsets import FrequentItemsets, item_mask
@@ -133,6 +133,7 @@ class SparkAssociationMiner(AssociationMiner):
 
     def _itemsets(self, b: Baskets, budget: MemoryBudget,
                   progress: Callable[[float], None] | None) -> FrequentItemsets:
+        from py4j.protocol import Py4JError
         from pyspark.ml.fpm import FPGrowth
         from pyspark.sql import functions as F
 
@@ -154,8 +155,12 @@ class SparkAssociationMiner(AssociationMiner):
         items = frame.select("items").cache()
         found = None
         try:
+            # the mining is spread over numPartitions: by default the input's, one for a
+            # small file, which would leave every other core idle
+            partitions = max(engine.session.sparkContext.defaultParallelism,
+                             items.rdd.getNumPartitions())
             model = FPGrowth(itemsCol="items", minSupport=spark_min_support(min_count, n),
-                             minConfidence=1.0).fit(items)
+                             minConfidence=1.0, numPartitions=partitions).fit(items)
             found = model.freqItemsets
             if max_len is not None:
                 found = found.where(F.size("items") <= max_len)
@@ -173,6 +178,8 @@ class SparkAssociationMiner(AssociationMiner):
             started = time.perf_counter()
             table = found.toArrow()
             engine.timed("collect", started)
+        except Py4JError as exc:
+            raise spark_failure("mining", exc) from None
         finally:
             items.unpersist()
             if found is not None:
