@@ -29,7 +29,9 @@ from basketry.cli.registry import models_app
 
 app = typer.Typer(
     name="basketry",
-    help="Association rules from transaction histories, from raw sales to a served model.",
+    help="Association rules from transaction histories, from raw sales to a served model."
+         "\n\nExamples:\n  basketry demo\n  basketry train sales.csv -o model --min-support 0.01"
+         "\n  basketry serve --model model",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

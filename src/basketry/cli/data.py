@@ -21,7 +21,7 @@ def profile(
                        "JSON.")] = None,
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Validate DATA and print its profile and fingerprint as JSON (--html: as a page).
+    """Validate DATA; print its profile and fingerprint (--html: a page).
 
     The page: sizes, item frequencies and their long tail, basket sizes, time coverage.
 
@@ -77,7 +77,11 @@ def generate(
     group_rate: Annotated[float, typer.Option(
         help="Share of baskets that also hold items of one planted group.")] = 0.5,
 ) -> None:
-    """Write a synthetic transaction history (Zipf popularity, planted patterns, timestamps)."""
+    """Write a synthetic transaction history (Zipf, planted patterns).
+
+    Example:
+      basketry generate synthetic.parquet --baskets 20000 --items 500 --patterns 10
+    """
     from basketry.data.synthetic import SyntheticSpec
     from basketry.data.synthetic import generate as draw
     from basketry.data.synthetic_drift import parse_drift

@@ -33,9 +33,14 @@ def demo(
     host: Annotated[str, typer.Option(help="Where `make demo` will serve it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Where `make demo` will serve it.")] = 8000,
 ) -> None:
-    """The main job on the bundled sample: train with an offline evaluation, register the
-    model, apply the promotion gate, show rules and example recommendations of the model to
-    serve (the champion), and say how to serve it."""
+    """The main job on the bundled sample, from training to serving.
+
+    Train with an offline evaluation, register the model, apply the promotion gate, show
+    rules and recommendations of the champion, and say how to serve it.
+
+    Example:
+      basketry demo
+    """
     from basketry.data import sample_path
     from basketry.model import load_model
     from basketry.training.tracking import mlflow_available

@@ -22,11 +22,15 @@ def evaluate(
         "--metrics", help="Write the figures as JSON here (a DVC metrics file).")] = None,
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Split DATA as MODEL's training did (the split its manifest records), check that the
-    training part is the one MODEL was trained on, and measure MODEL on the test part against
-    max-confidence, item-kNN, popularity and random: the figures `train` printed.
+    """Measure a saved MODEL again on DATA's test part, as train did.
 
-    Example: basketry evaluate model data/sales.parquet --metrics reports/metrics.json"""
+    DATA is split as MODEL's training split it (refused if the training part is not the one
+    MODEL was trained on); MODEL is compared with max-confidence, item-kNN, popularity and
+    random: the figures `train` printed.
+
+    Example:
+      basketry evaluate model data/sales.parquet --metrics reports/metrics.json
+    """
     from basketry.cli.console import feedback
     from basketry.cli.targets import check_target
     from basketry.cli.train import Printer

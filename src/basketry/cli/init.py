@@ -26,9 +26,14 @@ def init(
         help="Registered model name (default: basketry).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite the project's files.")] = False,
 ) -> None:
-    """Write a basketry project: params.yaml (basketry train's parameters with their defaults,
-    commented) and, with --dvc, a DVC pipeline calling basketry. `git init` and `dvc init` are
-    yours: the command says which to run."""
+    """Write a project: params.yaml, and a DVC pipeline with --dvc.
+
+    params.yaml holds `basketry train`'s parameters with their defaults, commented. `git init`
+    and `dvc init` are yours: the command says which to run.
+
+    Example:
+      basketry init --dvc
+    """
     try:
         import yaml  # noqa: F401  (what writes the files; MLflow brings it)
     except ModuleNotFoundError:
@@ -68,5 +73,7 @@ def _train_params() -> list:  # list[basketry.training.project.Param]
     from basketry.training.project import Param
 
     command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
-    return [Param(key=p.opts[0].removeprefix("--"), default=p.default, help=p.help or "")
+    # the help as text: the command's help is escaped for rich markup (cli/help_text.py)
+    return [Param(key=p.opts[0].removeprefix("--"), default=p.default,
+                  help=(p.help or "").replace("\\[", "["))
             for p in command.params if p.opts[0].startswith("--")]

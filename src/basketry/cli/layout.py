@@ -32,7 +32,8 @@ def layout(
     categories: Annotated[Path | None, typer.Option(
         help="item,category lines and !together / !apart rules (docs/layout.md).")] = None,
     fixed: Annotated[Path | None, typer.Option(
-        help="Products that do not move: item,aisle[,position] lines.")] = None,
+        help="Products that do not move: lines of item, aisle and position (optional).")
+        ] = None,
     current: Annotated[Path | None, typer.Option(
         help="The store's current layout (the plan's CSV or layout.json): propose moves.")] = None,
     max_moves: Annotated[str | None, typer.Option(
@@ -47,7 +48,7 @@ def layout(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Directory to write layout.json, layout.csv (and moves.csv).")] = None,
     save_to_model: Annotated[bool, typer.Option(
-        help="Write layout.json into the model directory SOURCE.")] = False,
+        "--save-to-model", help="Write layout.json into the model directory SOURCE.")] = False,
     map_file: Annotated[Path | None, typer.Option(
         "--map", help="Draw the aisle map (.svg or .png).")] = None,
     graph_file: Annotated[Path | None, typer.Option(
@@ -56,8 +57,14 @@ def layout(
     output: Annotated[str, typer.Option("--output", help="table | json")] = "table",
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Place products bought together close to each other: aisles, aisle order, shelf order;
-    or, with --current, the moves that gain the most within a budget."""
+    """Place products bought together close to each other.
+
+    Aisles, aisle order and shelf order; or, with --current, the moves that gain the most
+    within a budget.
+
+    Example:
+      basketry layout model --aisles 12
+    """
     if output not in ("table", "json"):
         raise typer.BadParameter(f"{output!r}: choose table or json", param_hint="--output")
     from basketry.layout import (

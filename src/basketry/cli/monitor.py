@@ -19,16 +19,17 @@ if TYPE_CHECKING:
     from basketry.monitoring.catalog import ModelCatalog
     from basketry.monitoring.store import MonitorStore
 
-monitor_app = typer.Typer(help="Monitoring: completed orders in from a file, the online "
-                          "performance, drift, and the retention. Store: BASKETRY_MONITOR_DB, "
-                          "else $BASKETRY_HOME/monitoring.db.", no_args_is_help=True)
+monitor_app = typer.Typer(help="Monitoring: orders in, online performance, drift, retention."
+                          "\n\nStore: BASKETRY_MONITOR_DB, else $BASKETRY_HOME/monitoring.db."
+                          "\n\nExamples:\n  basketry monitor ingest orders.csv\n"
+                          "  basketry monitor drift --since 30d", no_args_is_help=True)
 
 #: Orders written per transaction by the ingest (progress is shown between them).
 INGEST_CHUNK = 5_000
 
 Db = Annotated[str | None, typer.Option(
     "--db", help="SQLAlchemy URL of the monitoring store (default: BASKETRY_MONITOR_DB, else "
-    "sqlite under $BASKETRY_HOME).", show_default=False)]
+    "sqlite under $BASKETRY_HOME).", show_default=False, rich_help_panel="Store")]
 
 
 # The reports' options, declared once (performance, drift, report; watch takes Window, Models).
@@ -82,9 +83,15 @@ def ingest(
     read: ReadOptions = ReadOptions(),
     db: Db = None,
 ) -> None:
-    """Load completed orders from DATA, one per transaction (id, time, items, customer),
-    all checked before any is written; an order already stored is left as it was. Customers
-    are stored as an HMAC under BASKETRY_MONITOR_CUSTOMER_KEY, without it not at all."""
+    """Load completed orders from DATA into the monitoring store.
+
+    One order per transaction (id, time, items, customer), all checked before any is written;
+    an order already stored is left as it was. Customers are stored as an HMAC under
+    BASKETRY_MONITOR_CUSTOMER_KEY, without it not at all.
+
+    Example:
+      basketry monitor ingest orders.parquet --preset online-retail
+    """
     from basketry.data import read_baskets
     from basketry.training.orders_in import orders_from_baskets
 
@@ -122,8 +129,14 @@ def retention(
     ] = None,
     db: Db = None,
 ) -> None:
-    """Delete the recommendation events and orders older than --days days (run it daily
-    from cron or a systemd timer); computed windows, drift results and alerts are kept."""
+    """Delete events and orders older than --days days.
+
+    Run it daily from cron or a systemd timer; computed windows, drift results and alerts are
+    kept.
+
+    Example:
+      basketry monitor retention --days 90
+    """
     from basketry.monitoring.store import MonitorStore
 
     settings = _settings(db)
@@ -172,10 +185,15 @@ def performance(
     output: Annotated[str, typer.Option(help="table or json.")] = "table",
     db: Db = None,
 ) -> None:
-    """The model's online performance per version and window: the offline hide-one protocol
-    replayed on the completed orders with the version that served them (HR@k, NDCG@k, 95%
-    intervals, coverage, fallback share) beside its offline figures, and, for orders that name
-    the recommendations shown, the share of recommended items bought (precision@k)."""
+    """The model's online performance per version and window.
+
+    The offline hide-one protocol replayed on the completed orders with the version that
+    served them (HR@k, NDCG@k, 95% intervals, coverage, fallback share) beside its offline
+    figures, and the share of recommended items bought (precision@k) where orders name them.
+
+    Example:
+      basketry monitor performance --since 30d --window week
+    """
     from basketry.model.protocol import KS
     from basketry.monitoring.performance import performance as measure
     from basketry.monitoring.windows import Window
@@ -231,10 +249,11 @@ def drift(
     model: Models = None,
     false_alarm_rate: Annotated[float, typer.Option(
         min=0.0001, max=0.5, help="Share of windows without change that may alarm (the data "
-        "drift thresholds are calibrated for it).")] = 0.01,
+        "drift thresholds are calibrated for it).", rich_help_panel="Thresholds")] = 0.01,
     fdr: Annotated[float, typer.Option(
         min=0.0001, max=0.5, help="False discovery rate of the per-rule confidence tests "
-        "(also the bound on windows without change alarming).")] = 0.01,
+        "(also the bound on windows without change alarming).",
+        rich_help_panel="Thresholds")] = 0.01,
     recompute: Annotated[bool, typer.Option(
         help="Compute every window again instead of reusing the stored closed ones.")] = False,
     all_results: Annotated[bool, typer.Option(
@@ -242,10 +261,16 @@ def drift(
     output: Annotated[str, typer.Option(help="table or json.")] = "table",
     db: Db = None,
 ) -> None:
-    """Data and concept drift per model version and window, against each version's training
-    reference: item and basket-size distributions of orders and requests, unknown items, new
-    top items, rules whose confidence fell, broken rules among the served recommendations, and
-    a change detector on the online hit rate. Results are stored; alerts are raised."""
+    """Data and concept drift per model version and window.
+
+    Against each version's training reference: item and basket-size distributions, unknown
+    items, new top items, rules whose confidence fell, broken rules among the served
+    recommendations, and a change detector on the online hit rate. Results are stored; alerts
+    are raised.
+
+    Example:
+      basketry monitor drift --since 30d --window day
+    """
     from basketry.monitoring.drift import DriftSettings
     from basketry.monitoring.drift import drift as detect
     from basketry.monitoring.windows import Window
@@ -305,25 +330,32 @@ def watch(
     once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
     metrics_port: Annotated[int, typer.Option(
         min=0, max=65535, help="Serve Prometheus metrics (alerts open and raised per kind, "
-        "webhook deliveries, cycles) on 127.0.0.1:PORT/metrics; 0: none.")] = 0,
-    metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")
-                            ] = "127.0.0.1",
+        "webhook deliveries, cycles) on this port, path /metrics; 0: none.",
+        rich_help_panel="Metrics")] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.",
+                                              rich_help_panel="Metrics")] = "127.0.0.1",
     retrain: Annotated[bool, typer.Option(
         "--retrain/--no-retrain", help="When a cycle opens alerts, run `basketry retrain "
-        "RETRAIN_ARGS` (at most once per --retrain-cooldown). Env: BASKETRY_RETRAIN.",
-        envvar="BASKETRY_RETRAIN")] = False,
+        "RETRAIN_ARGS` (at most once per cooldown).",
+        envvar="BASKETRY_RETRAIN", rich_help_panel="Retraining")] = False,
     retrain_args: Annotated[str, typer.Option(
         help="The arguments of that `basketry retrain`, e.g. \"sales.parquet --preset "
-        "online-retail --days 180\". Env: BASKETRY_RETRAIN_ARGS.",
-        envvar="BASKETRY_RETRAIN_ARGS")] = "",
+        "online-retail --days 180\".",
+        envvar="BASKETRY_RETRAIN_ARGS", rich_help_panel="Retraining")] = "",
     retrain_cooldown: Annotated[str, typer.Option(
-        help="Least time between two retrains started by alerts (90m, 24h, 7d).")] = "24h",
+        help="Least time between two retrains started by alerts (90m, 24h, 7d).",
+        rich_help_panel="Retraining")] = "24h",
     db: Db = None,
 ) -> None:
-    """Every --interval: the online performance, the drift and the alerts (stored, logged,
-    posted to BASKETRY_MONITOR_WEBHOOK_URL), until stopped (SIGTERM or Ctrl-C end it cleanly).
-    With --retrain, an alert sends the champion back through training. One watcher per
-    machine: a second one exits saying so."""
+    """Every --interval: performance, drift and alerts, until stopped.
+
+    Alerts are stored, logged and posted to BASKETRY_MONITOR_WEBHOOK_URL; SIGTERM or Ctrl-C
+    end it cleanly. With --retrain, an alert sends the champion back through training. One
+    watcher per machine.
+
+    Example:
+      basketry monitor watch --interval 1h --retrain
+    """
     import shlex
     import threading
 
@@ -420,9 +452,14 @@ def report(
                       ] = "html",
     db: Db = None,
 ) -> None:
-    """The monitoring page as a static report: traffic and latency, online HR per version
-    beside its offline figure, drift per window with its threshold, the top drifting items,
-    broken rules, alerts (as stored by `monitor drift` or `monitor watch`)."""
+    """The monitoring page as a static report (HTML or JSON).
+
+    Traffic and latency, online HR per version beside its offline figure, drift per window
+    with its threshold, the top drifting items, broken rules, alerts.
+
+    Example:
+      basketry monitor report --since 30d --out report.html
+    """
     from basketry.monitoring.dashboard import dashboard_data
     from basketry.monitoring.windows import Window
 

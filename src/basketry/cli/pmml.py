@@ -20,9 +20,14 @@ def export_command(
         "-k", help="Ranked recommendations the PMML Output declares for PMML scorers.")] = 5,
     overwrite: Overwrite = False,
 ) -> None:
-    """Write a model as a PMML 4.4 AssociationModel: items, itemsets and rules with support,
-    confidence, lift and leverage; the rest in basketry Extension elements, so that
-    `basketry import` restores the model exactly."""
+    """Write a model as a PMML 4.4 AssociationModel.
+
+    Items, itemsets and rules with support, confidence, lift and leverage; the rest in
+    basketry Extension elements, so that `basketry import` restores the model exactly.
+
+    Example:
+      basketry export model --out model.pmml
+    """
     from basketry.training.pmml import export_pmml
 
     if fmt.lower() != "pmml":
@@ -38,8 +43,13 @@ def import_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
     overwrite: Overwrite = False,
 ) -> None:
-    """Read a PMML 4.4 AssociationModel written by `basketry export` back into a model
-    directory (nothing is written if the document is refused)."""
+    """Read a PMML file written by `basketry export` into a model.
+
+    Nothing is written if the document is refused.
+
+    Example:
+      basketry import model.pmml --out model
+    """
     from basketry.model import read_manifest
     from basketry.training.pmml import import_pmml
 

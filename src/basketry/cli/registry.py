@@ -15,14 +15,19 @@ from basketry.cli.console import console
 from basketry.cli.errors import EXIT_INCONSISTENT
 from basketry.cli.options import DataStore, Overwrite, ReadOptions, RegisteredModel, option_groups
 
-models_app = typer.Typer(help="The model registry (MLflow): versions, champion, promotion, "
-                         "rollback. Store: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db.",
+models_app = typer.Typer(help="The model registry (MLflow): versions, champion, rollback."
+                         "\n\nStore: MLFLOW_TRACKING_URI, else $BASKETRY_HOME/mlflow.db."
+                         "\n\nExamples:\n  basketry models list\n  basketry models promote 3",
                          no_args_is_help=True)
 
 
 @models_app.command(name="list")
 def models_list(name: RegisteredModel = "basketry") -> None:
-    """The versions of the registered model, newest first, with aliases and HR@10."""
+    """The versions of the registered model, newest first.
+
+    Example:
+      basketry models list
+    """
     from rich.table import Table
 
     from basketry.training.registry import MAIN_METRIC, list_versions
@@ -45,7 +50,11 @@ def models_list(name: RegisteredModel = "basketry") -> None:
 @models_app.command(name="show")
 def models_show(version: Annotated[str, typer.Argument(help="Version number.")],
                 name: RegisteredModel = "basketry") -> None:
-    """One version as JSON: aliases, tags, run metrics, its model directory."""
+    """One version as JSON: aliases, tags, run metrics, model directory.
+
+    Example:
+      basketry models show 3
+    """
     from basketry.training.registry import show_version
 
     sys.stdout.write(json.dumps(show_version(version, name=name), indent=2) + "\n")
@@ -54,7 +63,11 @@ def models_show(version: Annotated[str, typer.Argument(help="Version number.")],
 @models_app.command(name="promote")
 def models_promote(version: Annotated[str, typer.Argument(help="Version number.")],
                    name: RegisteredModel = "basketry") -> None:
-    """Make VERSION the champion by hand (recorded as forced; no gate)."""
+    """Make VERSION the champion by hand (recorded as forced; no gate).
+
+    Example:
+      basketry models promote 3
+    """
     from basketry.training.registry import promote
 
     previous = promote(version, name=name)
@@ -64,7 +77,11 @@ def models_promote(version: Annotated[str, typer.Argument(help="Version number."
 
 @models_app.command(name="rollback")
 def models_rollback(name: RegisteredModel = "basketry") -> None:
-    """Point champion back at the previous champion (recorded as tags)."""
+    """Point champion back at the previous champion.
+
+    Example:
+      basketry models rollback
+    """
     from basketry.training.registry import rollback
 
     rolled_back, target = rollback(name=name)
@@ -77,8 +94,13 @@ def models_doctor(
         "--repair", help="Repair what is found (idempotent); without it, only report.")] = False,
     name: RegisteredModel = "basketry",
 ) -> None:
-    """Find half-finished registrations (a killed train, promote or rollback) and, with
-    --repair, put the registry back in order. Exit 0: consistent; 3: problems left."""
+    """Find half-finished registrations; --repair puts them in order.
+
+    A killed train, promote or rollback can leave one. Exit 0: consistent; 3: problems left.
+
+    Example:
+      basketry models doctor --repair
+    """
     from basketry.training.doctor import doctor
 
     report = doctor(name=name, repair=repair)
@@ -99,9 +121,13 @@ def models_reproduce(
         "--data-store", help="Look for the snapshot in this data store (a folder or an fsspec "
         "URL) instead of where the run recorded it.")] = None,
 ) -> None:
-    """Train VERSION again from the data snapshot and parameters its run recorded, and compare
-    the new artifact with the registered one file by file. Exit 0: the same checksums; 3: a
-    file differs."""
+    """Train VERSION again from its run's snapshot; compare the files.
+
+    Exit 0: the same checksums; 3: a file differs.
+
+    Example:
+      basketry models reproduce 3
+    """
     from basketry.cli.console import feedback
     from basketry.cli.targets import check_target
     from basketry.training.reproduce import reproduce
@@ -147,13 +173,16 @@ def models_register(
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
 ) -> None:
-    """Register MODEL, trained elsewhere (a DVC pipeline's train stage), as a new version:
-    DATA is split again as MODEL's training split it (refused if its training part is not
-    the one MODEL was trained on), MODEL is measured on the test part, the run is recorded
-    in MLflow with a snapshot of DATA, and the promotion gate compares MODEL with the
-    champion on that same test part.
+    """Register MODEL, trained elsewhere, through the promotion gate.
 
-    Example: basketry models register model data/sales.parquet --record reports/registration.json"""
+    DATA is split again as MODEL's training split it (refused if its training part is not the
+    one MODEL was trained on), MODEL is measured on the test part, the run is recorded in
+    MLflow with a snapshot of DATA, and the gate compares MODEL with the champion on that
+    same test part.
+
+    Example:
+      basketry models register model data/sales.parquet --record reports/registration.json
+    """
     from basketry.cli.console import feedback
     from basketry.cli.targets import check_target
     from basketry.cli.train import Printer, print_outcome

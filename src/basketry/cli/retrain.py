@@ -39,16 +39,20 @@ def retrain(
         help="How much worse than the champion on HR@10 the new model may be.")] = 0.005,
     seed: Annotated[int, typer.Option(help="Seed of the query sampling.")] = 0,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Model directory to write (default: a new one under "
-        "$BASKETRY_HOME/models).", show_default=False)] = None,
+        "--out", "-o", help="Model directory to write (default: a new one in the models "
+        "folder of BASKETRY_HOME).", show_default=False)] = None,
     db: Db = None,
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Retrain the champion with its own mining parameters on a newer window (the data, the
-    monitoring store's orders, or both), test on the most recent days against the champion on
-    the same days, register, and promote when the gate says so. A failure changes nothing.
+    """Retrain the champion on newer data; promote if the gate agrees.
 
-    Example: basketry retrain sales.parquet --preset online-retail --days 180"""
+    Its own mining parameters on a newer window (the data, the monitoring store's orders, or
+    both), tested on the most recent days against the champion on the same days. A failure
+    changes nothing.
+
+    Example:
+      basketry retrain sales.parquet --preset online-retail --days 180
+    """
     import numpy as np
 
     from basketry.cli.train import Printer, print_outcome

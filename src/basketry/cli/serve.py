@@ -70,7 +70,13 @@ def serve(
         "--verify/--no-verify",
         help="Verify model file checksums on load. Env: BASKETRY_VERIFY (on).")] = None,
 ) -> None:
-    """Serve recommendations over HTTP (uvicorn); every option also has a BASKETRY_* variable."""
+    """Serve recommendations over HTTP (uvicorn).
+
+    Every option also has a BASKETRY_* variable.
+
+    Example:
+      basketry serve --model model --port 8000
+    """
     # the parameters are named as Settings' fields; None: not given (the variable or default)
     options = dict(locals())
     from basketry.serving import Settings, SettingsError

@@ -32,15 +32,19 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the items hidden from the requests.")] = 0,
     retrain_on: Annotated[str, typer.Option(
         help="The alerts the alert policy retrains on: any, critical (the online HR below "
-        "the offline figure), or alert kinds (performance,rule_confidence,...).")] = "any",
+        "the offline figure), or alert kinds (performance, rule_confidence, ...).")] = "any",
     mining: MiningOptions = MiningOptions(),
     read: ReadOptions = ReadOptions(),
 ) -> None:
-    """Train on the first months, then replay each next month through `basketry serve`
-    (capture on, every order posted), monitor at each month's end, and retrain by policy:
-    never, every month, or when alerts open. Prints online HR@10 per month and policy.
+    """Replay months of orders through a model, retraining by policy.
 
-    Example: basketry simulate online_retail.parquet --preset online-retail --out sim/"""
+    Train on the first months, replay each next month through `basketry serve`, monitor at
+    each month's end and retrain never, every month, or when alerts open. Prints online HR@10
+    per month and policy.
+
+    Example:
+      basketry simulate online_retail.parquet --preset online-retail --out sim/
+    """
     from basketry.simulation.replay import Setup, replay
     from basketry.simulation.timeline import write_timeline
 

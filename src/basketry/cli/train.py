@@ -61,7 +61,10 @@ def train(
     horizon_days: Annotated[float, typer.Option(
         help="Sequential rules' horizon.")] = 30.0,
 ) -> None:
-    """Split DATA, mine, evaluate against baselines; save the model and a report.
+    """Train and evaluate a model on DATA; save it with a report.
+
+    DATA is split (the last days, or a random share), the training part mined, and the model
+    compared on the test part with max-confidence, item-kNN, popularity and random.
 
     Examples:
       basketry train sales.csv -o model --preset online-retail --min-support 0.005

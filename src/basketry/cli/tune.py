@@ -11,6 +11,7 @@ import typer
 from basketry.cli.console import console, feedback
 from basketry.cli.errors import refuse
 from basketry.cli.options import (
+    TRACKING,
     DataStore,
     EngineOptions,
     MiningOptions,
@@ -22,50 +23,56 @@ from basketry.cli.options import (
 from basketry.cli.targets import check_target
 from basketry.cli.train import Printer, print_registration
 
-GRID_HELP = (
-    "KEY=V1,V2,... one key per option, repeatable; every combination is a point. Keys: "
-    "min_support, min_confidence, min_lift, max_p_value, max_len (mining), scoring "
-    "(tuned | smoothed | one_scale | confidence | lift), prior_weight, combine (smoothed "
-    "and one_scale scoring). "
-    "E.g. --grid min_support=0.005,0.01 --grid scoring=tuned,confidence")
+GRID_HELP = "KEY=V1,V2,... (repeatable; keys below)."
 
 
 @option_groups
 def tune(
     data: Annotated[Path, typer.Argument(help="Transaction file (basket lines, CSV or Parquet).")],
-    grid: Annotated[list[str] | None, typer.Option("--grid", help=GRID_HELP)] = None,
+    grid: Annotated[list[str] | None, typer.Option("--grid", help=GRID_HELP,
+                                                    metavar="KEY=VALUES")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Write the best model (and its report) here.")] = None,
     test_days: Annotated[float | None, typer.Option(
-        help="Time split: test on the last N days (default 30 with timestamps).")] = None,
+        help="Test on the last N days (30).")] = None,
     test_fraction: Annotated[float | None, typer.Option(
-        help="Seeded random split: this share of baskets is the test part.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the random split and query sampling.")] = 0,
+        help="Or on a random share (0.2).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random split.")] = 0,
     scoring: Annotated[str | None, typer.Option(
-        help="Scoring of points the grid does not set: tuned (default) | smoothed | "
-             "one_scale | confidence | lift.")] = None,
+        help="Scoring where the grid sets none (default: tuned).")] = None,
     report: Annotated[Path | None, typer.Option(
-        help="Report path prefix (default: OUT-report next to the model).")] = None,
+        help="Report PREFIX (default: OUT-report).", metavar="PREFIX")] = None,
     mining: MiningOptions = MiningOptions(),
     overwrite: Overwrite = False,
     track: Annotated[bool | None, typer.Option(
-        "--track/--no-track", help="Record the sweep in MLflow: a parent run, a nested run per "
-        "point (default: when MLflow is installed).", envvar="BASKETRY_TRACK")] = None,
+        "--track/--no-track", help="Record the sweep in MLflow (a run per point).",
+        envvar="BASKETRY_TRACK", rich_help_panel=TRACKING)] = None,
     register: Annotated[bool, typer.Option(
-        "--register/--no-register", help="Register the best as a new version through the "
-        "promotion gate (needs tracking).")] = False,
+        "--register/--no-register", help="Register the best (needs tracking).",
+        rich_help_panel=TRACKING)] = False,
     registered_model: RegisteredModel = "basketry",
     force: Annotated[bool, typer.Option(
-        help="Promote the best to champion even if the gate says no (recorded).")] = False,
+        "--force", help="Promote despite the gate.", rich_help_panel=TRACKING)] = False,
     tolerance: Annotated[float, typer.Option(
-        help="How much worse than the champion on HR@10 the best may be.")] = 0.005,
+        help="HR@10 the best may lose.", rich_help_panel=TRACKING)] = 0.005,
     read: ReadOptions = ReadOptions(),
     data_store: DataStore = None,
     engine: EngineOptions = EngineOptions(),
 ) -> None:
-    """Sweep mining thresholds and the scoring rule over a grid: each point evaluated on a
-    validation slice of the training part (HR@10), the best refit and evaluated on the test
-    part; optionally saved (--out) and registered through the promotion gate (--register)."""
+    """Sweep mining thresholds and scoring over a grid; keep the best.
+
+    Each point is evaluated on a validation slice of the training part (HR@10); the best is
+    refit and evaluated on the test part, optionally saved (--out) and registered through the
+    promotion gate (--register). Every combination of the --grid values is a point.
+
+    Grid keys:
+      min_support, min_confidence, min_lift, max_p_value, max_len (mining)
+      scoring (tuned, smoothed, one_scale, confidence, lift)
+      prior_weight, combine (smoothed and one_scale scoring)
+
+    Example:
+      basketry tune sales.csv --grid min_support=0.005,0.01 --grid scoring=tuned,lift
+    """
     from basketry.training.pipeline import mining_with
     from basketry.training.tracking import mlflow_available
     from basketry.training.tune import parse_grid
