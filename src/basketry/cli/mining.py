@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from basketry.cli.console import console, feedback, fraction_progress, print_read_report
+from basketry.cli.console import console, err_console, fraction_progress, print_read_report
 from basketry.cli.options import (
     EngineOptions,
     MiningOptions,
@@ -33,7 +33,12 @@ def mine(
     read: ReadOptions = ReadOptions(),
     engine: EngineOptions = EngineOptions(),
 ) -> None:
-    """Read, validate and mine DATA; save the rules as a model directory."""
+    """Read, validate and mine DATA; save the rules as a model.
+
+    Examples:
+      basketry mine baskets.dat -o model --min-support 0.01 --min-confidence 0.2
+      basketry mine sales.csv -o model --preset online-retail --max-len 3
+    """
     from basketry.data import read_baskets
     from basketry.mining import AssociationMiner
     from basketry.training.artifact import save_model
@@ -96,8 +101,9 @@ def rules(
     if sort not in SORTABLE:
         raise typer.BadParameter(f"cannot sort by {sort!r}; choose one of {list(SORTABLE)}",
                                  param_hint="--sort")
-    with feedback() as live:
-        selection = select_rules(model_dir, sort=sort, top=top, item=item, stage=live.stage)
+    # on stderr: with --output csv > file, the terminal still shows what is being done
+    with err_console.status("reading the model") as status:
+        selection = select_rules(model_dir, sort=sort, top=top, item=item, stage=status.update)
     if output is RulesOutput.csv:
         write_csv(selection, sys.stdout)
     elif output is RulesOutput.json:
@@ -134,7 +140,11 @@ def recommend(
     items: Annotated[list[str], typer.Argument(help="Items in the basket.")],
     k: Annotated[int, typer.Option("-k", min=1, help="How many recommendations.")] = 5,
 ) -> None:
-    """Recommend items to add to a basket, with the rule behind each."""
+    """Recommend items to add to a basket, with the rule behind each.
+
+    Example:
+      basketry recommend model 22804 21232 -k 5
+    """
     from basketry.model import load_model
 
     model = load_model(model_dir)
