@@ -178,6 +178,9 @@ def test_tune_command_nested_runs_failed_point_and_registration(tracked, tmp_pat
     assert "beats popularity" in version.tags["basketry.gate"]
     assert str(client.get_model_version_by_alias("tuned", "champion").version) == "1"
     assert "registered tuned version 1: promoted to champion" in text
+    # the best's report page, written again after the registration, says so
+    assert "Registered as tuned version 1: the new champion." in \
+        (tmp_path / "best-report.html").read_text()
 
 
 @pytest.mark.parametrize(("args", "message"), [
