@@ -146,6 +146,12 @@ def test_demo_trains_registers_gates_and_serves_the_champion(tmp_path, monkeypat
         text = " ".join(result.output.split())
         assert f"registered basketry version {run}: promoted to champion" in text
         assert "beats popularity" in text
+        # the evaluation table fits 80 columns, rankers whole, the scoring said in words
+        table = [line for line in result.output.splitlines()
+                 if "HR@10" in line or line.strip().startswith(("max-confidence ", "item-kNN "))]
+        assert len(table) == 3 and all(len(line) <= 80 for line in table), table
+        assert not any("…" in line for line in table)
+        assert "scoring: " in text and "{'method'" not in text
         if run == 2:
             assert "not worse than champion v1" in text  # gated against the champion
         assert ref.read_text().strip() == "models:/basketry@champion"

@@ -104,3 +104,26 @@ def test_top_indices_equal_a_stable_descending_sort():
                                                -count[i], i))
     for top in (1, 7, 300, 2_000, 5_000):
         assert top_indices(key, count, top).tolist() == full[:top]
+
+
+def test_rows_and_mentions_across_row_groups(tmp_path):
+    """Rules files of millions of rows have many row groups: the chosen rows are read from
+    theirs, in the order asked."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from basketry.cli.rules_export import _mentions, _read_rows
+
+    n = 50
+    table = pa.table({"antecedent": [[i % 7, 7 + i % 3] for i in range(n)],
+                      "consequent": [[10 + i % 5] for i in range(n)],
+                      "lift": [float(i) for i in range(n)]})
+    path = tmp_path / "rules.parquet"
+    pq.write_table(table, path, row_group_size=8)
+    rules = pq.ParquetFile(path)
+    assert rules.num_row_groups > 5
+    wanted = np.array([49, 3, 17, 8, 40, 0])
+    assert _read_rows(rules, wanted).column("lift").to_pylist() == [49.0, 3.0, 17.0, 8.0, 40.0,
+                                                                     0.0]
+    assert _mentions(rules, 8).tolist() == [i for i in range(n) if i % 3 == 1]
+    assert _mentions(rules, 12).tolist() == [i for i in range(n) if i % 5 == 2]

@@ -63,12 +63,16 @@ def _mentions(rules: pq.ParquetFile, item_id: int) -> np.ndarray:
     import pyarrow.compute as pc
 
     found = np.zeros(rules.metadata.num_rows, dtype=bool)
-    table = rules.read(columns=["antecedent", "consequent"])
-    for name in ("antecedent", "consequent"):
-        column = table.column(name).combine_chunks()
-        values = pc.list_flatten(column).to_numpy()
-        parents = pc.list_parent_indices(column).to_numpy()
-        found[parents[values == item_id]] = True
+    start = 0
+    # a row group at a time: the item lists of millions of rules never sit in memory at once
+    for group in range(rules.num_row_groups):
+        table = rules.read_row_group(group, columns=["antecedent", "consequent"])
+        for name in ("antecedent", "consequent"):
+            column = table.column(name).combine_chunks()
+            values = pc.list_flatten(column).to_numpy()
+            parents = pc.list_parent_indices(column).to_numpy()
+            found[start + parents[values == item_id]] = True
+        start += table.num_rows
     return np.flatnonzero(found)
 
 
