@@ -70,7 +70,6 @@ def train(
       basketry train sales.csv -o model --preset online-retail --min-support 0.005
       basketry train baskets.dat -o model --test-fraction 0.2 --no-track
     """
-    from basketry.training.next_order import after_purchase_with
     from basketry.training.pipeline import mining_with
     from basketry.training.tracking import mlflow_available
     from basketry.training.workflow import report_prefix, train_workflow
@@ -87,14 +86,14 @@ def train(
     if test_days is not None and test_fraction is not None:
         raise refuse("give either --test-days or --test-fraction, not both")
     check_train_targets(data, out, prefix, overwrite=overwrite)
-    with miners as factory, mining_with(factory), \
-            after_purchase_with(not no_after_purchase, horizon_days), feedback() as live:
+    with miners as factory, mining_with(factory), feedback() as live:
         outcome = train_workflow(
             data, out, mining=params, read_options=read.reader_kwargs(), report=prefix,
             test_days=test_days, test_fraction=test_fraction, seed=seed, scoring=scoring,
             overwrite=overwrite, track=track, register=register,
             registered_model=registered_model, force=force, tolerance=tolerance,
-            events=Printer(live), data_store=data_store)
+            events=Printer(live), data_store=data_store,
+            after_purchase=not no_after_purchase, horizon_days=horizon_days)
     print_outcome(outcome)
 
 
@@ -196,7 +195,8 @@ def print_evaluation(result: Any) -> None:
                       *("–" if values.get(name) is None else form.format(values[name])
                         for _, name, form in metrics))
     console.print(table)
-    console.print(f"scoring: {scoring_in_words(result.scoring, tuned=result.tuning is not None)}",
+    tuned = getattr(result, "tuning", None) is not None
+    console.print(f"scoring: {scoring_in_words(result.scoring, tuned=tuned)}",
                   highlight=False)
     # said plainly when a baseline beats the rules on this data
     for sentence in result.report.get("verdict") or ():
