@@ -76,3 +76,11 @@ def test_the_command_list_gives_each_command_one_line():
 def test_help_text_is_not_read_as_markup():
     """`pip install 'basketry[spark]'` keeps its extra (rich read ``[spark]`` as a style)."""
     assert "basketry[spark]" in _help(["mine"])
+
+
+def test_examples_keep_their_indent():
+    """Examples stand out from the text, also when they follow the first line directly."""
+    for path in (["rules"], ["monitor", "drift"], []):
+        lines = _help(path).splitlines()
+        example = next(i for i, line in enumerate(lines) if line.strip().startswith("Example"))
+        assert lines[example + 1].startswith("   basketry"), lines[example:example + 2]

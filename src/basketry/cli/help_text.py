@@ -30,9 +30,15 @@ def reflow(doc: str) -> str:
     """A docstring's paragraphs each on one line, but for those introduced by a colon."""
     import inspect
 
-    paragraphs = inspect.cleandoc(doc).split("\n\n")
-    return "\n\n".join(p if p.split("\n", 1)[0].endswith(":") else " ".join(p.split())
-                       for p in paragraphs)
+    paragraphs = [p if p.split("\n", 1)[0].endswith(":") else " ".join(p.split())
+                  for p in inspect.cleandoc(doc).split("\n\n")]
+    text = "\n\n".join(paragraphs)
+    if len(paragraphs) > 1 and paragraphs[1].split("\n", 1)[0].endswith(":"):
+        # typer dedents the text after the first paragraph as a docstring (inspect.cleandoc),
+        # which would take the examples' indent away when they come first: a blank first line
+        # keeps it (and is dropped by the same dedent)
+        text = text.replace("\n\n", "\n\n\n", 1)
+    return text
 
 
 def tidy_help(command: Any) -> None:
