@@ -13,7 +13,6 @@ from basketry.model import load_model
 from basketry.model.sequential import AfterPurchase
 from basketry.training.next_order import (
     NextOrderCases,
-    after_purchase_with,
     evaluate_next_order,
     next_order_cases,
 )
@@ -107,15 +106,16 @@ def test_train_says_why_it_cannot(shop):
     assert "random split" in result.report["after_purchase"]["skipped"]
 
 
-def test_the_command_settings_reach_every_fit(shop):
-    with after_purchase_with(False):
-        result = train_and_evaluate(shop, {"min_support": 0.02, "min_confidence": 0.1},
-                                    test_days=20, tune=False)
-    assert "after_purchase" not in result.report
-    with after_purchase_with(True, horizon_days=7):
-        result = train_and_evaluate(shop, {"min_support": 0.02, "min_confidence": 0.1},
-                                    test_days=20, tune=False)
-    assert result.report["after_purchase"]["sequential"]["horizon_days"] == 7.0
+def test_the_workflow_passes_the_settings_to_the_fit(shop, tmp_path):
+    from basketry.training.workflow import train_workflow
+
+    mining = {"min_support": 0.02, "min_confidence": 0.1}
+    off = train_workflow(shop, tmp_path / "off", mining=mining, test_days=20,
+                         scoring="smoothed", after_purchase=False)
+    assert "after_purchase" not in off.result.report and off.result.sequential is None
+    week = train_workflow(shop, tmp_path / "week", mining=mining, test_days=20,
+                          scoring="smoothed", horizon_days=7)
+    assert week.result.report["after_purchase"]["sequential"]["horizon_days"] == 7.0
 
 
 def test_train_refuses_a_horizon_of_zero_in_one_line(tmp_path):

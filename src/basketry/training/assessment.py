@@ -111,3 +111,14 @@ def mining_parameters(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     accepted = AssociationMiner().get_params()
     parameters = read_manifest(model_dir).get("parameters") or {}
     return {k: v for k, v in parameters.items() if k in accepted and v is not None}
+
+
+def recorded_after_purchase(model: Model) -> tuple[bool, float]:
+    """Whether the model carries the sequential part, and its horizon in days (what training
+    it again must ask for to give the same artifact)."""
+    from basketry.training.next_order import HORIZON_DAYS
+
+    sequential = (model.manifest.get("parameters") or {}).get("sequential")
+    if not sequential:
+        return False, HORIZON_DAYS
+    return True, float(sequential.get("horizon_days", HORIZON_DAYS))

@@ -12,9 +12,7 @@ The protocol is in docs/evaluation.md ("After the purchase").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,34 +30,18 @@ if TYPE_CHECKING:
     from basketry.training.pipeline import PreparedSplit
 
 __all__ = ["HORIZON_DAYS", "after_purchase_evaluation", "after_purchase_settings",
-           "after_purchase_with", "evaluate_next_order", "next_order_cases"]
-
-#: Whether ``train`` evaluates the moment after the purchase, and its horizon, for the block of
-#: :func:`after_purchase_with` (the command's flags) when the caller does not say.
-_SETTINGS: ContextVar[tuple[bool, float]] = ContextVar("basketry_after_purchase",
-                                                       default=(True, HORIZON_DAYS))
-
-
-@contextmanager
-def after_purchase_with(enabled: bool = True, horizon_days: float = HORIZON_DAYS
-                        ) -> Iterator[None]:
-    """Every train and tune fit in the block evaluates after the purchase (``enabled``) with
-    ``horizon_days``; a horizon <= 0 is refused (``MiningError``) before any work."""
-    if isinstance(horizon_days, bool) or not horizon_days > 0:
-        raise MiningError(f"the horizon must be a number of days > 0, got {horizon_days!r}")
-    token = _SETTINGS.set((bool(enabled), float(horizon_days)))
-    try:
-        yield
-    finally:
-        _SETTINGS.reset(token)
-
+           "evaluate_next_order", "next_order_cases"]
 
 def after_purchase_settings(enabled: bool | None, horizon_days: float | None
                             ) -> tuple[bool, float]:
-    """What a fit does after the purchase: the arguments given, else the block's settings."""
-    default_enabled, default_horizon = _SETTINGS.get()
-    return (default_enabled if enabled is None else enabled,
-            default_horizon if horizon_days is None else horizon_days)
+    """What a fit does after the purchase: on unless ``enabled`` is False, over
+    ``horizon_days`` (default :data:`HORIZON_DAYS`); a horizon <= 0 is refused
+    (``MiningError``, one line) before any work."""
+    horizon = HORIZON_DAYS if horizon_days is None else horizon_days
+    if isinstance(horizon, bool) or not horizon > 0:
+        raise MiningError(f"the horizon must be a number of days > 0, got {horizon!r}")
+    return (True if enabled is None else bool(enabled)), float(horizon)
+
 
 #: The rankers, in report order.
 NEXT_ORDER_RANKERS = ("sequential", "own_frequent", "co_purchase", "popularity")

@@ -286,7 +286,7 @@ def train_and_evaluate(
 ) -> TrainResult:
     """Split ``baskets``, tune the scoring (unless ``scoring`` is given or ``tune`` is off:
     then the given or default scoring), mine the training part, evaluate on the test part;
-    with ``after_purchase`` (default: on, or as ``next_order.after_purchase_with`` says), when
+    with ``after_purchase`` (default: on), when
     the data has customers and timestamps, also the sequential rules (``horizon_days``,
     default 30) and their next-order evaluation."""
     say = progress or (lambda _message: None)

@@ -57,7 +57,8 @@ def _plain(name: str, value: Any) -> Any:
 
 def training_record(snapshot: Snapshot, result: Any, mining: Mapping[str, Any], *,
                     test_days: float | None, test_fraction: float | None, seed: int,
-                    scoring: dict[str, Any] | None) -> dict[str, Any]:
+                    scoring: dict[str, Any] | None,
+                    after_purchase: tuple[bool, float] = (True, 30.0)) -> dict[str, Any]:
     """``reproduce.json``: the snapshot and what ``train_and_evaluate`` was given."""
     protocol = result.report.get("protocol", {})
     return {
@@ -69,6 +70,7 @@ def training_record(snapshot: Snapshot, result: Any, mining: Mapping[str, Any], 
             "scoring": scoring, "tune": True,
             "max_queries": protocol.get("max_queries"),
             "max_hidden_per_basket": protocol.get("max_hidden_per_basket"),
+            "after_purchase": after_purchase[0], "horizon_days": after_purchase[1],
         },
     }
 
@@ -77,14 +79,16 @@ def record_training_data(run: TrainingRun, baskets: Baskets, result: Any,
                          mining: Mapping[str, Any], *, model_dir: Path | None,
                          test_days: float | None, test_fraction: float | None, seed: int,
                          scoring: dict[str, Any] | None,
-                         store: str | os.PathLike[str] | None = None) -> Snapshot:
+                         store: str | os.PathLike[str] | None = None,
+                         after_purchase: tuple[bool, float] = (True, 30.0)) -> Snapshot:
     """Snapshot ``baskets`` into the data store and record it and the training parameters in
     ``run`` (see the module's description). ``SnapshotError`` (one line, naming the saved
     model ``model_dir`` when there is one to keep) when that fails."""
     try:
         snapshot = write_snapshot(baskets, store)
         record = training_record(snapshot, result, mining, test_days=test_days,
-                                 test_fraction=test_fraction, seed=seed, scoring=scoring)
+                                 test_fraction=test_fraction, seed=seed, scoring=scoring,
+                                 after_purchase=after_purchase)
     except SnapshotError as exc:
         kept = "" if model_dir is None else f"the model is saved at {model_dir}, "
         raise SnapshotError(f"{exc}; {kept}nothing was registered") from None
@@ -222,7 +226,10 @@ def reproduce(version: str, *, name: str = "basketry", out: str | os.PathLike[st
             test_fraction=params.get("test_fraction"), seed=int(params.get("seed") or 0),
             scoring=params.get("scoring"), tune=bool(params.get("tune", True)),
             max_queries=params.get("max_queries"),
-            max_hidden_per_basket=params.get("max_hidden_per_basket"), progress=say)
+            max_hidden_per_basket=params.get("max_hidden_per_basket"), progress=say,
+            # records made before the sequential part: trained without it
+            after_purchase=bool(params.get("after_purchase", False)),
+            horizon_days=params.get("horizon_days"))
         target = Path(out) if out is not None else tmp / "reproduced"
         path = save_trained(target, result, overwrite=overwrite)
         files = compare_models(registered, path)

@@ -156,6 +156,8 @@ def train_workflow(
     tolerance: float = 0.005,
     events: WorkflowEvents | None = None,
     data_store: PathLike | None = None,
+    after_purchase: bool | None = None,
+    horizon_days: float | None = None,
 ) -> TrainOutcome:
     """``basketry train`` from Python: read ``data`` (``read_options`` as for
     :func:`basketry.data.read_baskets`; or baskets already read), split it, mine the training
@@ -164,25 +166,29 @@ def train_workflow(
     save the model to ``out`` and the report (``report``.json/.html, default ``OUT-report``);
     with ``track``, record the run in MLflow with a snapshot of the baskets in ``data_store``
     (:mod:`basketry.training.reproduce`), and with ``register``, register the model as a
-    new version of ``registered_model`` through the promotion gate."""
+    new version of ``registered_model`` through the promotion gate. ``after_purchase``
+    (default on, for data with customers and timestamps) adds the sequential rules over
+    ``horizon_days`` (default 30) and their next-order evaluation."""
     from basketry.model import scoring_spec
+    from basketry.training.next_order import after_purchase_settings
 
     events = events or _Silent()
     _check_plan(track, register, test_days, test_fraction)
     out, prefix = Path(out), report_prefix(out, report)
     spec = None if scoring is None else scoring_spec(scoring)  # refused before any work
+    after = after_purchase_settings(after_purchase, horizon_days)
     run = _training_run(run_name=out.name) if track else None
     params = dict(mining)
     with _tracked(run, events):
         outcome = _train(data, out, prefix, params, read_options, spec, seed, test_days,
-                         test_fraction, overwrite, events)
+                         test_fraction, overwrite, events, after)
         outcome.run = run
         if run is not None:
             # the data record comes before the model is logged or registered: a failure here
             # registers nothing, and the saved model stays
             events.stage("recording the training data")
             _record_data(run, outcome.baskets, outcome.result, params, spec, seed, test_days,
-                         test_fraction, data_store, outcome.model_dir)
+                         test_fraction, data_store, outcome.model_dir, after)
             events.stage("tracking")
             run.log_training(outcome.result, params, outcome.model_dir, outcome.reports,
                              data=_data_name(data))
@@ -194,16 +200,28 @@ def train_workflow(
     return outcome
 
 
+def _after_purchase_of(result: TrainResult) -> tuple[bool, float]:
+    """Whether ``result`` holds the sequential part and its horizon (what training again must
+    ask for to give the same artifact)."""
+    from basketry.training.next_order import HORIZON_DAYS
+
+    part = result.sequential
+    if part is None:
+        return False, HORIZON_DAYS
+    return True, float(part.parameters.get("horizon_days", HORIZON_DAYS))
+
+
 def _record_data(run: TrainingRun, baskets: Baskets | None, result: TrainResult,
                  params: dict[str, Any], spec: dict[str, Any] | None, seed: int,
                  test_days: float | None, test_fraction: float | None,
-                 data_store: PathLike | None, model_dir: Path | None) -> None:
+                 data_store: PathLike | None, model_dir: Path | None,
+                 after: tuple[bool, float]) -> None:
     from basketry.training.reproduce import record_training_data
 
     assert baskets is not None
     record_training_data(run, baskets, result, params, model_dir=model_dir,
                          test_days=test_days, test_fraction=test_fraction, seed=seed,
-                         scoring=spec, store=data_store)
+                         scoring=spec, store=data_store, after_purchase=after)
 
 
 def _data_name(data: PathLike | Baskets) -> str | Path:
@@ -216,7 +234,7 @@ def _data_name(data: PathLike | Baskets) -> str | Path:
 def _train(data: PathLike | Baskets, out: Path, prefix: Path, params: dict[str, Any],
            read_options: Mapping[str, Any] | None, spec: dict[str, Any] | None, seed: int,
            test_days: float | None, test_fraction: float | None, overwrite: bool,
-           events: WorkflowEvents) -> TrainOutcome:
+           events: WorkflowEvents, after: tuple[bool, float] = (True, 30.0)) -> TrainOutcome:
     """Read, train, evaluate, save, report: everything ``train`` does before tracking."""
     from basketry.model import read_manifest
     from basketry.training.pipeline import save_trained, train_and_evaluate
@@ -231,7 +249,8 @@ def _train(data: PathLike | Baskets, out: Path, prefix: Path, params: dict[str, 
     events.stage("training")
     result = train_and_evaluate(baskets, params, test_days=test_days,
                                 test_fraction=test_fraction, seed=seed, scoring=spec,
-                                progress=events.stage)
+                                progress=events.stage, after_purchase=after[0],
+                                horizon_days=after[1])
     path = save_trained(out, result, overwrite=overwrite)
     result.report["model_version"] = read_manifest(path)["model_version"]
     result.report["seconds"] = round(time.perf_counter() - started, 3)
@@ -327,7 +346,8 @@ def _tune(run: TrainingRun | None, data: PathLike, grid: Grid, mining: dict[str,
         if path is not None:  # the best as train would make it: its mining and scoring
             events.stage("recording the training data")
             _record_data(run, baskets, result, sweep.best.point.mining, result.scoring, seed,
-                         test_days, test_fraction, data_store, outcome.model_dir)
+                         test_days, test_fraction, data_store, outcome.model_dir,
+                         _after_purchase_of(result))
         events.stage("tracking")
         log_sweep(run, sweep)
         if path is not None:
@@ -421,7 +441,12 @@ def register_workflow(model_dir: PathLike, data: PathLike | Baskets, *,
     promotion gate, the champion measured on the same split. ``record_out``: the
     registration as JSON (version, promoted, the gate's reasons)."""
     from basketry.model import load_model
-    from basketry.training.assessment import assess, mining_parameters, recorded_split
+    from basketry.training.assessment import (
+        assess,
+        mining_parameters,
+        recorded_after_purchase,
+        recorded_split,
+    )
     from basketry.training.registry import check_model_name
 
     events = events or _Silent()
@@ -446,7 +471,8 @@ def register_workflow(model_dir: PathLike, data: PathLike | Baskets, *,
     with _tracked(run, events):
         events.stage("recording the training data")
         _record_data(run, baskets, result, params, dict(result.scoring), how["seed"],
-                     how["test_days"], how["test_fraction"], data_store, model_dir)
+                     how["test_days"], how["test_fraction"], data_store, model_dir,
+                     recorded_after_purchase(model))
         events.stage("tracking")
         run.log_training(result, params, model_dir, (), data=_data_name(data))
         outcome.registration = _register(run, result, registered_model, tolerance, force,
