@@ -89,7 +89,7 @@ def render_page(title: str, subtitle: str, body: str, figures: Sequence[Figure])
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<link rel="icon" href="data:,">\n'  # no favicon request (a 404 in the console)
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style></head>\n"
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style></head>\n"
         '<body data-ready="false">\n'
         f'<header><h1>{escape(title)}</h1><p class="caption">{escape(subtitle)}</p></header>\n'
         f"<main>\n{body}\n{sections}\n</main>\n"
@@ -108,7 +108,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-_CSS = """
+CSS = """
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial,
   sans-serif; color: #1f2933; background: #f5f7fa; }
 header { padding: 14px 24px 8px; background: #fff; border-bottom: 1px solid #e4e7eb; }

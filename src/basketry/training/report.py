@@ -17,7 +17,7 @@ import numpy as np
 from basketry.training import report_figures as pictures
 from basketry.training import report_text as text
 from basketry.training.evaluate import RANKERS
-from basketry.training.pages import _CSS as SHELL_CSS
+from basketry.training.pages import CSS as SHELL_CSS
 from basketry.training.pages import cards_html, escape, write_text_atomic
 
 #: Rules listed on the page (the highest lift first).
