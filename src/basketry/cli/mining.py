@@ -54,8 +54,12 @@ def mine(
                                        master=engine.spark_master, say=console.print)
         print_read_report(baskets)
     else:
-        with console.status(f"reading {data}"):
-            baskets = read_baskets(data, **read.reader_kwargs())
+        if Path(data).is_dir():  # a directory of Parquet files reports the rows read
+            with fraction_progress(f"reading {data}") as progress:
+                baskets = read_baskets(data, progress=progress, **read.reader_kwargs())
+        else:
+            with console.status(f"reading {data}"):
+                baskets = read_baskets(data, **read.reader_kwargs())
         print_read_report(baskets)
         miner = AssociationMiner(**params)
         # the miner gives 90% to the itemsets, the rest to the rules and their measures
