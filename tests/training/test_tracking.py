@@ -85,6 +85,12 @@ def test_tracked_run_registry_gate_force_rollback_and_serving(tracked, tmp_path)
         for name in ("hit_rate_at_1", "hit_rate_at_10", "ndcg_at_10", "mrr", "precision_at_5"):
             assert metrics[f"{ranker}.{name}"] == pytest.approx(
                 manifest["metrics"][ranker][name.replace("_at_", "@")])
+    # the moment after the purchase (the sample has customers and times): its figures too
+    report = json.loads(out1.with_name(out1.name + "-report.json").read_text())
+    after = report["after_purchase"]["metrics"]
+    for ranker in ("sequential", "own_frequent", "co_purchase", "popularity"):
+        assert metrics[f"next_order.{ranker}.hit_rate_at_10"] == pytest.approx(
+            after[ranker]["hit_rate@10"])
     params = run.data.params
     assert params["mining.min_support"] == "0.02" and params["split.method"] == "time"
     assert params["scoring.method"] == "smoothed"

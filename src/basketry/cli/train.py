@@ -201,6 +201,38 @@ def print_evaluation(result: Any) -> None:
     # said plainly when a baseline beats the rules on this data
     for sentence in result.report.get("verdict") or ():
         console.print(f"[bold yellow]note:[/] {sentence}", highlight=False)
+    print_after_purchase(result.report.get("after_purchase"))
+
+
+#: The after-the-purchase rankers as the table names them.
+NEXT_ORDER_NAMES = {"sequential": "sequential + buy again", "own_frequent": "own most frequent",
+                    "co_purchase": "co-purchase, last order", "popularity": "popularity"}
+
+
+def print_after_purchase(after: dict[str, Any] | None) -> None:
+    """The next-order evaluation (the moment after the purchase), or why there is none."""
+    from rich import box
+    from rich.table import Table
+
+    if not after:
+        return
+    if "skipped" in after:
+        console.print(f"after the purchase: not evaluated ({after['skipped']})", highlight=False)
+        return
+    columns = (("HR@1", "hit_rate@1"), ("HR@5", "hit_rate@5"), ("HR@10", "hit_rate@10"),
+               ("recall@10", "recall@10"))
+    table = Table(title=f"after the purchase: the next order of {after['n_cases']:,} customers",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("ranker", no_wrap=True)
+    for header, _ in columns:
+        table.add_column(header, justify="right", no_wrap=True)
+    for ranker, values in after["metrics"].items():
+        table.add_row(NEXT_ORDER_NAMES.get(ranker, ranker),
+                      *("–" if values.get(name) is None else f"{values[name]:.3f}"
+                        for _, name in columns))
+    console.print(table)
+    for sentence in after.get("verdict") or ():
+        console.print(f"[bold yellow]note:[/] {sentence}", highlight=False)
 
 
 def print_registration(registration: Any) -> None:

@@ -517,6 +517,11 @@ class TrainingRun:
             params["data"] = str(data)
         self.log_params(params)
         metrics = flat_metrics(result.metrics)
+        after = report.get("after_purchase") or {}
+        if after.get("metrics"):  # the moment after the purchase: next_order.<ranker>.<metric>
+            metrics.update({f"next_order.{name}": value for name, value
+                            in flat_metrics(after["metrics"]).items()})
+            metrics["next_order.n_cases"] = float(after.get("n_cases", 0))
         metrics.update({f"queries.{k}": float(v) for k, v in result.queries.describe().items()})
         metrics.update({f"split.{k}": float(v) for k, v in split.items()
                         if k.startswith("n_") and isinstance(v, int | float)})
