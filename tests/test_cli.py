@@ -149,8 +149,10 @@ def test_demo_trains_registers_gates_and_serves_the_champion(tmp_path, monkeypat
         # the evaluation table fits 80 columns, rankers whole, the scoring said in words
         table = [line for line in result.output.splitlines()
                  if "HR@10" in line or line.strip().startswith(("max-confidence ", "item-kNN "))]
-        assert len(table) == 3 and all(len(line) <= 80 for line in table), table
+        # the hide-one table's header and two rows, and the after-the-purchase table's header
+        assert len(table) == 4 and all(len(line) <= 80 for line in table), table
         assert not any("…" in line for line in table)
+        assert "after the purchase: the next order of" in text
         assert "scoring: " in text and "{'method'" not in text
         if run == 2:
             assert "not worse than champion v1" in text  # gated against the champion
