@@ -63,11 +63,17 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def test_the_loop_replayed_month_by_month_through_the_server(tmp_path):
     out = tmp_path / "sim"
     done = run("simulate", str(sample_path()), "--out", str(out), "--initial-months", "1",
-               "--policies", "never,monthly", "--min-support", "0.02", "--min-confidence",
+               "--policies", "never,monthly,alert", "--retrain-on", "critical",
+               "--monthly-first", "1", "--min-support", "0.02", "--min-confidence",
                "0.2", home=tmp_path / "home")
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((out / "replay.json").read_text())
-    never, monthly = result["policies"]
+    never, monthly, alert = result["policies"]
+    assert result["monthly_first"] == 1
+    # the alert policy: every month for its first month, then only on a critical alert
+    assert alert["months"][0]["retrained"]
+    for month in alert["months"][1:]:
+        assert month["retrained"] == bool(month["critical"]), month
     assert [m["label"] for m in never["months"]] == [m["label"] for m in monthly["months"]]
     assert len(never["months"]) >= 3
     assert never["retrains"] == 0 and monthly["retrains"] == len(monthly["months"])

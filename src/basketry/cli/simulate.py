@@ -33,6 +33,9 @@ def simulate(
     retrain_on: Annotated[str, typer.Option(
         help="The alerts the alert policy retrains on: any, critical (the online HR below "
         "the offline figure), or alert kinds (performance, rule_confidence, ...).")] = "any",
+    monthly_first: Annotated[int, typer.Option(
+        min=0, help="The alert policy retrains every month for its first N months, then on "
+        "alerts.")] = 0,
     mining: MiningOptions = MiningOptions(),
     read: ReadOptions = ReadOptions(),
 ) -> None:
@@ -54,7 +57,8 @@ def simulate(
     setup = Setup(data=data, read_options=read.reader_kwargs(), out=out,
                   mining=mining.miner_params(), initial_months=initial_months,
                   policies=chosen, test_days=test_days, retrain_days=retrain_days,
-                  min_baskets=min_baskets, seed=seed, retrain_on=retrain_on)
+                  min_baskets=min_baskets, seed=seed, retrain_on=retrain_on,
+                  monthly_first=monthly_first)
     runs = replay(setup, say=lambda line: console.print(line, highlight=False))
     write_timeline(runs, out / "timeline.html", title=f"basketry simulate: {data.name}")
     from rich.table import Table

@@ -76,6 +76,9 @@ class Setup:
     #: the alerts the ``alert`` policy retrains on: ``any``, ``critical`` (the online
     #: performance below the offline figure), or a comma-separated list of alert kinds
     retrain_on: str = "any"
+    #: the alert policy retrains every month for its first N replayed months (a minimum
+    #: cadence while the training window is short), then on alerts
+    monthly_first: int = 0
 
 
 @dataclass
@@ -167,7 +170,7 @@ def replay(setup: Setup, say: Callable[[str], None] = print) -> list[PolicyRun]:
             runs.append(_run_policy(setup, policy, baskets, starts, say))
         (setup.out / "replay.json").write_text(json.dumps(
             {"data": str(setup.data), "initial_months": setup.initial_months,
-             "retrain_on": setup.retrain_on,
+             "retrain_on": setup.retrain_on, "monthly_first": setup.monthly_first,
              "policies": [r.to_json() for r in runs]}, indent=1, default=str) + "\n")
     return runs
 
@@ -222,14 +225,15 @@ def _run_policy(setup: Setup, policy: str, baskets: Baskets, starts: list[np.dat
                        test_days=setup.test_days, seed=setup.seed, track=True, register=True)
         with _server(home, setup.port) as server:
             for m in range(setup.initial_months, len(starts) - 1):
+                early = m - setup.initial_months < setup.monthly_first
                 run.months.append(_month(setup, policy, baskets, starts[m], starts[m + 1],
-                                         server, home, say))
+                                         server, home, say, early=early))
     return run
 
 
 def _month(setup: Setup, policy: str, baskets: Baskets, start: np.datetime64,
            end: np.datetime64, server: _Server, home: Path,
-           say: Callable[[str], None]) -> Month:
+           say: Callable[[str], None], *, early: bool = False) -> Month:
     from basketry.monitoring.alerts import Alerts
     from basketry.monitoring.catalog import ModelCatalog, model_directories, registry_roots
     from basketry.monitoring.performance import performance
@@ -290,7 +294,7 @@ def _month(setup: Setup, policy: str, baskets: Baskets, start: np.datetime64,
         f"({month.queries:,} queries; served by {', '.join(v[:8] for v in month.versions)}); "
         f"alerts opened: {', '.join(month.alerts) or 'none'}")
     triggers = _triggers(setup.retrain_on, month)
-    if policy == "monthly" or (policy == "alert" and triggers):
+    if policy == "monthly" or (policy == "alert" and (triggers or early)):
         _retrain(setup, end, month, server, say)
     return month
 
