@@ -46,15 +46,15 @@ browser:
 
 ## test: set up with test extras, then ruff, the import contracts, the dependency audit (reported,
 ## never failing the run: `make audit` fails on a finding) and the whole pytest suite
-## (with the kernels compiled ahead of time), then the data, mining and model tests again with
-## numba's JIT kernels (the fallback when the ahead-of-time ones are missing or stale)
+## (with the kernels compiled ahead of time, on PYTEST_WORKERS workers), then the data, mining
+## and model tests again with numba's JIT kernels (the fallback when the ahead-of-time ones are
+## missing or stale; on one worker: each worker would compile every kernel again)
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
 	-$(BIN)/python scripts/audit_dependencies.py
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
-	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q \
-	  tests/data tests/mining tests/model
+	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining tests/model
 
 ## audit: the installed dependencies against PyPI's advisories (fails on a known vulnerability;
 ## `make test` runs it too and reports without failing, see docs/operations.md)

@@ -15,7 +15,8 @@ pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
 from basketry.data import sample_path
 
 BASKETRY = str(Path(sys.executable).with_name("basketry"))
-TRAIN = ["train", str(sample_path()), "--test-days", "30", "--min-support", "0.02",
+TRAIN = ["train", str(sample_path()), "--no-after-purchase", "--test-days", "30",
+         "--min-support", "0.02",
          "--min-confidence", "0.2", "--scoring", "smoothed"]
 
 

@@ -97,11 +97,12 @@ def test_sweep_scores_on_validation_and_refits_the_best_as_train_does():
     # the tuned point chose its scoring as train's tuning does, on the same validation slice
     tuned = next(p for p in sweep.points if p.point.scoring == TUNED
                  and p.point.mining["min_support"] == 0.02)
-    trained = train_and_evaluate(baskets, {**BASE, "min_support": 0.02}, test_days=30)
+    trained = train_and_evaluate(baskets, {**BASE, "min_support": 0.02}, test_days=30,
+                                 after_purchase=False)
     assert tuned.scoring == trained.scoring and tuned.tuning == trained.tuning
     # the best, refit: the same figures as train with the best's parameters and scoring
     again = train_and_evaluate(baskets, sweep.best.point.mining, test_days=30,
-                               scoring=sweep.best.scoring)
+                               scoring=sweep.best.scoring, after_purchase=False)
     assert sweep.result.metrics == again.metrics
     assert sweep.result.report["sweep"]["best"] == sweep.best.point.index
     # same data and grid, same sweep
