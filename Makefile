@@ -48,13 +48,15 @@ browser:
 ## never failing the run: `make audit` fails on a finding) and the whole pytest suite
 ## (with the kernels compiled ahead of time, on PYTEST_WORKERS workers), then the data, mining
 ## and model tests again with numba's JIT kernels (the fallback when the ahead-of-time ones are
-## missing or stale; on one worker: each worker would compile every kernel again)
+## missing or stale; on one worker: each worker would compile every kernel again; without the
+## Spark engine's tests, whose mining runs in Spark's JVM)
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests bench scripts setup.py
 	$(BIN)/lint-imports
 	-$(BIN)/python scripts/audit_dependencies.py
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
-	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining tests/model
+	BASKETRY_KERNELS=jit $(BIN)/python -m pytest -q tests/data tests/mining tests/model \
+	  --ignore tests/mining/test_spark_engine.py
 
 ## audit: the installed dependencies against PyPI's advisories (fails on a known vulnerability;
 ## `make test` runs it too and reports without failing, see docs/operations.md)
