@@ -32,11 +32,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
 httpx = pytest.importorskip("httpx", reason="the test extra is not installed")
+
+from tests.monitoring.conftest import pg_url  # noqa: E402, F401  (the fixture)
 
 #: The command the serving image runs (deploy/Containerfile's CMD; tests/test_deploy_files.py
 #: holds the image to it): everything else comes from the environment.
@@ -125,22 +126,9 @@ def registry(tmp_path: Path) -> Registry:
 
 
 @pytest.fixture
-def monitor_db() -> Iterator[str]:
+def monitor_db(request: pytest.FixtureRequest) -> str:
     """The monitoring store both replicas write to: a fresh schema of the test database."""
-    import sqlalchemy as sa
-
-    base = _postgres()
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
+    return request.getfixturevalue("pg_url")
 
 
 def _free_port() -> int:
