@@ -90,6 +90,22 @@ def _windows(ptr, time, horizon):  # pragma: no cover - jit
 
 
 @numba.njit(cache=True)
+def _distinct_of(keys, owner, start, end, c):  # pragma: no cover - jit
+    """``keys[start:end]`` (one customer's) sorted and made distinct in place, each owned by
+    customer ``c``; the new end."""
+    if end <= start:
+        return end
+    seg = np.sort(keys[start:end])
+    v = start
+    for t in range(seg.shape[0]):
+        if t == 0 or seg[t] != seg[t - 1]:
+            keys[v] = seg[t]
+            owner[v] = c
+            v += 1
+    return v
+
+
+@numba.njit(cache=True)
 def _keys(ptr, lo, hi, u_ptr, u_val, b_ptr, b_val, n_items):  # pragma: no cover - jit
     """Per customer, the distinct ``unit * n_items + y``: a unit (an item, or a pair's index)
     of a followed order and an item ``y`` of an order within its horizon. Returns the keys,
@@ -126,15 +142,7 @@ def _keys(ptr, lo, hi, u_ptr, u_val, b_ptr, b_val, n_items):  # pragma: no cover
                 for t in range(m):
                     keys[w] = base + distinct[t]
                     w += 1
-        if w > start:
-            seg = np.sort(keys[start:w])
-            v = start
-            for t in range(seg.shape[0]):
-                if t == 0 or seg[t] != seg[t - 1]:
-                    keys[v] = seg[t]
-                    owner[v] = c
-                    v += 1
-            w = v
+        w = _distinct_of(keys, owner, start, w, c)
     return keys[:w], owner[:w]
 
 
@@ -158,15 +166,7 @@ def _order_pairs(ptr, lo, hi, b_ptr, b_val, n_items):  # pragma: no cover - jit
                 for q in range(p + 1, b_ptr[i + 1]):
                     keys[w] = b_val[p] * n_items + b_val[q]
                     w += 1
-        if w > start:
-            seg = np.sort(keys[start:w])
-            v = start
-            for t in range(seg.shape[0]):
-                if t == 0 or seg[t] != seg[t - 1]:
-                    keys[v] = seg[t]
-                    owner[v] = c
-                    v += 1
-            w = v
+        w = _distinct_of(keys, owner, start, w, c)
     return keys[:w], owner[:w]
 
 
