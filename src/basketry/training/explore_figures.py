@@ -12,6 +12,7 @@ import numpy as np
 
 from basketry.training.explore_data import RuleSelection, size_bin_labels
 from basketry.training.explore_graph import GroupedMatrix, RuleGraph
+from basketry.training.pages import figure_layout
 
 #: viridis at five stops: the lift colour scale of every figure (the static ones use viridis)
 VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
@@ -22,21 +23,9 @@ WIDTH_CLASSES = 4
 #: Item bars shown.
 TOP_ITEMS = 30
 
-_FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-         "size": 12, "color": "#1f2933"}
-
-
 def escape(text: object) -> str:
     """``text`` safe in plotly's text (which reads <b>, <br> and entities)."""
     return html.escape(str(text), quote=False)
-
-
-def _layout(**extra: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"font": _FONT, "hovermode": "closest", "autosize": True,
-                            "margin": {"l": 60, "r": 20, "t": 20, "b": 50},
-                            "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff"}
-    base.update(extra)
-    return base
 
 
 def _r(x: float, digits: int = 6) -> float:
@@ -63,7 +52,7 @@ def scatter_figure(selection: RuleSelection) -> dict[str, Any]:
                    "showscale": True, "colorbar": {"title": {"text": "lift"}},
                    "size": 8, "opacity": 0.85, "line": {"width": 0.5, "color": "#ffffff"}},
     }] if n else []
-    return {"data": data, "empty": "The model has no rule.", "layout": _layout(
+    return {"data": data, "empty": "The model has no rule.", "layout": figure_layout(
         xaxis={"title": {"text": "support"}, "type": "log", "gridcolor": "#e4e7eb"},
         yaxis={"title": {"text": "confidence"}, "gridcolor": "#e4e7eb"})}
 
@@ -94,7 +83,7 @@ def graph_figure(selection: RuleSelection, graph: RuleGraph) -> dict[str, Any]:
     support; colour: lift class), an arrow at each edge's middle with the rule on hover, and
     a slider showing the rules from a lift up (points of the items they link)."""
     if not graph.rules:
-        return {"data": [], "layout": _layout(), "empty": "The model has no rule."}
+        return {"data": [], "layout": figure_layout(), "empty": "The model has no rule."}
     lift = selection.lift[graph.rules]
     support = selection.support[graph.rules]
     bounds = lift_thresholds(lift)
@@ -170,7 +159,7 @@ def graph_figure(selection: RuleSelection, graph: RuleGraph) -> dict[str, Any]:
     steps = [{"label": f"{b:g}", "method": "restyle",
               "args": [{"visible": [o < 0 or o >= i for o in owner]}]}
              for i, b in enumerate(bounds)]
-    return {"data": traces, "layout": _layout(
+    return {"data": traces, "layout": figure_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
         sliders=[{"active": 0, "steps": steps, "x": 0.05, "len": 0.6, "y": 0,
@@ -184,7 +173,7 @@ def _short(text: str, limit: int = 22) -> str:
 def matrix_figure(matrix: GroupedMatrix) -> dict[str, Any]:
     """Antecedent groups × consequents: a bubble per cell, sized by support, coloured by lift."""
     if not matrix.cells:
-        return {"data": [], "layout": _layout(), "empty": "The model has no rule."}
+        return {"data": [], "layout": figure_layout(), "empty": "The model has no rule."}
     smax = max(c[4] for c in matrix.cells)
     hover = []
     for g, row, n, lift, support in matrix.cells:
@@ -202,7 +191,7 @@ def matrix_figure(matrix: GroupedMatrix) -> dict[str, Any]:
                    "color": [_r(c[3], 4) for c in matrix.cells], "colorscale": COLORSCALE,
                    "showscale": True, "colorbar": {"title": {"text": "mean lift"}},
                    "line": {"width": 0.5, "color": "#1f2933"}}}]
-    return {"data": data, "layout": _layout(
+    return {"data": data, "layout": figure_layout(
         margin={"l": 20, "r": 20, "t": 10, "b": 20},
         xaxis={"tickmode": "array", "tickvals": list(range(len(matrix.groups))),
                "ticktext": [escape(g) for g in matrix.groups], "tickangle": -40,
@@ -234,7 +223,7 @@ def items_figure(selection: RuleSelection, top: int = TOP_ITEMS) -> dict[str, An
         "hovertemplate": "<b>%{customdata[0]}</b><br>code %{customdata[1]}<br>"
                          "%{customdata[2]:,} baskets (support %{x:.4f})<extra></extra>",
         "marker": {"color": "#2f6fde"}}] if chosen else []
-    return {"data": data, "empty": "The model has no item.", "layout": _layout(
+    return {"data": data, "empty": "The model has no item.", "layout": figure_layout(
         margin={"l": 20, "r": 20, "t": 10, "b": 50},
         xaxis={"title": {"text": "support (share of training baskets)"},
                "gridcolor": "#e4e7eb"},
@@ -244,13 +233,13 @@ def items_figure(selection: RuleSelection, top: int = TOP_ITEMS) -> dict[str, An
 def sizes_figure(edges: list[int] | None, counts: list[int] | None) -> dict[str, Any]:
     """The basket-size histogram (bars per size bin)."""
     if not edges or not counts:
-        return {"data": [], "layout": _layout(),
+        return {"data": [], "layout": figure_layout(),
                 "empty": "This model carries no training profile (an older basketry wrote "
                          "it): no basket sizes to show."}
     data = [{"type": "bar", "name": "baskets", "x": size_bin_labels(edges), "y": counts,
              "hovertemplate": "%{y:,} baskets of %{x} items<extra></extra>",
              "marker": {"color": "#2f6fde"}}]
-    return {"data": data, "layout": _layout(
+    return {"data": data, "layout": figure_layout(
         xaxis={"title": {"text": "items in the basket"}, "type": "category",
                "automargin": True},
         yaxis={"title": {"text": "baskets"}, "gridcolor": "#e4e7eb"})}

@@ -108,6 +108,20 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+#: The pages' figures' font (the page's own stack, so charts and text match).
+FIGURE_FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+               "size": 12, "color": "#1f2933"}
+
+
+def figure_layout(**extra: Any) -> dict[str, Any]:
+    """A plotly layout of the pages' figures, with ``extra`` over the shared defaults."""
+    base: dict[str, Any] = {"font": FIGURE_FONT, "hovermode": "closest", "autosize": True,
+                            "margin": {"l": 60, "r": 20, "t": 20, "b": 50},
+                            "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff"}
+    base.update(extra)
+    return base
+
+
 CSS = """
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial,
   sans-serif; color: #1f2933; background: #f5f7fa; }

@@ -18,6 +18,7 @@ from basketry.training.pages import (
     cards_html,
     check_page_path,
     escape,
+    figure_layout,
     render_page,
     write_text_atomic,
 )
@@ -30,18 +31,6 @@ TOP_ITEMS = 30
 TAIL_POINTS = 400
 #: Over this many days, time coverage is counted per week.
 DAILY_UP_TO = 180
-
-_FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-         "size": 12, "color": "#1f2933"}
-
-
-def _layout(**extra: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"font": _FONT, "hovermode": "closest", "autosize": True,
-                            "margin": {"l": 60, "r": 20, "t": 20, "b": 50},
-                            "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff"}
-    base.update(extra)
-    return base
-
 
 def _text(value: object) -> str:
     import html
@@ -109,7 +98,7 @@ def profile_figures(baskets: Baskets, profile: Mapping[str, Any]) -> list[Figure
                          "%{customdata[2]:,} baskets (support %{x:.4f})<extra></extra>",
         "marker": {"color": "#2f6fde"}}] if top else [],
         "empty": "No item.",
-        "layout": _layout(margin={"l": 20, "r": 20, "t": 10, "b": 50},
+        "layout": figure_layout(margin={"l": 20, "r": 20, "t": 10, "b": 50},
                           xaxis={"title": {"text": "support (share of baskets)"},
                                  "gridcolor": "#e4e7eb"},
                           yaxis={"autorange": "reversed", "automargin": True})}
@@ -120,17 +109,18 @@ def profile_figures(baskets: Baskets, profile: Mapping[str, Any]) -> list[Figure
         "marker": {"size": 4}, "line": {"color": "#2f6fde"},
         "hovertemplate": "item ranked %{x:,}: support %{y:.3g}<extra></extra>"}] if ranks else [],
         "empty": "No item.",
-        "layout": _layout(xaxis={"type": "log", "title": {"text": "item rank (1 = most frequent)"},
-                                 "gridcolor": "#e4e7eb"},
-                          yaxis={"type": "log", "title": {"text": "support"},
-                                 "exponentformat": "power", "gridcolor": "#e4e7eb"})}
+        "layout": figure_layout(
+            xaxis={"type": "log", "title": {"text": "item rank (1 = most frequent)"},
+                   "gridcolor": "#e4e7eb"},
+            yaxis={"type": "log", "title": {"text": "support"}, "exponentformat": "power",
+                   "gridcolor": "#e4e7eb"})}
     hist = (profile.get("basket_size") or {}).get("histogram") or {}
     edges, bins = hist.get("edges") or [], hist.get("counts") or []
     sizes = {"data": [{"type": "bar", "name": "baskets", "x": size_bin_labels(list(edges)),
                        "y": list(bins), "marker": {"color": "#2f6fde"},
                        "hovertemplate": "%{y:,} baskets of %{x} items<extra></extra>"}]
              if bins else [], "empty": "No basket.",
-             "layout": _layout(xaxis={"title": {"text": "items in the basket"},
+             "layout": figure_layout(xaxis={"title": {"text": "items in the basket"},
                                       "type": "category", "automargin": True},
                                yaxis={"title": {"text": "baskets"}, "gridcolor": "#e4e7eb"})}
     unit, periods, per = time_coverage(baskets.timestamps)
@@ -139,7 +129,7 @@ def profile_figures(baskets: Baskets, profile: Mapping[str, Any]) -> list[Figure
                           "hovertemplate": f"%{{y:,}} baskets, {unit} of %{{x}}<extra></extra>"}]
                 if periods else [],
                 "empty": "The data has no timestamps: no time coverage to show.",
-                "layout": _layout(xaxis={"type": "date", "title": {"text": unit}},
+                "layout": figure_layout(xaxis={"type": "date", "title": {"text": unit}},
                                   yaxis={"title": {"text": f"baskets per {unit}"},
                                          "gridcolor": "#e4e7eb"}, bargap=0.05)}
     empty_periods = sum(1 for c in per if c == 0)
