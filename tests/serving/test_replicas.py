@@ -37,7 +37,7 @@ import pytest
 
 httpx = pytest.importorskip("httpx", reason="the test extra is not installed")
 
-from tests.monitoring.conftest import pg_url  # noqa: E402, F401  (the fixture)
+from tests.monitoring.conftest import pg_url, postgres_url  # noqa: E402, F401  (pg_url: the fixture)
 
 #: The command the serving image runs (deploy/Containerfile's CMD; tests/test_deploy_files.py
 #: holds the image to it): everything else comes from the environment.
@@ -55,14 +55,8 @@ TRAIN_ARGS = ["--test-days", "30", "--min-confidence", "0.2", "--scoring", "smoo
 
 
 def _postgres() -> str:
-    url = os.environ.get("BASKETRY_TEST_POSTGRES")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("CI: PostgreSQL must be running with BASKETRY_TEST_POSTGRES set")
-        pytest.skip("no PostgreSQL (set BASKETRY_TEST_POSTGRES to an empty database's URL; "
-                    "pg_ctlcluster 15 main start, see .ci/run)")
+    url = postgres_url()  # skips without PostgreSQL, fails under CI
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
-    pytest.importorskip("psycopg2", reason="psycopg2 is needed for a PostgreSQL store")
     return url
 
 

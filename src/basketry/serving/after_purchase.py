@@ -135,9 +135,9 @@ class _Rankings:
                 raise ApiError(404, "no_after_purchase", f"model version {snap.version} has no "
                                "sequential part (after the purchase): train it on data with "
                                "customers and timestamps")
-            counts = np.asarray(model.artifact.items.column("count").to_pylist(), dtype=float)
-            n_baskets = int(model.manifest["counts"]["n_baskets"])
-            self.ranking, self.model = AfterPurchase(part, counts / n_baskets), model
+            # each item's base rate: the model's own item counts over its baskets
+            base_rate = model.item_counts.astype(np.float64) / model.n_baskets
+            self.ranking, self.model = AfterPurchase(part, base_rate), model
         assert self.ranking is not None
         return self.ranking
 
